@@ -1,0 +1,52 @@
+// swift-tools-version: 6.1
+// vbench — virtualization I/O benchmarking suite (Linux only).
+import PackageDescription
+
+let package = Package(
+    name: "vbench",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "vbench", targets: ["vbench"]),
+        .library(name: "VBenchCore", targets: ["VBenchCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    ],
+    targets: [
+        // The model and the statistics: no I/O, no clocks.
+        .target(name: "VBenchCore"),
+        // Module maps for the C libraries (libaio ships no .pc file).
+        .systemLibrary(name: "CLibAIO", path: "Sources/CLibAIO"),
+        .systemLibrary(name: "CLibNUMA", path: "Sources/CLibNUMA", pkgConfig: "numa",
+                       providers: [.apt(["libnuma-dev"])]),
+        // Inline C that Swift cannot express (CPUID, libaio's inline preparers, O_DIRECT).
+        .target(name: "CVBenchShims"),
+        // The only target that calls C.
+        .target(
+            name: "VBenchSystem",
+            dependencies: [
+                "CLibAIO", "CLibNUMA", "CVBenchShims",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        .target(name: "VBenchProbe", dependencies: ["VBenchCore", "VBenchSystem"]),
+        .target(name: "VBenchBlock", dependencies: ["VBenchCore", "VBenchSystem"]),
+        .executableTarget(
+            name: "vbench",
+            dependencies: [
+                "VBenchCore", "VBenchSystem", "VBenchProbe", "VBenchBlock",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "VBenchCoreTests", dependencies: ["VBenchCore"]),
+        .testTarget(name: "VBenchSystemTests", dependencies: ["VBenchSystem"]),
+        .testTarget(
+            name: "VBenchProbeTests",
+            dependencies: ["VBenchProbe", "VBenchCore", "VBenchSystem"]
+        ),
+        .testTarget(name: "VBenchBlockTests", dependencies: ["VBenchBlock", "VBenchCore", "VBenchSystem"]),
+        .testTarget(name: "vbenchTests", dependencies: ["vbench", "VBenchCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,21 @@
+#ifndef CVBENCH_SHIMS_H
+#define CVBENCH_SHIMS_H
+#include <stdint.h>
+
+/// O_DIRECT as the kernel defines it; Swift's Glibc module does not export it.
+int vbench_o_direct(void);
+
+/// Executes CPUID for `leaf` (subleaf 0). Returns 0 where the instruction is not available.
+int vbench_cpuid(uint32_t leaf, uint32_t *eax, uint32_t *ebx, uint32_t *ecx, uint32_t *edx);
+
+/// ioctl(BLKGETSIZE64): the size of a block device in bytes. Returns 0 or -errno.
+int vbench_blk_size_bytes(int fd, uint64_t *size);
+
+/// ioctl(BLKSSZGET): the logical sector size of a block device. Returns 0 or -errno.
+int vbench_blk_logical_sector_size(int fd, int *size);
+
+
+
+/// statfs(path).f_type, or -errno. Swift's Glibc module does not import sys/vfs.h.
+long long vbench_statfs_type(const char *path);
+#endif

@@ -1,0 +1,170 @@
+import Synchronization
+import VBenchCore
+import VBenchSystem
+
+/// Which engine moves the bytes.
+public enum EngineKind: String, Sendable, CaseIterable {
+    /// Linux native AIO with batched submit and reap.
+    case libaio
+    /// Completes every request at once: measures the harness.
+    case null
+}
+
+/// Runs workloads against a prepared target: repetitions × jobs, each job a thread with its
+/// own aio context, and turns job outcomes into repetition and workload results.
+public struct BlockHarness: Sendable {
+    public var target: PreparedTarget
+    public var engine: EngineKind
+    /// Called about every 100 ms while jobs run and at each step.
+    public var progress: @Sendable (ProgressEvent) -> Void
+
+    /// Where a run is, for the progress line.
+    public struct ProgressEvent: Sendable {
+        public var workload: String
+        public var repetition: Int
+        public var repetitions: Int
+        public var elapsedNs: UInt64
+        public var plannedNs: UInt64?
+        public var completedOps: UInt64
+    }
+
+    public init(target: PreparedTarget, engine: EngineKind = .libaio,
+                progress: @escaping @Sendable (ProgressEvent) -> Void = { _ in }) {
+        self.target = target
+        self.engine = engine
+        self.progress = progress
+    }
+
+    /// Runs every repetition of `spec` and summarizes them.
+    public func run(_ spec: BlockWorkloadSpec) throws(BlockError) -> WorkloadResult {
+        var repetitions: [RepetitionResult] = []
+        for index in 0..<spec.repetitions {
+            repetitions.append(try runRepetition(spec, index: index))
+        }
+        if spec.verify && spec.readPercent < 100 {
+            try verifyTarget(spec)
+        }
+        return WorkloadResult(spec: spec, repetitions: repetitions)
+    }
+
+    /// One repetition: all jobs start together and the slowest bounds the elapsed time.
+    func runRepetition(_ spec: BlockWorkloadSpec, index: Int) throws(BlockError) -> RepetitionResult {
+        let plans = jobPlans(spec, repetition: index)
+        let outcomes = Mutex<[Int: JobOutcome]>([:])
+        let setupFailures = Mutex<[Int: SystemError]>([:])
+        let progresses = (0..<plans.count).map { _ in JobProgress() }
+        let target = self.target
+        let engine = self.engine
+        let bs = spec.blockSizeBytes
+        let startNs = Clock.monotonicNs() + 1_000_000  // a common start shortly after threads exist
+        let planned = spec.runtimeNs.map { $0 + spec.rampNs }
+        do throws(SystemError) {
+            try ThreadGroup.run(count: plans.count, whileRunning: {
+                let done = progresses.reduce(0) { $0 + $1.completedOps }
+                progress(ProgressEvent(workload: spec.name, repetition: index + 1, repetitions: spec.repetitions,
+                                       elapsedNs: Clock.monotonicNs() &- startNs, plannedNs: planned, completedOps: done))
+            }) { job in
+                let plan = plans[job]
+                do throws(SystemError) {
+                    let file = try BenchmarkFile(path: target.path, writable: plan.spec.readPercent < 100,
+                                                 direct: target.direct)
+                    let buffers = try AlignedBuffer(count: spec.ioDepth * bs)
+                    Self.fillRandom(buffers.base, count: buffers.count, seed: plan.seed)
+                    while Clock.monotonicNs() < startNs {}
+                    let outcome: JobOutcome
+                    switch engine {
+                    case .libaio:
+                        var e = try LibAIOEngine(descriptor: file.descriptor, depth: spec.ioDepth)
+                        outcome = BlockJobRunner.run(plan, engine: &e, buffers: buffers.base,
+                                                     startNs: max(startNs, Clock.monotonicNs()), progress: progresses[job])
+                    case .null:
+                        var e = NullEngine(depth: spec.ioDepth)
+                        outcome = BlockJobRunner.run(plan, engine: &e, buffers: buffers.base,
+                                                     startNs: max(startNs, Clock.monotonicNs()), progress: progresses[job])
+                    }
+                    outcomes.withLock { $0[job] = outcome }
+                } catch {
+                    setupFailures.withLock { $0[job] = error }
+                }
+            }
+        } catch {
+            throw .system(error)
+        }
+        if let (job, error) = setupFailures.withLock({ $0.min { $0.key < $1.key } }) {
+            throw .jobFailed(workload: spec.name, job: job, failure: .system(error))
+        }
+        let results = outcomes.withLock { $0 }.sorted { $0.key < $1.key }.map(\.value)
+        if let (job, failure) = results.enumerated().compactMap({ i, o in o.failure.map { (i, $0) } }).first {
+            if case .verify(let mismatch) = failure { throw .verifyFailed(path: target.path, mismatch: mismatch) }
+            throw .jobFailed(workload: spec.name, job: job, failure: failure)
+        }
+        var read = LatencyHistogram(), write = LatencyHistogram(), all = LatencyHistogram()
+        var jobs: [JobResult] = []
+        for (i, o) in results.enumerated() {
+            try? read.merge(o.readLatency)
+            try? write.merge(o.writeLatency)
+            jobs.append(JobResult(index: i, readOps: o.readOps, writeOps: o.writeOps, readBytes: o.readBytes,
+                                  writeBytes: o.writeBytes, cpuUserNs: o.cpuUserNs, cpuSystemNs: o.cpuSystemNs,
+                                  submitCalls: o.submitCalls, reapCalls: o.reapCalls))
+        }
+        try? all.merge(read)
+        try? all.merge(write)
+        let start = results.map(\.measureStartNs).min() ?? 0
+        let end = results.map(\.measureEndNs).max() ?? start
+        return RepetitionResult(index: index, elapsedNs: end &- start, jobs: jobs,
+                                latency: all, readLatency: read, writeLatency: write)
+    }
+
+    /// Sequential jobs get a slice each; random jobs address the whole target.
+    func jobPlans(_ spec: BlockWorkloadSpec, repetition: Int) -> [JobPlan] {
+        let bs = UInt64(spec.blockSizeBytes)
+        let slice = target.sizeBytes / UInt64(spec.numJobs) / bs * bs
+        return (0..<spec.numJobs).map { job in
+            let sequential = !spec.pattern.isRandom
+            return JobPlan(
+                spec: spec, jobIndex: job,
+                regionStart: sequential ? UInt64(job) * slice : 0,
+                regionBytes: sequential ? max(bs, slice) : target.sizeBytes,
+                checkReads: spec.verify && target.holdsVerifyPattern && (target.direct || spec.readPercent == 100),
+                seed: spec.seed &+ UInt64(repetition) &* 0x1000_0000_01B3 &+ UInt64(job))
+        }
+    }
+
+    /// Reads the whole target back after a writing workload and checks every 512-byte unit.
+    func verifyTarget(_ spec: BlockWorkloadSpec) throws(BlockError) {
+        let chunk = 1 << 20
+        do {
+            let file = try BenchmarkFile(path: target.path, writable: false, direct: target.direct)
+            let buffer = try AlignedBuffer(count: chunk)
+            var offset: UInt64 = 0
+            while offset < target.sizeBytes {
+                let n = Int(min(UInt64(chunk), target.sizeBytes - offset))
+                let got = try file.read(into: buffer.base, count: n, at: offset)
+                if got < n {
+                    throw BlockError.verifyFailed(path: target.path, mismatch: .init(offset: offset + UInt64(got), reason: "short read during verify"))
+                }
+                if let mismatch = VerifyPattern.check(buffer.base, count: n, offset: offset) {
+                    if !target.holdsVerifyPattern && mismatch.reason.hasPrefix("no vbench pattern") {
+                        // A device or existing file: only blocks this run wrote carry the pattern.
+                        offset += UInt64(n)
+                        continue
+                    }
+                    throw BlockError.verifyFailed(path: target.path, mismatch: mismatch)
+                }
+                offset += UInt64(n)
+            }
+        } catch let e as BlockError {
+            throw e
+        } catch let e as SystemError {
+            throw .system(e)
+        } catch {
+            throw .system(SystemError("verify", target.path, errno: .ioError))
+        }
+    }
+
+    static func fillRandom(_ base: UnsafeMutableRawPointer, count: Int, seed: UInt64) {
+        let words = base.bindMemory(to: UInt64.self, capacity: count / 8)
+        var s = seed | 1
+        for i in 0..<(count / 8) { words[i] = VerifyPattern.splitMix(&s) }
+    }
+}

@@ -1,0 +1,68 @@
+import Glibc
+import SystemPackage
+
+/// Writes files so that a reader sees the old state or the whole new file, never half of it.
+public enum AtomicFile {
+    /// Writes `bytes` to `path` through a temporary file, fsync and rename.
+    /// Refuses to replace an existing file unless `replace` is true.
+    public static func write(_ bytes: [UInt8], to path: String, replace: Bool = false) throws(SystemError) {
+        if !replace, access(path, F_OK) == 0 { throw SystemError("create", path, errno: .fileExists) }
+        let temp = path + ".tmp-\(getpid())"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw SystemError("open", temp, errno: Errno(rawValue: errno)) }
+        var ok = false
+        defer {
+            close(fd)
+            if !ok { unlink(temp) }
+        }
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { raw -> Int in
+                guard let base = raw.baseAddress else { return 0 }
+                return Glibc.write(fd, base + done, raw.count - done)
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SystemError("write", temp, errno: Errno(rawValue: errno))
+            }
+            done += n
+        }
+        guard fsync(fd) == 0 else { throw SystemError("fsync", temp, errno: Errno(rawValue: errno)) }
+        guard rename(temp, path) == 0 else { throw SystemError("rename", path, errno: Errno(rawValue: errno)) }
+        ok = true
+        // Make the rename itself durable.
+        let dir = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+        let dfd = open(dir.isEmpty ? "/" : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 { fsync(dfd); close(dfd) }
+    }
+
+    /// Creates `path` and its parents (mode 0755), like `mkdir -p`.
+    public static func makeDirectories(_ path: String) throws(SystemError) {
+        var current = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            current += "/" + part
+            if mkdir(current, 0o755) != 0 && errno != EEXIST {
+                throw SystemError("mkdir", current, errno: Errno(rawValue: errno))
+            }
+        }
+    }
+}
+
+/// Removes a file vbench created when the user interrupts the run (SIGINT, SIGTERM), then
+/// exits with 128 + signal, as a shell would report.
+public enum InterruptCleanup {
+    nonisolated(unsafe) private static var path: UnsafeMutablePointer<CChar>?
+
+    /// Arms the handler for `file`; pass nil to disarm.
+    public static func arm(removing file: String?) {
+        let old = path
+        path = file.map { strdup($0) }
+        if let old { free(old) }
+        let handler: @convention(c) (Int32) -> Void = { sig in
+            if let p = InterruptCleanup.path { unlink(p) }
+            _exit(128 + sig)
+        }
+        signal(SIGINT, file == nil ? SIG_DFL : handler)
+        signal(SIGTERM, file == nil ? SIG_DFL : handler)
+    }
+}

@@ -1,0 +1,163 @@
+import ArgumentParser
+import FoundationEssentials
+import VBenchBlock
+import VBenchCore
+import VBenchProbe
+import VBenchSystem
+
+/// Runs the block harness on each target and writes one RunRecord per target.
+struct BlockRunService {
+    var options: BlockOptions
+    var output: OutputOptions
+
+    /// Runs everything; returns the exit code.
+    func run() -> ExitCode {
+        let fs = RootedFileSystem()
+        let probe = SystemProbe(fs: fs)
+        let environment = probe.environment()
+        let inventory = DeviceInventory(fs: fs, hypervisor: environment.hypervisor.vendor)
+        let usageReader = DeviceUsageReader(fs: fs)
+        let tags: [String: String]
+        do { tags = try output.parsedTags() } catch { return fail("\(error)", code: VBenchExit.usage) }
+        if environment.hypervisor.vendor == .none && !output.native {
+            note("no hypervisor detected: this looks like bare metal; pass --native to record it as the baseline")
+        }
+
+        var targets: [String]
+        if options.target == "auto" {
+            let candidates = usageReader.autoTargets(inventory.disks())
+            targets = candidates.filter { $0.refusal == nil }.map { "/dev/\($0.disk.name)" }
+            if targets.isEmpty {
+                let why = candidates.map { "\($0.disk.name) \($0.refusal ?? "")" }.joined(separator: "; ")
+                return fail("--target auto found no disk it may use (\(why.isEmpty ? "no disks" : why)); name a file with --target PATH",
+                            code: VBenchExit.error)
+            }
+        } else {
+            targets = [options.target]
+        }
+
+        var worst = VBenchExit.ok
+        for path in targets {
+            let code = runTarget(path, environment: environment, inventory: inventory, usage: usageReader, tags: tags)
+            if code.rawValue > worst.rawValue { worst = code }
+        }
+        return worst
+    }
+
+    private func runTarget(_ path: String, environment: Environment, inventory: DeviceInventory,
+                           usage: DeviceUsageReader, tags: [String: String]) -> ExitCode {
+        let workloads = options.workloads()
+        let runId = UUID()
+        let request = TargetRequest(
+            path: path, sizeBytes: options.sizeBytes ?? (options.rw == nil ? options.profile.fileBytes : nil),
+            writes: workloads.contains { $0.readPercent < 100 }, allowDestructive: options.allowDestructive,
+            direct: !options.buffered, largestBlockBytes: workloads.map(\.blockSizeBytes).max() ?? 4096,
+            fileNameInDirectory: "vbench-\(runId.uuidString.prefix(8).lowercased()).dat")
+        let progress = ProgressLine()
+        let start = Date()
+        let target: PreparedTarget
+        do {
+            target = try BlockTargetPreparer.prepare(request, usage: { status in
+                usage.usage(major: status.deviceNumber.major, minor: status.deviceNumber.minor)
+            }, progress: { progress.show($0) })
+        } catch {
+            progress.clear()
+            return fail("\(error)", code: VBenchExit.error)
+        }
+        if target.created && !options.keep { InterruptCleanup.arm(removing: target.path) }
+        defer {
+            InterruptCleanup.arm(removing: nil)
+            if target.created && !options.keep {
+                do { try BlockTargetPreparer.cleanUp(target) } catch { note("could not remove \(target.path): \(error)") }
+            }
+        }
+
+        let device = inventory.disk(holding: target.deviceNumber.major, target.deviceNumber.minor)
+            ?? DeviceInfo(kind: "block", name: "\(target.deviceNumber.major):\(target.deviceNumber.minor)",
+                          driver: nil, deviceClass: .virtual)
+        let total = workloads.count
+        var results: [WorkloadResult] = []
+        for (i, spec) in workloads.enumerated() {
+            let harness = BlockHarness(target: target, engine: options.engine) { event in
+                progress.show(Self.describe(event, step: i + 1, of: total))
+            }
+            do {
+                results.append(try harness.run(spec))
+            } catch {
+                progress.clear()
+                switch error {
+                case .jobFailed, .verifyFailed: return fail("\(error)", code: VBenchExit.benchmarkFailed)
+                default: return fail("\(error)", code: VBenchExit.error)
+                }
+            }
+        }
+        progress.clear()
+
+        var record = RunRecord(runId: runId, startTime: start, endTime: Date(),
+                               role: output.native ? .native : .guest, tool: ToolInfo(), tags: tags,
+                               environment: environment, device: device, family: "blk",
+                               target: target.info, workloads: results)
+        if options.engine == .null { record.tags["engine"] = "null" }
+        return emit(record)
+    }
+
+    /// Writes the record under out/runs/ and prints the table or the JSON.
+    private func emit(_ record: RunRecord) -> ExitCode {
+        let data: Data
+        do { data = try record.jsonData() } catch { return fail("could not encode the record: \(error)", code: VBenchExit.error) }
+        let dir = output.out + "/runs"
+        let stamp = ISO8601Stamp.compact(record.startTime)
+        let file = "\(dir)/\(stamp)-blk-\(record.device.name.replacingSlashes())-\(record.runId.uuidString.prefix(8).lowercased()).json"
+        do {
+            try AtomicFile.makeDirectories(dir)
+            try AtomicFile.write(Array(data), to: file)
+        } catch {
+            return fail("could not store the record in \(dir): \(error); pass --out DIR with a writable folder", code: VBenchExit.error)
+        }
+        if output.json {
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print(BlockTable.render(record))
+        }
+        note("record: \(file)")
+        return VBenchExit.ok
+    }
+
+    static func describe(_ e: BlockHarness.ProgressEvent, step: Int, of total: Int) -> String {
+        let elapsed = Double(e.elapsedNs) / 1e9
+        let planned = e.plannedNs.map { " / \(formatFixed(Double($0) / 1e9, digits: 1)) s" } ?? " s"
+        return "[\(step)/\(total)] \(e.workload) rep \(e.repetition)/\(e.repetitions)  \(formatFixed(elapsed, digits: 1))\(planned)  \(e.completedOps) ops"
+    }
+}
+
+/// A progress line on standard error, shown only on a terminal.
+final class ProgressLine: Sendable {
+    let enabled = standardErrorIsTerminal()
+
+    func show(_ text: String) {
+        guard enabled else { return }
+        writeStandardError("\r\u{1B}[K" + text)
+    }
+
+    func clear() {
+        guard enabled else { return }
+        writeStandardError("\r\u{1B}[K")
+    }
+}
+
+/// A line for the user on standard error.
+func note(_ text: String) {
+    writeStandardError("vbench: \(text)\n")
+}
+
+enum ISO8601Stamp {
+    /// `20261127T130405Z`, for file names.
+    static func compact(_ date: Date) -> String {
+        let s = date.formatted(.iso8601)
+        return String(s.filter { $0 != "-" && $0 != ":" })
+    }
+}
+
+extension String {
+    func replacingSlashes() -> String { String(map { $0 == "/" ? "_" : $0 }) }
+}

@@ -1,0 +1,34 @@
+import ArgumentParser
+
+/// Exit codes by cause (docs/record-schema.md and the README list them).
+enum VBenchExit {
+    static let ok = ExitCode(0)
+    static let error = ExitCode(1)
+    static let regression = ExitCode(2)
+    static let benchmarkFailed = ExitCode(3)
+    static let usage = ExitCode(64)
+}
+
+/// Prints `message` to standard error prefixed with `vbench: error:` and exits with `code`.
+func fail(_ message: String, code: ExitCode) -> ExitCode {
+    var stderr = StandardError()
+    print("vbench: error: \(message)", to: &stderr)
+    return code
+}
+
+struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) {
+        var s = string
+        s.withUTF8 { buffer in
+            guard let base = buffer.baseAddress else { return }
+            var offset = 0
+            while offset < buffer.count {
+                let n = Glibc.write(2, base + offset, buffer.count - offset)
+                if n <= 0 { return }
+                offset += n
+            }
+        }
+    }
+}
+
+import Glibc

@@ -1,0 +1,51 @@
+import ArgumentParser
+import FoundationEssentials
+import VBenchCore
+import VBenchProbe
+import VBenchSystem
+
+extension VBench {
+    /// `vbench probe`: devices, drivers, classes, hypervisor, advice.
+    struct Probe: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List disks and NICs with their drivers and classes, and identify the hypervisor."
+        )
+
+        @Flag(help: "Print the report as JSON.")
+        var json = false
+
+        @Option(help: ArgumentHelp("Read /sys and /proc under this folder instead of /.", valueName: "dir"))
+        var root: String = "/"
+
+        @Option(help: ArgumentHelp("Copy every file the probe reads into this folder (to make a fixture).", valueName: "dir"))
+        var record: String?
+
+        func validate() throws {
+            if root != "/", !FileStatusCheck.isDirectory(root) {
+                throw ValidationError("--root \(root) is not a folder; name a recorded tree such as Tests/Fixtures/qemu-kvm-virtio")
+            }
+        }
+
+        func run() throws {
+            let recorder = record.map { TreeRecorder(destination: $0) }
+            let report = SystemProbe(fs: RootedFileSystem(root: root, recorder: recorder)).report()
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            } else {
+                print(ProbeTable.render(report))
+            }
+            if let recorder, !recorder.failedPaths.isEmpty {
+                throw fail("could not record \(recorder.failedPaths.count) paths into \(recorder.destination), first \(recorder.failedPaths[0])",
+                           code: VBenchExit.error)
+            }
+        }
+    }
+}
+
+enum FileStatusCheck {
+    static func isDirectory(_ path: String) -> Bool {
+        ((try? FileStatus.of(path)) ?? nil)?.kind == .directory
+    }
+}

@@ -1,0 +1,173 @@
+import ArgumentParser
+import VBenchBlock
+import VBenchCore
+
+extension VBench {
+    /// `vbench run`: measure a device family and write a RunRecord.
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Measure block I/O on a file or disk and write a RunRecord.",
+            discussion: """
+                Without --rw the profile's workloads run; with --rw one custom workload runs.
+                A file target is created, filled and removed afterwards (unless --keep).
+                Writing to a block device needs --allow-destructive and is refused when the
+                device is mounted, held, partitioned or carries a filesystem signature.
+                """
+        )
+
+        @Option(help: ArgumentHelp("Device family to measure: blk (net and mem are not yet available).", valueName: "family"))
+        var device: String = "blk"
+
+        @OptionGroup var block: BlockOptions
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            guard device == "blk" else {
+                if ["net", "mem", "all"].contains(device) {
+                    throw ValidationError("--device \(device) is not available yet in vbench \(VBenchVersion.current); use --device blk")
+                }
+                throw ValidationError("--device must be blk; got '\(device)'")
+            }
+            try block.check()
+        }
+
+        func run() throws {
+            let service = BlockRunService(options: block, output: output)
+            let code = service.run()
+            if code != VBenchExit.ok { throw code }
+        }
+    }
+}
+
+/// Where and how records are written.
+struct OutputOptions: ParsableArguments {
+    @Flag(help: "Print the RunRecord JSON on standard output instead of the table.")
+    var json = false
+
+    @Option(help: ArgumentHelp("Folder for records (written under DIR/runs/).", valueName: "dir"))
+    var out: String = "results"
+
+    @Flag(help: "Record this run as the native baseline (bare host) rather than a guest.")
+    var native = false
+
+    @Option(name: .customLong("tag"), help: ArgumentHelp("A label for the record, key=value (repeatable).", valueName: "key=value"))
+    var tags: [String] = []
+
+    func parsedTags() throws -> [String: String] {
+        var out: [String: String] = [:]
+        for t in tags {
+            let parts = t.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, !parts[0].isEmpty else {
+                throw ValidationError("--tag must be key=value; got '\(t)'")
+            }
+            out[String(parts[0])] = String(parts[1])
+        }
+        return out
+    }
+}
+
+/// What to run against which target.
+struct BlockOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("A file, a folder, a block device, or auto (every unused disk).", valueName: "path|auto"))
+    var target: String = "auto"
+
+    @Option(help: "Workload set: quick, standard or full.")
+    var profile: BlockProfile = .standard
+
+    @Option(help: ArgumentHelp("Run one workload with this pattern instead of the profile: read, write, randread, randwrite, randrw.", valueName: "pattern"))
+    var rw: IOPattern?
+
+    @Option(help: ArgumentHelp("Block size of the --rw workload (512…16m).", valueName: "size"))
+    var bs: String = "4k"
+
+    @Option(help: ArgumentHelp("Operations in flight per job for --rw (1…4096).", valueName: "n"))
+    var iodepth: Int = 32
+
+    @Option(help: ArgumentHelp("Jobs (threads, one aio context each) for --rw (1…256).", valueName: "n"))
+    var numjobs: Int = 1
+
+    @Option(help: ArgumentHelp("Read share in percent for --rw randrw.", valueName: "percent"))
+    var rwmixread: Int = 70
+
+    @Option(help: ArgumentHelp("Measured seconds per repetition (overrides the profile).", valueName: "seconds"))
+    var runtime: Double?
+
+    @Option(help: ArgumentHelp("Seconds run before measuring, per repetition (overrides the profile).", valueName: "seconds"))
+    var ramp: Double?
+
+    @Option(help: ArgumentHelp("Repetitions per workload (overrides the profile).", valueName: "n"))
+    var `repeat`: Int?
+
+    @Option(help: ArgumentHelp("Size of the file vbench creates, or the part of an existing target used (e.g. 256m, 4g).", valueName: "size"))
+    var size: String?
+
+    @Option(name: .customLong("io-size"), help: ArgumentHelp("Bound each repetition by bytes per job instead of time.", valueName: "size"))
+    var ioSize: String?
+
+    @Flag(help: "Write a checksummed pattern and check it on every read and after writing.")
+    var verify = false
+
+    @Flag(help: "Go through the page cache instead of O_DIRECT.")
+    var buffered = false
+
+    @Flag(help: "Keep the file vbench created.")
+    var keep = false
+
+    @Flag(name: .customLong("allow-destructive"), help: "Allow writes to a block device or an existing file.")
+    var allowDestructive = false
+
+    @Option(help: "I/O engine: libaio, or null to measure the harness itself.")
+    var engine: EngineKind = .libaio
+
+    @Option(help: ArgumentHelp("Seed of the offset generator.", valueName: "n"))
+    var seed: UInt64 = 0x5eed
+
+    /// Checks ranges and combinations; each message says what to pass instead.
+    func check() throws {
+        if rw != nil {
+            guard let b = ByteCount.parse(bs) else { throw ValidationError("--bs must be a size such as 4k or 1m; got '\(bs)'") }
+            guard (512...(16 << 20)).contains(b), b % 512 == 0 else {
+                throw ValidationError("--bs must be a multiple of 512 from 512 to 16m; got \(bs)")
+            }
+            guard (1...4096).contains(iodepth) else { throw ValidationError("--iodepth must be 1…4096; got \(iodepth)") }
+            guard (1...256).contains(numjobs) else { throw ValidationError("--numjobs must be 1…256; got \(numjobs)") }
+            guard (0...100).contains(rwmixread) else { throw ValidationError("--rwmixread must be 0…100; got \(rwmixread)") }
+            guard UInt64(iodepth) * b <= 1 << 30 else {
+                throw ValidationError("--iodepth × --bs needs \(ByteCount.human(UInt64(iodepth) * b)) of buffers per job; keep it at most 1 GiB")
+            }
+        }
+        if let runtime, !(runtime > 0 && runtime <= 86_400) { throw ValidationError("--runtime must be more than 0 and at most 86400 seconds; got \(runtime)") }
+        if let ramp, !(ramp >= 0 && ramp <= 3600) { throw ValidationError("--ramp must be 0…3600 seconds; got \(ramp)") }
+        if let r = `repeat`, !(1...1000).contains(r) { throw ValidationError("--repeat must be 1…1000; got \(r)") }
+        if let size, ByteCount.parse(size) == nil || ByteCount.parse(size) == 0 {
+            throw ValidationError("--size must be a size such as 256m or 4g; got '\(size)'")
+        }
+        if let ioSize, ByteCount.parse(ioSize) == nil || ByteCount.parse(ioSize) == 0 {
+            throw ValidationError("--io-size must be a size such as 64m; got '\(ioSize)'")
+        }
+        if ioSize != nil && runtime != nil { throw ValidationError("--io-size and --runtime both bound a repetition; pass one") }
+        if target.isEmpty { throw ValidationError("--target must name a file, folder, block device or auto") }
+    }
+
+    /// The workloads this invocation asks for.
+    func workloads() -> [BlockWorkloadSpec] {
+        let io = ioSize.flatMap(ByteCount.parse)
+        if let rw {
+            let b = Int(ByteCount.parse(bs) ?? 4096)
+            return [BlockWorkloadSpec(
+                pattern: rw, blockSizeBytes: b, ioDepth: iodepth, numJobs: numjobs, readPercent: rwmixread,
+                runtimeNs: io == nil ? seconds(runtime ?? profile.runtimeSeconds) : nil, sizeBytes: io,
+                rampNs: seconds(ramp ?? profile.rampSeconds), repetitions: `repeat` ?? profile.repetitions,
+                direct: !buffered, verify: verify, seed: seed)]
+        }
+        return profile.workloads(runtimeSeconds: runtime, rampSeconds: ramp, repetitions: `repeat`,
+                                 ioSizeBytes: io, direct: !buffered, verify: verify, seed: seed)
+    }
+
+    /// Size of a created file, or the limit on an existing target.
+    var sizeBytes: UInt64? { size.flatMap(ByteCount.parse) }
+}
+
+extension BlockProfile: ExpressibleByArgument {}
+extension IOPattern: ExpressibleByArgument {}
+extension EngineKind: ExpressibleByArgument {}

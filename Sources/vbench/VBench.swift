@@ -1,0 +1,16 @@
+import ArgumentParser
+import VBenchCore
+
+/// The root command: lists the subcommands.
+@main
+struct VBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vbench",
+        abstract: "Measure how far a guest's disks, NICs and memory are from the bare host.",
+        discussion: """
+            Exit codes: 0 ok, 1 error, 2 regression found, 3 a benchmark failed, 64 usage.
+            """,
+        version: VBenchVersion.current,
+        subcommands: [Run.self, Probe.self]
+    )
+}
