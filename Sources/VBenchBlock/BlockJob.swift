@@ -73,6 +73,7 @@ public enum BlockJobRunner {
         let bs = spec.blockSizeBytes
         let depth = spec.ioDepth
         let batch = max(1, min(spec.submitBatch, depth))
+        let firstChunk = max(1, min(spec.submitFirstChunk, batch))
         let blocks = max(1, plan.regionBytes / UInt64(bs))
         let rampEnd = startNs + spec.rampNs
         let deadline: UInt64? = spec.runtimeNs.map { rampEnd + $0 }
@@ -86,6 +87,7 @@ public enum BlockJobRunner {
         var generation: UInt64 = (plan.seed << 16) | UInt64(plan.jobIndex)
         var measuring = spec.rampNs == 0
         var cpuStart = Clock.threadCPU()
+        var cpuAtDeadline: (userNs: UInt64, systemNs: UInt64)?
         out.measureStartNs = startNs
         var issuedBytes: UInt64 = 0
         var stopSubmitting = false
@@ -112,11 +114,23 @@ public enum BlockJobRunner {
                 out.measureStartNs = rampEnd
                 cpuStart = Clock.threadCPU()
             }
-            if let deadline, now >= deadline { stopSubmitting = true }
+            if let deadline, now >= deadline, cpuAtDeadline == nil {
+                // CPU is counted over the measured window only, like the operations.
+                stopSubmitting = true
+                cpuAtDeadline = Clock.threadCPU()
+            }
             if let sizeLimit, measuring, issuedBytes >= sizeLimit { stopSubmitting = true }
 
-            if !stopSubmitting && freeCount > 0 {
-                var n = min(freeCount, batch)
+            // Fill the queue before waiting for completions.
+            // A refill starts with a small io_submit so the device gets work at once, then
+            // doubles the chunk up to `batch`: log2(n) calls for n free slots instead of n.
+            var chunk = firstChunk
+            var isFirstChunk = true
+            submitting: while !stopSubmitting && freeCount > 0 {
+                if !isFirstChunk { now = Clock.monotonicNs() }
+                isFirstChunk = false
+                var n = min(freeCount, chunk)
+                chunk = min(chunk * 2, batch)
                 if let sizeLimit, measuring {
                     n = min(n, Int((sizeLimit - issuedBytes + UInt64(bs) - 1) / UInt64(bs)))
                 }
@@ -159,6 +173,8 @@ public enum BlockJobRunner {
                     }
                     inflight += accepted
                     if measuring { issuedBytes += UInt64(accepted * bs) }
+                    if accepted < n { break submitting }  // the kernel's queue is full: reap first
+                    if let sizeLimit, measuring, issuedBytes >= sizeLimit { stopSubmitting = true }
                 case .failure(let e):
                     out.failure = .system(e)
                     stopSubmitting = true
@@ -212,7 +228,7 @@ public enum BlockJobRunner {
                 progress.completed.store(out.readOps + out.writeOps, ordering: .relaxed)
             }
         }
-        let cpuEnd = Clock.threadCPU()
+        let cpuEnd = cpuAtDeadline ?? Clock.threadCPU()
         out.cpuUserNs = cpuEnd.userNs &- cpuStart.userNs
         out.cpuSystemNs = cpuEnd.systemNs &- cpuStart.systemNs
         out.readBytes = out.readOps * UInt64(bs)

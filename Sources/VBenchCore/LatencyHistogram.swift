@@ -59,6 +59,12 @@ public struct LatencyHistogram: Sendable, Equatable {
         return (lower, lower + (UInt64(1) << shift))
     }
 
+    /// The value a percentile reports for `value`: its bucket's midpoint (exact below 2^p).
+    public static func reportedValue(of value: UInt64, precisionBits p: Int) -> UInt64 {
+        let (lower, upper) = bucketRange(of: bucketIndex(of: value, precisionBits: p), precisionBits: p)
+        return upper - lower == 1 ? lower : lower + (upper - lower) / 2
+    }
+
     /// Records one value.
     @inlinable
     public mutating func record(_ value: UInt64) {
@@ -110,12 +116,15 @@ public struct LatencyHistogram: Sendable, Equatable {
         // Nearest rank: the smallest value with at least ceil(p/100 * n) values at or below it.
         var rank = UInt64((clamped / 100 * Double(totalCount)).rounded(.up))
         if rank == 0 { rank = 1 }
+        // The extremes are known exactly.
+        if rank == 1 { return minValue }
+        if rank == totalCount { return maxValue }
         var seen: UInt64 = 0
         for (index, count) in counts.enumerated() where count > 0 {
             seen += count
             if seen >= rank {
-                let (lower, upper) = Self.bucketRange(of: index, precisionBits: precisionBits)
-                let mid = upper - lower == 1 ? lower : lower + (upper - lower) / 2
+                let lower = Self.bucketRange(of: index, precisionBits: precisionBits).lower
+                let mid = Self.reportedValue(of: lower, precisionBits: precisionBits)
                 return min(max(mid, minValue), maxValue)
             }
         }

@@ -38,13 +38,17 @@ public struct BlockWorkloadSpec: Codable, Sendable, Equatable {
     public var verify: Bool
     /// Most iocbs handed to one io_submit.
     public var submitBatch: Int
+    /// iocbs in the first io_submit of a refill; each further call doubles, up to `submitBatch`.
+    /// Equal to `submitBatch` for fixed-size batches (fio's `iodepth_batch_submit`).
+    public var submitFirstChunk: Int
     /// Seed of the offset generator, so a run can be repeated exactly.
     public var seed: UInt64
 
     public init(name: String? = nil, pattern: IOPattern, blockSizeBytes: Int, ioDepth: Int,
                 numJobs: Int = 1, readPercent: Int? = nil, runtimeNs: UInt64? = nil,
                 sizeBytes: UInt64? = nil, rampNs: UInt64 = 0, repetitions: Int = 1,
-                direct: Bool = true, verify: Bool = false, submitBatch: Int? = nil, seed: UInt64 = 0x5eed) {
+                direct: Bool = true, verify: Bool = false, submitBatch: Int? = nil, submitFirstChunk: Int? = nil,
+                seed: UInt64 = 0x5eed) {
         self.pattern = pattern
         self.blockSizeBytes = blockSizeBytes
         self.ioDepth = ioDepth
@@ -56,7 +60,8 @@ public struct BlockWorkloadSpec: Codable, Sendable, Equatable {
         self.repetitions = repetitions
         self.direct = direct
         self.verify = verify
-        self.submitBatch = submitBatch ?? ioDepth
+        self.submitBatch = min(submitBatch ?? ioDepth, ioDepth)
+        self.submitFirstChunk = min(submitFirstChunk ?? (submitBatch == nil ? 1 : self.submitBatch), self.submitBatch)
         self.seed = seed
         self.name = name ?? Self.defaultName(pattern: pattern, blockSizeBytes: blockSizeBytes,
                                              ioDepth: ioDepth, readPercent: self.readPercent)

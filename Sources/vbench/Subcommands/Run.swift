@@ -119,6 +119,9 @@ struct BlockOptions: ParsableArguments {
     @Option(help: "I/O engine: libaio, or null to measure the harness itself.")
     var engine: EngineKind = .libaio
 
+    @Option(name: .customLong("submit-batch"), help: ArgumentHelp("Submit in fixed batches of n operations per io_submit (default: 1, 2, 4, … up to the queue depth).", valueName: "n"))
+    var submitBatch: Int?
+
     @Option(help: ArgumentHelp("Seed of the offset generator.", valueName: "n"))
     var seed: UInt64 = 0x5eed
 
@@ -132,6 +135,9 @@ struct BlockOptions: ParsableArguments {
             guard (1...4096).contains(iodepth) else { throw ValidationError("--iodepth must be 1…4096; got \(iodepth)") }
             guard (1...256).contains(numjobs) else { throw ValidationError("--numjobs must be 1…256; got \(numjobs)") }
             guard (0...100).contains(rwmixread) else { throw ValidationError("--rwmixread must be 0…100; got \(rwmixread)") }
+            if let submitBatch, !(1...iodepth).contains(submitBatch) {
+                throw ValidationError("--submit-batch must be 1…--iodepth (\(iodepth)); got \(submitBatch)")
+            }
             guard UInt64(iodepth) * b <= 1 << 30 else {
                 throw ValidationError("--iodepth × --bs needs \(ByteCount.human(UInt64(iodepth) * b)) of buffers per job; keep it at most 1 GiB")
             }
@@ -158,7 +164,7 @@ struct BlockOptions: ParsableArguments {
                 pattern: rw, blockSizeBytes: b, ioDepth: iodepth, numJobs: numjobs, readPercent: rwmixread,
                 runtimeNs: io == nil ? seconds(runtime ?? profile.runtimeSeconds) : nil, sizeBytes: io,
                 rampNs: seconds(ramp ?? profile.rampSeconds), repetitions: `repeat` ?? profile.repetitions,
-                direct: !buffered, verify: verify, seed: seed)]
+                direct: !buffered, verify: verify, submitBatch: submitBatch, seed: seed)]
         }
         return profile.workloads(runtimeSeconds: runtime, rampSeconds: ramp, repetitions: `repeat`,
                                  ioSizeBytes: io, direct: !buffered, verify: verify, seed: seed)
