@@ -65,10 +65,10 @@ public struct RootedFileSystem: Sendable {
             let name = withUnsafePointer(to: entry.pointee.d_name) {
                 $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
             }
-            if name != "." && name != ".." { names.append(name) }
+            if name != "." && name != ".." && name != TreeRecorder.keepFile { names.append(name) }
         }
         names.sort()
-        recorder?.recordDirectory(path, entries: names)
+        recorder?.recordDirectory(path, entries: names, hostPath: hostPath(path))
         return names
     }
 

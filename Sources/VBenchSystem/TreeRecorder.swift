@@ -34,9 +34,34 @@ public final class TreeRecorder: Sendable {
         if fd >= 0 { close(fd) }
     }
 
-    func recordDirectory(_ path: String, entries: [String]) {
-        makeDirectory(destination + path)
+    /// Records a listed folder: sub-folders (with a `.keep` file, so git holds them even when
+    /// empty) and symlinks appear at once; regular files only when they are read.
+    func recordDirectory(_ path: String, entries: [String], hostPath: String) {
+        let target = destination + path
+        makeDirectory(target)
+        for name in entries {
+            var st = stat()
+            guard lstat(hostPath + "/" + name, &st) == 0 else { continue }
+            switch st.st_mode & S_IFMT {
+            case S_IFLNK:
+                var buffer = [CChar](repeating: 0, count: 4096)
+                let n = readlink(hostPath + "/" + name, &buffer, buffer.count - 1)
+                if n > 0 {
+                    let link = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                    recordLink(path + "/" + name, target: link)
+                }
+            case S_IFDIR:
+                makeDirectory(target + "/" + name)
+                let keep = open(target + "/" + name + "/" + Self.keepFile, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+                if keep >= 0 { close(keep) }
+            default:
+                break
+            }
+        }
     }
+
+    /// The file that holds an otherwise empty recorded folder in git; the probe ignores it.
+    public static let keepFile = ".keep"
 
     func recordLink(_ path: String, target linkTarget: String) {
         let target = destination + path
