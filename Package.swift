@@ -45,7 +45,7 @@ let package = Package(
             name: "VBenchProbeTests",
             dependencies: ["VBenchProbe", "VBenchCore", "VBenchSystem"]
         ),
-        .testTarget(name: "VBenchBlockTests", dependencies: ["VBenchBlock", "VBenchCore", "VBenchSystem"]),
+        .testTarget(name: "VBenchBlockTests", dependencies: ["VBenchBlock", "VBenchCore", "VBenchSystem", "VBenchProbe"]),
         .testTarget(name: "vbenchTests", dependencies: ["vbench", "VBenchCore"]),
     ],
     swiftLanguageModes: [.v6]

@@ -119,7 +119,9 @@ public enum BlockTargetPreparer {
             file = try BenchmarkFile(path: path, writable: true, direct: request.direct, create: true)
         } catch {
             if error.errno == .invalidArgument {
-                // O_DIRECT refused at open: nothing was created.
+                // O_DIRECT refused at open. Some filesystems (ramfs) create the file before they
+                // refuse; O_EXCL proves it did not exist before, so it is ours to remove.
+                try? removeFile(path)
                 throw .directIONotSupported(path: path, filesystem: FileSystemType.name(of: parent.isEmpty ? "/" : parent) ?? "unknown")
             }
             throw .system(error)

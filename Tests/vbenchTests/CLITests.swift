@@ -1,0 +1,146 @@
+import Foundation
+import Testing
+@testable import vbench
+import VBenchCore
+
+/// The built `vbench` next to the test bundle.
+enum Binary {
+    static let path: String = {
+        let here = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [here, here.deletingLastPathComponent()] {
+            let p = candidate.appendingPathComponent("vbench").path
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
+        return here.appendingPathComponent("vbench").path
+    }()
+
+    struct Outcome { var status: Int32; var stdout: String; var stderr: String }
+
+    static func run(_ arguments: [String], timeout: Int = 120) throws -> Outcome {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        p.arguments = ["\(timeout)", path] + arguments
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Outcome(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+}
+
+enum Golden {
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden")
+
+    /// Compares with the golden file; `VBENCH_UPDATE_GOLDEN=1` rewrites it.
+    static func check(_ text: String, _ name: String) throws {
+        let url = folder.appendingPathComponent(name)
+        if ProcessInfo.processInfo.environment["VBENCH_UPDATE_GOLDEN"] == "1" {
+            try Data(text.utf8).write(to: url)
+        }
+        let golden = try String(contentsOf: url, encoding: .utf8)
+        #expect(text == golden, "differs from Golden/\(name); rerun with VBENCH_UPDATE_GOLDEN=1 if intended")
+    }
+}
+
+@Suite struct HelpTextTests {
+    @Test func rootHelp() throws { try Golden.check(VBench.helpMessage(columns: 100), "vbench-help.txt") }
+    @Test func runHelp() throws { try Golden.check(VBench.helpMessage(for: VBench.Run.self, columns: 100), "run-help.txt") }
+    @Test func probeHelp() throws { try Golden.check(VBench.helpMessage(for: VBench.Probe.self, columns: 100), "probe-help.txt") }
+}
+
+@Suite(.serialized) struct ExitCodeTests {
+    @Test func versionAndHelpExitZero() throws {
+        let v = try Binary.run(["--version"])
+        #expect(v.status == 0 && v.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == VBenchVersion.current)
+        #expect(try Binary.run(["run", "--help"]).status == 0)
+    }
+
+    @Test(arguments: [
+        (["run", "--rw", "randread", "--iodepth", "0"], "--iodepth must be 1…4096; got 0"),
+        (["run", "--rw", "randread", "--bs", "1000"], "--bs must be a multiple of 512 from 512 to 16m; got 1000"),
+        (["run", "--rw", "randread", "--bs", "32m"], "--bs must be a multiple of 512 from 512 to 16m; got 32m"),
+        (["run", "--rw", "randread", "--iodepth", "4096", "--bs", "1m"], "keep it at most 1 GiB"),
+        (["run", "--device", "net"], "--device net is not available yet"),
+        (["run", "--device", "disk"], "--device must be blk; got 'disk'"),
+        (["run", "--profile", "huge"], "huge"),
+        (["run", "--runtime", "0"], "--runtime must be more than 0"),
+        (["run", "--io-size", "1m", "--runtime", "1"], "pass one"),
+        (["run", "--size", "lots"], "--size must be a size such as 256m or 4g; got 'lots'"),
+        (["frobnicate"], "frobnicate"),
+    ])
+    func usageErrorsExit64AndSayWhatToDo(arguments: [String], message: String) throws {
+        let r = try Binary.run(arguments)
+        #expect(r.status == 64, "\(arguments) exited \(r.status)")
+        #expect(r.stderr.contains(message), "stderr: \(r.stderr)")
+    }
+
+    @Test func missingFolderExitsOneAndNamesIt() throws {
+        let out = try ScratchFolder()
+        let r = try Binary.run(["run", "--target", "/var/tmp/vbench-none-\(UUID().uuidString)/t.dat", "--profile", "quick", "--out", out.path])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("does not exist; create it or name a target in an existing directory"))
+        #expect(!FileManager.default.fileExists(atPath: out.path + "/runs"), "nothing is written on failure")
+    }
+
+    @Test func existingFileIsRefusedWithExitOne() throws {
+        let out = try ScratchFolder()
+        let file = out.path + "/keep.img"
+        try Data(repeating: 1, count: 1 << 20).write(to: URL(fileURLWithPath: file))
+        let r = try Binary.run(["run", "--target", file, "--rw", "randwrite", "--runtime", "0.2", "--out", out.path])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("--allow-destructive"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: file)) == Data(repeating: 1, count: 1 << 20))
+    }
+
+    /// The acceptance run: a quick profile on a file writes a valid record.
+    @Test func quickProfileWritesAValidRecord() throws {
+        let out = try ScratchFolder()
+        let target = out.path + "/quick.dat"
+        let r = try Binary.run(["run", "--device", "blk", "--target", target, "--profile", "quick", "--json", "--out", out.path,
+                                "--tag", "test=quick"], timeout: 300)
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        let record = try RunRecord.decode(Data(r.stdout.utf8))
+        #expect(record.schemaVersion == 1)
+        #expect(record.family == "blk")
+        #expect(record.tags["test"] == "quick")
+        #expect(record.workloads.map(\.spec.name) == BlockProfile.quick.workloads().map(\.name))
+        for w in record.workloads {
+            #expect(w.repetitions.count == BlockProfile.quick.repetitions)
+            #expect((w.summary["iops"]?.median ?? 0) > 0)
+            #expect(w.summary["iops"]?.ci95Low != nil)
+            #expect(w.latencyNs?.percentiles["p99.99"] != nil)
+        }
+        #expect(record.target?.direct == true && record.target?.sizeBytes == BlockProfile.quick.fileBytes)
+        #expect(!FileManager.default.fileExists(atPath: target), "the created file is removed")
+        let stored = try FileManager.default.contentsOfDirectory(atPath: out.path + "/runs")
+        #expect(stored.count == 1)
+        let fromDisk = try RunRecord.decode(Data(contentsOf: URL(fileURLWithPath: out.path + "/runs/" + stored[0])))
+        #expect(fromDisk == record)
+    }
+
+    @Test func probeJSONAndFixtureRoot() throws {
+        let live = try Binary.run(["probe", "--json"])
+        #expect(live.status == 0)
+        #expect(live.stdout.contains("\"hypervisor\""))
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/qemu-tcg-emulated").path
+        let r = try Binary.run(["probe", "--root", fixture])
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("Hypervisor: QEMU-TCG"))
+        #expect(r.stdout.contains("sda is on ata_piix (emulated IDE); attach it as virtio-blk"))
+        let bad = try Binary.run(["probe", "--root", "/var/tmp/vbench-no-such-root"])
+        #expect(bad.status == 64)
+    }
+}
+
+final class ScratchFolder {
+    let path: String
+    init() throws {
+        path = "/var/tmp/vbench-cli-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
