@@ -181,7 +181,10 @@ else:
         fail(f"fio read {rd['io_bytes']} bytes in {ops} IOs, expected bs={bs}")
     cpu = (j["usr_cpu"] + j["sys_cpu"]) / 100.0 * j["job_runtime"] / 1000.0
     iops = rd["iops"]
-    p50 = rd["clat_ns"].get("percentile", {}).get("50.000000", float("nan"))
+    # --lat_percentiles=1: percentiles of submission + completion, what vbench measures.
+    p50 = rd.get("lat_ns", {}).get("percentile", {}).get("50.000000")
+    if p50 is None:
+        p50 = rd["clat_ns"].get("percentile", {}).get("50.000000", float("nan"))
     mean = rd.get("lat_ns", {}).get("mean", float("nan"))  # slat + clat
 print(f"{iops:.3f} {cpu:.6f} {ops} {cpu / ops:.9e} {p50} {mean:.1f}")
 PY
@@ -212,7 +215,7 @@ complete = True
 for job, title in JOBS:
     out.append(f"### Job {job}: {title}")
     out.append("")
-    out.append("| tool | runs | IOPS median | IOPS min–max | CPU µs/IO median | CPU µs/IO min–max | p50 clat µs median | p50 µs min–max |")
+    out.append("| tool | runs | IOPS median | IOPS min–max | CPU µs/IO median | CPU µs/IO min–max | p50 lat µs median | p50 µs min–max |")
     out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
     meds = {}
     for var, label in VARS:
@@ -306,7 +309,7 @@ build_cmd() {
         fio-default|fio-batched)
             CMD=(fio --name=j --filename="$FILE" --direct=1 --ioengine=libaio --rw="$rw" --bs="$bs"
                  --iodepth="$qd" --runtime="$RUNTIME" --ramp_time="$RAMP" --time_based --size="$FILE_BYTES"
-                 --norandommap --randrepeat=0 --output-format=json)
+                 --norandommap --randrepeat=0 --lat_percentiles=1 --output-format=json)
             if [[ $var == fio-batched ]]; then
                 CMD+=(--iodepth_batch_submit="$qd" --iodepth_batch_complete_min=1
                       --iodepth_batch_complete_max="$qd")
@@ -326,7 +329,7 @@ quote_cmd() { local s="" a; for a in "$@"; do s+="$(printf '%q' "$a") "; done; e
     echo "- test file: $FILE, $FILE_BYTES bytes ($SIZE), filesystem $FS_TYPE, created by vbench"
     echo "- $REPS repetitions × 3 jobs × 3 variants; ${RUNTIME} s measured after a ${RAMP} s ramp; first variant rotates each repetition"
     echo "- every run wrapped in \`timeout --kill-after=10 $RUN_TIMEOUT\`; CPU per IO = (user+sys CPU of the I/O thread) / IOs completed while measuring"
-    echo "- fio latency is clat (issue → completion); vbench latency is from just before io_submit to the reap"
+    echo "- latency is submission + completion for both: fio's lat (--lat_percentiles=1), vbench's from just before io_submit to the reap"
     echo ""
     echo "Commands (TMP = a scratch folder):"
     echo ""

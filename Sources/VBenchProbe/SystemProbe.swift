@@ -48,7 +48,7 @@ public struct SystemProbe: Sendable {
             cpuModel: model,
             onlineCpus: Self.countCPUList(fs.readString("/sys/devices/system/cpu/online") ?? "0"),
             memoryBytes: memKiB * 1024,
-            numaNodes: max(1, nodes.count),
+            numaNodes: max(1, fs.isLive ? (NUMA.configuredNodes() ?? nodes.count) : nodes.count),
             hypervisor: HypervisorDetector.detect(fs, cpuid: cpuid))
     }
 
