@@ -56,35 +56,40 @@ public struct BlockHarness: Sendable {
         let target = self.target
         let engine = self.engine
         let bs = spec.blockSizeBytes
-        let startNs = Clock.monotonicNs() + 1_000_000  // a common start shortly after threads exist
+        let barrier = StartBarrier(parties: plans.count)
         let planned = spec.runtimeNs.map { $0 + spec.rampNs }
         do throws(SystemError) {
             try ThreadGroup.run(count: plans.count, whileRunning: {
                 let done = progresses.reduce(0) { $0 + $1.completedOps }
+                let started = barrier.startNs
                 progress(ProgressEvent(workload: spec.name, repetition: index + 1, repetitions: spec.repetitions,
-                                       elapsedNs: Clock.monotonicNs() &- startNs, plannedNs: planned, completedOps: done))
+                                       elapsedNs: started == 0 ? 0 : Clock.monotonicNs() &- started,
+                                       plannedNs: planned, completedOps: done))
             }) { job in
                 let plan = plans[job]
                 do throws(SystemError) {
+                    // Everything slow (open, buffers, io_setup) happens before the common start.
                     let file = try BenchmarkFile(path: target.path, writable: plan.spec.readPercent < 100,
                                                  direct: target.direct)
                     let buffers = try AlignedBuffer(count: spec.ioDepth * bs)
                     Self.fillRandom(buffers.base, count: buffers.count, seed: plan.seed)
-                    while Clock.monotonicNs() < startNs {}
                     let outcome: JobOutcome
                     switch engine {
                     case .libaio:
                         var e = try LibAIOEngine(descriptor: file.descriptor, depth: spec.ioDepth)
+                        let start = barrier.arriveAndWait()
                         outcome = BlockJobRunner.run(plan, engine: &e, buffers: buffers.base,
-                                                     startNs: max(startNs, Clock.monotonicNs()), progress: progresses[job])
+                                                     startNs: start, progress: progresses[job])
                     case .null:
                         var e = NullEngine(depth: spec.ioDepth)
+                        let start = barrier.arriveAndWait()
                         outcome = BlockJobRunner.run(plan, engine: &e, buffers: buffers.base,
-                                                     startNs: max(startNs, Clock.monotonicNs()), progress: progresses[job])
+                                                     startNs: start, progress: progresses[job])
                     }
                     outcomes.withLock { $0[job] = outcome }
                 } catch {
                     setupFailures.withLock { $0[job] = error }
+                    barrier.abandon()
                 }
             }
         } catch {
@@ -159,6 +164,37 @@ public struct BlockHarness: Sendable {
             throw .system(e)
         } catch {
             throw .system(SystemError("verify", target.path, errno: .ioError))
+        }
+    }
+
+    /// Lets jobs start together once every one of them is ready; a job that failed to get
+    /// ready abandons its place so the others do not wait for it.
+    final class StartBarrier: Sendable {
+        private let parties: Int
+        private let arrived = Atomic<Int>(0)
+        private let start = Atomic<UInt64>(0)
+
+        init(parties: Int) { self.parties = parties }
+
+        /// The common start time (monotonic ns), or 0 before everyone arrived.
+        var startNs: UInt64 { start.load(ordering: .acquiring) }
+
+        /// Waits for the others; returns the common start time.
+        func arriveAndWait() -> UInt64 {
+            if arrived.add(1, ordering: .acquiringAndReleasing).newValue == parties {
+                start.store(Clock.monotonicNs(), ordering: .releasing)
+            }
+            while true {
+                let s = start.load(ordering: .acquiring)
+                if s != 0 { return s }
+                Clock.sleep(nanoseconds: 50_000)
+            }
+        }
+
+        func abandon() {
+            if arrived.add(1, ordering: .acquiringAndReleasing).newValue == parties {
+                start.store(Clock.monotonicNs(), ordering: .releasing)
+            }
         }
     }
 

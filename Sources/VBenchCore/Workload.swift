@@ -172,9 +172,9 @@ public struct JobResult: Codable, Sendable, Equatable {
     public var writeBytes: UInt64
     public var cpuUserNs: UInt64
     public var cpuSystemNs: UInt64
-    /// io_submit calls and iocbs per call: how well submissions were batched.
+    /// io_submit calls: operations / submitCalls is the mean batch.
     public var submitCalls: UInt64
-    /// io_getevents calls that returned at least one event.
+    /// io_getevents calls: operations / reapCalls is the mean number reaped per call.
     public var reapCalls: UInt64
 
     public init(index: Int, readOps: UInt64, writeOps: UInt64, readBytes: UInt64, writeBytes: UInt64,

@@ -23,6 +23,13 @@ public enum Clock {
         return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
 
+    /// Sleeps for about `nanoseconds`. The corresponding C function is `nanosleep`.
+    public static func sleep(nanoseconds: UInt64) {
+        var request = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+    }
+
     private static func nanoseconds(_ tv: timeval) -> UInt64 {
         UInt64(tv.tv_sec) * 1_000_000_000 + UInt64(tv.tv_usec) * 1000
     }

@@ -154,3 +154,6 @@ public func writeStandardError(_ text: String) {
     var t = text
     t.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
 }
+
+/// Flushes buffered standard output (so notes on standard error come after it).
+public func flushStandardOutput() { fflush(nil) }  // nil flushes every output stream

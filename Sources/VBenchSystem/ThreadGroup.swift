@@ -17,7 +17,7 @@ public enum ThreadGroup {
     /// The corresponding C functions are `pthread_create` and `pthread_join`.
     public static func run(
         count: Int,
-        pollIntervalNs: UInt64 = 100_000_000,
+        pollIntervalNs: UInt64 = 250_000_000,
         whileRunning: () -> Void = {},
         body: @escaping @Sendable (Int) -> Void
     ) throws(SystemError) {
@@ -31,7 +31,8 @@ public enum ThreadGroup {
             let unmanaged = Unmanaged.passRetained(context)
             var thread = pthread_t()
             let rc = pthread_create(&thread, nil, { raw in
-                let context = Unmanaged<Context>.fromOpaque(raw!).takeRetainedValue()
+                guard let raw else { return nil }
+                let context = Unmanaged<Context>.fromOpaque(raw).takeRetainedValue()
                 context.body(context.index)
                 return nil
             }, unmanaged.toOpaque())
@@ -42,10 +43,15 @@ public enum ThreadGroup {
             }
             threads.append(thread)
         }
+        // Check for the end every 10 ms (a short run is not held back), report every poll interval.
+        var sinceReport: UInt64 = 0
         while finished.value < count {
-            var ts = timespec(tv_sec: Int(pollIntervalNs / 1_000_000_000), tv_nsec: Int(pollIntervalNs % 1_000_000_000))
-            nanosleep(&ts, nil)
-            whileRunning()
+            Clock.sleep(nanoseconds: 10_000_000)
+            sinceReport += 10_000_000
+            if sinceReport >= pollIntervalNs {
+                sinceReport = 0
+                whileRunning()
+            }
         }
         for t in threads { pthread_join(t, nil) }
     }

@@ -119,6 +119,7 @@ struct BlockRunService {
         } else {
             print(BlockTable.render(record))
         }
+        flushStandardOutput()
         note("record: \(file)")
         return VBenchExit.ok
     }
@@ -126,7 +127,8 @@ struct BlockRunService {
     static func describe(_ e: BlockHarness.ProgressEvent, step: Int, of total: Int) -> String {
         let elapsed = Double(e.elapsedNs) / 1e9
         let planned = e.plannedNs.map { " / \(formatFixed(Double($0) / 1e9, digits: 1)) s" } ?? " s"
-        return "[\(step)/\(total)] \(e.workload) rep \(e.repetition)/\(e.repetitions)  \(formatFixed(elapsed, digits: 1))\(planned)  \(e.completedOps) ops"
+        let rate = elapsed > 0 ? "  \(BlockTable.formatCount(Double(e.completedOps) / elapsed)) IOPS" : ""
+        return "[\(step)/\(total)] \(e.workload) rep \(e.repetition)/\(e.repetitions)  \(formatFixed(elapsed, digits: 1))\(planned)\(rate)"
     }
 }
 

@@ -22,7 +22,7 @@ enum BlockTable {
         let env = r.environment
         let head = "\(r.role == .native ? "native" : "guest") on \(env.hypervisor.vendor.displayName), kernel \(env.kernelRelease), target \(r.target?.path ?? "-")"
             + (r.target?.direct == false ? " (buffered)" : "")
-        return head + "\n" + table.render() + "\nIOPS and MB/s: median of repetitions; P50/P99: completion latency over all repetitions."
+        return head + "\n" + table.render() + "\nIOPS and MB/s: median of repetitions; P50/P99: latency from submission to completion, all repetitions merged."
     }
 
     /// `12.3k`, `1.20M`, `850`.
