@@ -52,25 +52,39 @@ public struct SystemProbe: Sendable {
             hypervisor: HypervisorDetector.detect(fs, cpuid: cpuid))
     }
 
-    /// Names of loaded paravirtual drivers and guest additions, from /proc/modules and the
-    /// drivers registered on each bus (built-in drivers appear only there).
+    /// Paravirtual drivers and guest additions in use: loaded modules (/proc/modules) and
+    /// drivers bound to at least one device (built-in drivers appear only under /sys/bus; one
+    /// that is merely registered, such as Debian's built-in xen-platform-pci on a KVM guest,
+    /// is left out). Names are given as modules name them (`virtio_pci`, not `virtio-pci`);
+    /// helper libraries (virtio_ring, virtio_pci_modern_dev, …) are not drivers and are left out.
     public func paravirtualDrivers() -> [String] {
         var names = Set<String>()
         for line in (fs.readString("/proc/modules") ?? "").split(separator: "\n") {
-            if let name = line.split(separator: " ").first { names.insert(String(name)) }
+            if let name = line.split(separator: " ").first { names.insert(String(name).replacingDashes()) }
         }
         for bus in fs.list("/sys/bus") {
-            for driver in fs.list("/sys/bus/\(bus)/drivers") { names.insert(driver) }
+            for driver in fs.list("/sys/bus/\(bus)/drivers") where Self.isParavirtualOrAddition(driver.replacingDashes()) {
+                let entries = fs.list("/sys/bus/\(bus)/drivers/\(driver)")
+                if entries.contains(where: { !Self.driverControlFiles.contains($0) }) {
+                    names.insert(driver.replacingDashes())
+                }
+            }
         }
-        return names.filter(Self.isParavirtualOrAddition).sorted()
+        return names.filter { Self.isParavirtualOrAddition($0) && !Self.libraryModules.contains($0) }.sorted()
     }
 
-    static func isParavirtualOrAddition(_ name: String) -> Bool {
-        let n = name.replacingDashes()
-        return n.hasPrefix("virtio") || n.hasPrefix("vmw_") || n == "vmxnet3" || n.hasPrefix("vbox")
+    /// Entries of a driver's sysfs folder that are not bound devices.
+    static let driverControlFiles: Set<String> = ["bind", "unbind", "uevent", "module", "new_id", "remove_id"]
+
+    /// Modules that other virtio drivers use, not drivers of a device.
+    static let libraryModules: Set<String> = [
+        "virtio", "virtio_ring", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_dma_buf",
+    ]
+
+    static func isParavirtualOrAddition(_ n: String) -> Bool {
+        n.hasPrefix("virtio") || n.hasPrefix("vmw_") || n == "vmxnet3" || n.hasPrefix("vbox")
             || n.hasPrefix("xen") || n == "vbd" || n == "vif" || n.hasPrefix("hv_") || n == "hyperv_keyboard"
             || n == "hyperv_fb" || n == "ptp_kvm" || n == "kvm_guest" || n == "vsock_loopback"
-            || n == "vmw_vsock_virtio_transport" || n == "vmw_vsock_vmci_transport"
     }
 
     /// Counts a CPU list such as `0-3,8,10-11`.
