@@ -5,6 +5,7 @@ public enum BlockError: Error, CustomStringConvertible, Sendable {
     case directIONotSupported(path: String, filesystem: String)
     case parentMissing(path: String)
     case targetTooSmall(path: String, sizeBytes: UInt64, blockSizeBytes: Int)
+    case blockSizeBelowSector(path: String, blockSizeBytes: Int, sectorBytes: Int)
     case existingFileWrite(path: String)
     case deviceWriteNeedsFlag(path: String)
     case deviceInUse(path: String, reasons: [String])
@@ -22,6 +23,8 @@ public enum BlockError: Error, CustomStringConvertible, Sendable {
             "the directory for \(path) does not exist; create it or name a target in an existing directory"
         case let .targetTooSmall(path, size, bs):
             "\(path) holds \(size) bytes, less than one \(bs)-byte block; use a larger target or a smaller --bs"
+        case let .blockSizeBelowSector(path, bs, sector):
+            "\(path) has \(sector)-byte logical sectors, and O_DIRECT needs block sizes that are multiples of them; got --bs \(bs): pass --bs \(sector) or larger"
         case let .existingFileWrite(path):
             "\(path) exists and the workload writes to it, which would overwrite its contents; name a new path (vbench creates and removes it) or pass --allow-destructive"
         case let .deviceWriteNeedsFlag(path):

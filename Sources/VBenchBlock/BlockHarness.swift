@@ -73,18 +73,18 @@ public struct BlockHarness: Sendable {
                                                  direct: target.direct)
                     let buffers = try AlignedBuffer(count: spec.ioDepth * bs)
                     Self.fillRandom(buffers.base, count: buffers.count, seed: plan.seed)
+                    func startTogether<E: IOEngine & ~Copyable>(_ engine: inout E) -> JobOutcome {
+                        BlockJobRunner.run(plan, engine: &engine, buffers: buffers.base,
+                                           startNs: barrier.arriveAndWait(), progress: progresses[job])
+                    }
                     let outcome: JobOutcome
                     switch engine {
                     case .libaio:
                         var e = try LibAIOEngine(descriptor: file.descriptor, depth: spec.ioDepth)
-                        let start = barrier.arriveAndWait()
-                        outcome = BlockJobRunner.run(plan, engine: &e, buffers: buffers.base,
-                                                     startNs: start, progress: progresses[job])
+                        outcome = startTogether(&e)
                     case .null:
                         var e = NullEngine(depth: spec.ioDepth)
-                        let start = barrier.arriveAndWait()
-                        outcome = BlockJobRunner.run(plan, engine: &e, buffers: buffers.base,
-                                                     startNs: start, progress: progresses[job])
+                        outcome = startTogether(&e)
                     }
                     outcomes.withLock { $0[job] = outcome }
                 } catch {

@@ -33,17 +33,20 @@ public struct TargetRequest: Sendable {
     public var direct: Bool
     /// Largest block size of the workloads: the target size is rounded down to it.
     public var largestBlockBytes: Int
+    /// Smallest block size of the workloads: a device's logical sector must divide it.
+    public var smallestBlockBytes: Int
     /// Name of a file created inside a directory target.
     public var fileNameInDirectory: String
 
     public init(path: String, sizeBytes: UInt64?, writes: Bool, allowDestructive: Bool, direct: Bool,
-                largestBlockBytes: Int, fileNameInDirectory: String) {
+                largestBlockBytes: Int, smallestBlockBytes: Int? = nil, fileNameInDirectory: String) {
         self.path = path
         self.sizeBytes = sizeBytes
         self.writes = writes
         self.allowDestructive = allowDestructive
         self.direct = direct
         self.largestBlockBytes = largestBlockBytes
+        self.smallestBlockBytes = smallestBlockBytes ?? largestBlockBytes
         self.fileNameInDirectory = fileNameInDirectory
     }
 }
@@ -172,10 +175,12 @@ public enum BlockTargetPreparer {
     private static func prepareDevice(path: String, status: FileStatus, request: TargetRequest,
                                       usage: DeviceUsage) throws(BlockError) -> PreparedTarget {
         let deviceBytes: UInt64
+        let sector: Int
         var signatures: [String] = []
         do {
             let file = try BenchmarkFile(path: path, writable: false, direct: request.direct)
             deviceBytes = try file.blockDeviceSize()
+            sector = try file.logicalSectorSize()
             if request.writes {
                 let buffer = try AlignedBuffer(count: DeviceSignature.probeBytes)
                 let n = try file.read(into: buffer.base, count: buffer.count, at: 0)
@@ -184,6 +189,10 @@ public enum BlockTargetPreparer {
         } catch {
             if error.errno == .invalidArgument { throw .directIONotSupported(path: path, filesystem: "block device") }
             throw .system(error)
+        }
+        // O_DIRECT needs every transfer to be a multiple of the logical sector (4 KiB on 4Kn disks).
+        if request.direct, sector > 0, request.smallestBlockBytes % sector != 0 {
+            throw .blockSizeBelowSector(path: path, blockSizeBytes: request.smallestBlockBytes, sectorBytes: sector)
         }
         if request.writes {
             guard request.allowDestructive else { throw .deviceWriteNeedsFlag(path: path) }

@@ -10,8 +10,6 @@ import Glibc
 public struct AlignedBuffer: ~Copyable, @unchecked Sendable {
     public let base: UnsafeMutableRawPointer
     public let count: Int
-    /// Whether huge pages were asked for.
-    public let hugePagesAdvised: Bool
     private let mapping: UnsafeMutableRawPointer
     private let mappingBytes: Int
 
@@ -31,7 +29,6 @@ public struct AlignedBuffer: ~Copyable, @unchecked Sendable {
         base = p + Int(aligned - address)
         if huge { _ = madvise(base, count, MADV_HUGEPAGE) }
         self.count = count
-        hugePagesAdvised = huge
         mapping = p
         mappingBytes = length
     }

@@ -10,11 +10,4 @@ public enum NUMA {
         let n = Int(numa_num_configured_nodes())
         return n > 0 ? n : nil
     }
-
-    /// The node of CPU `cpu`, or nil. The corresponding C function is `numa_node_of_cpu`.
-    public static func node(ofCPU cpu: Int) -> Int? {
-        guard numa_available() >= 0 else { return nil }
-        let n = Int(numa_node_of_cpu(Int32(cpu)))
-        return n >= 0 ? n : nil
-    }
 }

@@ -52,6 +52,7 @@ struct BlockRunService {
             path: path, sizeBytes: options.sizeBytes ?? (options.rw == nil ? options.profile.fileBytes : nil),
             writes: workloads.contains { $0.readPercent < 100 }, allowDestructive: options.allowDestructive,
             direct: !options.buffered, largestBlockBytes: workloads.map(\.blockSizeBytes).max() ?? 4096,
+            smallestBlockBytes: workloads.map(\.blockSizeBytes).min(),
             fileNameInDirectory: "vbench-\(runId.uuidString.prefix(8).lowercased()).dat")
         let progress = ProgressLine()
         let start = Date()

@@ -4,7 +4,6 @@ import ArgumentParser
 enum VBenchExit {
     static let ok = ExitCode(0)
     static let error = ExitCode(1)
-    static let regression = ExitCode(2)
     static let benchmarkFailed = ExitCode(3)
     static let usage = ExitCode(64)
 }

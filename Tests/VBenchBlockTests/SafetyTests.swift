@@ -114,6 +114,17 @@ struct LoopDeviceTests {
         #expect(result.repetitions[0].readOps == 256)
     }
 
+    @Test func blockSizeBelowTheLogicalSectorIsNamed() throws {
+        let loop = try LoopDevice(sizeMiB: 16, sectorBytes: 4096)
+        #expect {
+            try prepare(loop.device, size: nil, writes: false, bs: 512)
+        } throws: { error in
+            guard case .blockSizeBelowSector(_, 512, 4096) = error as? BlockError else { return false }
+            return "\(error)".contains("pass --bs 4096 or larger")
+        }
+        #expect(try prepare(loop.device, size: nil, writes: false, bs: 4096).kind == .blockDevice)
+    }
+
     @Test func partitionedDeviceIsRefused() throws {
         let loop = try LoopDevice(sizeMiB: 16, partitioned: true)
         #expect {
@@ -150,7 +161,7 @@ final class LoopDevice {
         return (try? sh(["losetup", "--version"]).status == 0) == true && (try? sh(["mkfs.ext4", "-V"]).status == 0) == true
     }()
 
-    init(sizeMiB: Int, partitioned: Bool = false) throws {
+    init(sizeMiB: Int, partitioned: Bool = false, sectorBytes: Int = 512) throws {
         image = "/var/tmp/vbench-loop-\(UUID().uuidString.prefix(8)).img"
         try sh(["truncate", "-s", "\(sizeMiB)M", image])
         if partitioned {
@@ -166,7 +177,8 @@ final class LoopDevice {
             try handle.write(contentsOf: Data(mbr))
             try handle.close()
         }
-        let (status, output) = try sh(["losetup", "--find", "--show", partitioned ? "--partscan" : "--nooverlap", image])
+        let (status, output) = try sh(["losetup", "--find", "--show", "--sector-size", "\(sectorBytes)",
+                                       partitioned ? "--partscan" : "--nooverlap", image])
         guard status == 0 else {
             try? FileManager.default.removeItem(atPath: image)
             throw LoopError(message: "losetup failed: \(output)")

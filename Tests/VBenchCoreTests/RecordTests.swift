@@ -49,6 +49,16 @@ import Testing
         #expect(rep.metrics["latP50Ns"] == Double(rep.latencyNs?.percentiles["p50"] ?? 0))
     }
 
+    @Test func everyMetricARepetitionWritesIsInTheCatalog() {
+        let known = Set(Metric.block.map(\.key))
+        let rep = Self.sampleRecord().workloads[0].repetitions[0]
+        #expect(Set(rep.metrics.keys).isSubset(of: known))
+        let mixed = RepetitionResult(index: 0, elapsedNs: 1, jobs: [JobResult(index: 0, readOps: 1, writeOps: 1, readBytes: 1, writeBytes: 1,
+                                     cpuUserNs: 1, cpuSystemNs: 1, submitCalls: 1, reapCalls: 1)], latency: nil, readLatency: nil, writeLatency: nil)
+        #expect(Set(mixed.metrics.keys).isSubset(of: known))
+        #expect(Metric.iops.polarity == .higherIsBetter && Metric.latP99.polarity == .lowerIsBetter)
+    }
+
     @Test func byteCountsParseAndPrint() {
         #expect(ByteCount.parse("4k") == 4096)
         #expect(ByteCount.parse("1MiB") == 1 << 20)
