@@ -46,7 +46,7 @@ let package = Package(
             dependencies: ["VBenchProbe", "VBenchCore", "VBenchSystem"]
         ),
         .testTarget(name: "VBenchBlockTests", dependencies: ["VBenchBlock", "VBenchCore", "VBenchSystem", "VBenchProbe"]),
-        .testTarget(name: "vbenchTests", dependencies: ["vbench", "VBenchCore"]),
+        .testTarget(name: "vbenchTests", dependencies: ["vbench", "VBenchCore"], exclude: ["Golden"]),
     ],
     swiftLanguageModes: [.v6]
 )
