@@ -12,6 +12,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // The model and the statistics: no I/O, no clocks.
@@ -32,6 +33,11 @@ let package = Package(
         ),
         .target(name: "VBenchProbe", dependencies: ["VBenchCore", "VBenchSystem"]),
         .target(name: "VBenchBlock", dependencies: ["VBenchCore", "VBenchSystem"]),
+        // Versioned frames and messages between guest and host; no sockets here.
+        .target(
+            name: "VBenchWire",
+            dependencies: ["VBenchCore", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         .executableTarget(
             name: "vbench",
             dependencies: [
@@ -41,6 +47,15 @@ let package = Package(
         ),
         .testTarget(name: "VBenchCoreTests", dependencies: ["VBenchCore"]),
         .testTarget(name: "VBenchSystemTests", dependencies: ["VBenchSystem"]),
+        .testTarget(
+            name: "VBenchWireTests",
+            dependencies: [
+                "VBenchWire", "VBenchCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "VBenchProbeTests",
             dependencies: ["VBenchProbe", "VBenchCore", "VBenchSystem"]

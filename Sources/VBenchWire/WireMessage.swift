@@ -1,0 +1,91 @@
+import FoundationEssentials
+import NIOCore
+import VBenchCore
+
+/// The first message of each side.
+public struct Hello: Codable, Sendable, Equatable {
+    public var protocolVersion: Int
+    public var toolVersion: String
+    /// `uplink` (a guest sending records) or `collector`.
+    public var role: String
+
+    public init(protocolVersion: Int = Int(WireFrame.version), toolVersion: String = VBenchVersion.current, role: String) {
+        self.protocolVersion = protocolVersion
+        self.toolVersion = toolVersion
+        self.role = role
+    }
+}
+
+/// The collector's answer to a record, sent only after the record is durably stored.
+public struct Ack: Codable, Sendable, Equatable {
+    public enum Status: String, Codable, Sendable {
+        /// Stored now.
+        case stored
+        /// A record with this run id was stored before; nothing changed.
+        case duplicate
+    }
+    public var runId: UUID
+    public var status: Status
+
+    public init(runId: UUID, status: Status) {
+        self.runId = runId
+        self.status = status
+    }
+}
+
+/// A refusal or failure, with a code machines can branch on and a message for people.
+public struct WireFailure: Codable, Sendable, Equatable, Error {
+    /// `unsupported-version`, `invalid-record`, `too-large`, `not-allowed`, `store-failed`, `protocol`.
+    public var code: String
+    public var message: String
+
+    public init(code: String, message: String) {
+        self.code = code
+        self.message = message
+    }
+}
+
+/// A message of wire protocol v1. Payloads are JSON (UTF-8).
+public enum WireMessage: Sendable, Equatable {
+    case hello(Hello)
+    case record(RunRecord)
+    case ack(Ack)
+    case error(WireFailure)
+
+    /// The frame that carries this message.
+    public func frame(allocator: ByteBufferAllocator = ByteBufferAllocator()) throws -> WireFrame {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let (type, data): (FrameType, Data) = switch self {
+        case .hello(let h): (.hello, try encoder.encode(h))
+        case .record(let r): (.record, try r.jsonData())
+        case .ack(let a): (.ack, try encoder.encode(a))
+        case .error(let e): (.error, try encoder.encode(e))
+        }
+        return WireFrame(type: type, payload: allocator.buffer(bytes: data))
+    }
+
+    /// Reads the message a frame carries; a record is checked as `RunRecord.decode` checks it.
+    public init(frame: WireFrame) throws(WireFailure) {
+        let data = Data(frame.payload.readableBytesView)
+        let decoder = JSONDecoder()
+        do {
+            switch frame.type {
+            case .hello: self = .hello(try decoder.decode(Hello.self, from: data))
+            case .ack: self = .ack(try decoder.decode(Ack.self, from: data))
+            case .error: self = .error(try decoder.decode(WireFailure.self, from: data))
+            case .record:
+                do { self = .record(try RunRecord.decode(data)) } catch {
+                    switch error {
+                    case .unsupportedSchemaVersion: throw WireFailure(code: "unsupported-version", message: "\(error)")
+                    case .malformed: throw WireFailure(code: "invalid-record", message: "\(error)")
+                    }
+                }
+            }
+        } catch let failure as WireFailure {
+            throw failure
+        } catch {
+            throw WireFailure(code: "protocol", message: "malformed \(frame.type) message: \(error)")
+        }
+    }
+}
