@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // The model and the statistics: no I/O, no clocks.
@@ -33,6 +34,8 @@ let package = Package(
         ),
         .target(name: "VBenchProbe", dependencies: ["VBenchCore", "VBenchSystem"]),
         .target(name: "VBenchBlock", dependencies: ["VBenchCore", "VBenchSystem"]),
+        // Durable results: SQLite in WAL mode with numbered migrations.
+        .target(name: "VBenchStore", dependencies: ["VBenchCore", .product(name: "GRDB", package: "GRDB.swift")]),
         // Versioned frames and messages between guest and host; no sockets here.
         .target(
             name: "VBenchWire",
@@ -47,6 +50,7 @@ let package = Package(
         ),
         .testTarget(name: "VBenchCoreTests", dependencies: ["VBenchCore"]),
         .testTarget(name: "VBenchSystemTests", dependencies: ["VBenchSystem"]),
+        .testTarget(name: "VBenchStoreTests", dependencies: ["VBenchStore", "VBenchCore"]),
         .testTarget(
             name: "VBenchWireTests",
             dependencies: [

@@ -1,0 +1,253 @@
+import FoundationEssentials
+import GRDB
+import VBenchCore
+
+/// Why the store failed, with the file and what to do.
+public struct StoreError: Error, CustomStringConvertible, Sendable {
+    public var path: String
+    public var reason: String
+    public var description: String { "results store \(path): \(reason)" }
+}
+
+/// The SQLite store: WAL mode (readers never block the writer), numbered migrations, one
+/// transaction per record, the run id as primary key (a repeat is a `duplicate`, never a copy).
+public final class SQLiteRunStore: RunStore {
+    public let path: String
+    private let pool: DatabasePool
+
+    /// Opens or creates the store at `path` and brings its schema up to date.
+    public init(path: String) throws {
+        self.path = path
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw StoreError(path: path, reason: "cannot open or migrate (\(error)); check the path and its permissions")
+        }
+    }
+
+    /// The numbered migrations; each runs once, in order, inside a transaction.
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("1-runs") { db in
+            try db.execute(sql: """
+                CREATE TABLE runs (
+                    run_id TEXT PRIMARY KEY NOT NULL,
+                    schema_version INTEGER NOT NULL,
+                    family TEXT NOT NULL,
+                    role TEXT NOT NULL,
+                    start_time REAL NOT NULL,
+                    end_time REAL NOT NULL,
+                    tool_version TEXT NOT NULL,
+                    environment_id INTEGER NOT NULL REFERENCES environments(id),
+                    device_id INTEGER NOT NULL REFERENCES devices(id),
+                    target_path TEXT,
+                    peer TEXT NOT NULL,
+                    received_at REAL NOT NULL,
+                    collector_host TEXT NOT NULL,
+                    collector_kernel TEXT NOT NULL,
+                    record_json TEXT NOT NULL
+                );
+                CREATE TABLE environments (
+                    id INTEGER PRIMARY KEY,
+                    hostname TEXT NOT NULL, kernel_release TEXT NOT NULL, cpu_model TEXT NOT NULL,
+                    online_cpus INTEGER NOT NULL, memory_bytes INTEGER NOT NULL, numa_nodes INTEGER NOT NULL,
+                    hypervisor TEXT NOT NULL,
+                    UNIQUE (hostname, kernel_release, cpu_model, online_cpus, memory_bytes, numa_nodes, hypervisor)
+                );
+                CREATE TABLE devices (
+                    id INTEGER PRIMARY KEY,
+                    kind TEXT NOT NULL, name TEXT NOT NULL, driver TEXT NOT NULL, controller_driver TEXT NOT NULL,
+                    class TEXT NOT NULL, pci_id TEXT NOT NULL, size_bytes INTEGER NOT NULL,
+                    UNIQUE (kind, name, driver, controller_driver, class, pci_id, size_bytes)
+                );
+                CREATE TABLE tags (
+                    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+                    key TEXT NOT NULL, value TEXT NOT NULL,
+                    PRIMARY KEY (run_id, key)
+                );
+                CREATE TABLE workloads (
+                    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+                    workload_index INTEGER NOT NULL,
+                    name TEXT NOT NULL, spec_json TEXT NOT NULL,
+                    PRIMARY KEY (run_id, workload_index)
+                );
+                CREATE TABLE repetitions (
+                    run_id TEXT NOT NULL, workload_index INTEGER NOT NULL, repetition_index INTEGER NOT NULL,
+                    elapsed_ns INTEGER NOT NULL, read_ops INTEGER NOT NULL, write_ops INTEGER NOT NULL,
+                    read_bytes INTEGER NOT NULL, write_bytes INTEGER NOT NULL,
+                    cpu_user_ns INTEGER NOT NULL, cpu_system_ns INTEGER NOT NULL,
+                    PRIMARY KEY (run_id, workload_index, repetition_index),
+                    FOREIGN KEY (run_id, workload_index) REFERENCES workloads(run_id, workload_index) ON DELETE CASCADE
+                );
+                CREATE TABLE metrics (
+                    run_id TEXT NOT NULL, workload_index INTEGER NOT NULL, repetition_index INTEGER NOT NULL,
+                    metric TEXT NOT NULL, value REAL NOT NULL,
+                    PRIMARY KEY (run_id, workload_index, repetition_index, metric),
+                    FOREIGN KEY (run_id, workload_index, repetition_index)
+                        REFERENCES repetitions(run_id, workload_index, repetition_index) ON DELETE CASCADE
+                );
+                CREATE TABLE histograms (
+                    run_id TEXT NOT NULL, workload_index INTEGER NOT NULL, repetition_index INTEGER NOT NULL,
+                    kind TEXT NOT NULL,  -- all | read | write
+                    precision_bits INTEGER NOT NULL, count INTEGER NOT NULL, histogram_json TEXT NOT NULL,
+                    PRIMARY KEY (run_id, workload_index, repetition_index, kind),
+                    FOREIGN KEY (run_id, workload_index, repetition_index)
+                        REFERENCES repetitions(run_id, workload_index, repetition_index) ON DELETE CASCADE
+                );
+                CREATE INDEX runs_start ON runs(start_time);
+                CREATE INDEX metrics_by_name ON metrics(metric);
+                """)
+        }
+        return m
+    }
+
+    /// Applied migrations, oldest first.
+    public func appliedMigrations() throws -> [String] {
+        try pool.read { db in try Self.migrator.appliedMigrations(db) }
+    }
+
+    public func store(_ record: RunRecord, receipt: Receipt) throws -> StoreOutcome {
+        let json = String(decoding: try record.jsonData(), as: UTF8.self)
+        let id = record.runId.uuidString.lowercased()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return try pool.write { db -> StoreOutcome in
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM runs WHERE run_id = ?", arguments: [id]) == true {
+                return .duplicate
+            }
+            let env = record.environment
+            try db.execute(sql: """
+                INSERT OR IGNORE INTO environments (hostname, kernel_release, cpu_model, online_cpus, memory_bytes, numa_nodes, hypervisor)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [env.hostname, env.kernelRelease, env.cpuModel, env.onlineCpus, Int64(env.memoryBytes), env.numaNodes,
+                                 env.hypervisor.vendor.rawValue])
+            let envId = try Int64.fetchOne(db, sql: """
+                SELECT id FROM environments WHERE hostname = ? AND kernel_release = ? AND cpu_model = ? AND online_cpus = ?
+                AND memory_bytes = ? AND numa_nodes = ? AND hypervisor = ?
+                """, arguments: [env.hostname, env.kernelRelease, env.cpuModel, env.onlineCpus, Int64(env.memoryBytes), env.numaNodes,
+                                 env.hypervisor.vendor.rawValue]) ?? 0
+            let d = record.device
+            let deviceArgs: StatementArguments = [d.kind, d.name, d.driver ?? "", d.controllerDriver ?? "", d.deviceClass.rawValue,
+                                                  d.pciId ?? "", Int64(d.sizeBytes ?? 0)]
+            try db.execute(sql: """
+                INSERT OR IGNORE INTO devices (kind, name, driver, controller_driver, class, pci_id, size_bytes) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, arguments: deviceArgs)
+            let deviceId = try Int64.fetchOne(db, sql: """
+                SELECT id FROM devices WHERE kind = ? AND name = ? AND driver = ? AND controller_driver = ? AND class = ?
+                AND pci_id = ? AND size_bytes = ?
+                """, arguments: deviceArgs) ?? 0
+            try db.execute(sql: """
+                INSERT INTO runs (run_id, schema_version, family, role, start_time, end_time, tool_version, environment_id,
+                                  device_id, target_path, peer, received_at, collector_host, collector_kernel, record_json)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [id, record.schemaVersion, record.family, record.role.rawValue,
+                                 record.startTime.timeIntervalSince1970, record.endTime.timeIntervalSince1970,
+                                 record.tool.version, envId, deviceId, record.target?.path, receipt.peer,
+                                 receipt.receivedAt.timeIntervalSince1970, receipt.collectorHost, receipt.collectorKernel, json])
+            for (key, value) in record.tags {
+                try db.execute(sql: "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?)", arguments: [id, key, value])
+            }
+            for (w, workload) in record.workloads.enumerated() {
+                let spec = String(decoding: try encoder.encode(workload.spec), as: UTF8.self)
+                try db.execute(sql: "INSERT INTO workloads (run_id, workload_index, name, spec_json) VALUES (?, ?, ?, ?)",
+                               arguments: [id, w, workload.spec.name, spec])
+                for rep in workload.repetitions {
+                    try db.execute(sql: """
+                        INSERT INTO repetitions (run_id, workload_index, repetition_index, elapsed_ns, read_ops, write_ops,
+                                                 read_bytes, write_bytes, cpu_user_ns, cpu_system_ns)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """, arguments: [id, w, rep.index, Int64(rep.elapsedNs), Int64(rep.readOps), Int64(rep.writeOps),
+                                         Int64(rep.readBytes), Int64(rep.writeBytes), Int64(rep.cpuUserNs), Int64(rep.cpuSystemNs)])
+                    for (metric, value) in rep.metrics {
+                        try db.execute(sql: """
+                            INSERT INTO metrics (run_id, workload_index, repetition_index, metric, value) VALUES (?, ?, ?, ?, ?)
+                            """, arguments: [id, w, rep.index, metric, value])
+                    }
+                    for (kind, latency) in [("all", rep.latencyNs), ("read", rep.readLatencyNs), ("write", rep.writeLatencyNs)] {
+                        guard let h = latency?.histogram else { continue }
+                        try db.execute(sql: """
+                            INSERT INTO histograms (run_id, workload_index, repetition_index, kind, precision_bits, count, histogram_json)
+                            VALUES (?, ?, ?, ?, ?, ?, ?)
+                            """, arguments: [id, w, rep.index, kind, h.precisionBits, Int64(h.totalCount),
+                                             String(decoding: try encoder.encode(h), as: UTF8.self)])
+                    }
+                }
+            }
+            return .stored
+        }
+    }
+
+    public func runs(_ query: RunQuery) throws -> [RunSummary] {
+        let (whereSQL, arguments) = Self.filter(query)
+        var sql = """
+            SELECT r.run_id, r.start_time, r.family, r.role, e.hypervisor, e.kernel_release, d.name, d.driver, d.class, r.peer,
+                   (SELECT COUNT(*) FROM workloads w WHERE w.run_id = r.run_id) AS workloads
+            FROM runs r JOIN environments e ON e.id = r.environment_id JOIN devices d ON d.id = r.device_id
+            \(whereSQL) ORDER BY r.start_time DESC, r.run_id
+            """
+        if let limit = query.limit { sql += " LIMIT \(max(0, limit))" }
+        return try pool.read { db in
+            try Row.fetchAll(db, sql: sql, arguments: arguments).compactMap { row -> RunSummary? in
+                guard let id = UUID(uuidString: row["run_id"]), let role = RunRole(rawValue: row["role"]) else { return nil }
+                let driver: String = row["driver"]
+                return RunSummary(runId: id, startTime: Date(timeIntervalSince1970: row["start_time"]), family: row["family"],
+                                  role: role, hypervisor: row["hypervisor"], kernel: row["kernel_release"], device: row["name"],
+                                  driver: driver.isEmpty ? nil : driver, deviceClass: row["class"], peer: row["peer"],
+                                  workloads: row["workloads"])
+            }
+        }
+    }
+
+    public func record(_ runId: UUID) throws -> RunRecord? {
+        let json = try pool.read { db in
+            try String.fetchOne(db, sql: "SELECT record_json FROM runs WHERE run_id = ?", arguments: [runId.uuidString.lowercased()])
+        }
+        guard let json else { return nil }
+        return try RunRecord.decode(Data(json.utf8))
+    }
+
+    public func metricSamples(_ query: RunQuery, metric: String) throws -> [MetricSample] {
+        let (whereSQL, arguments) = Self.filter(query)
+        let sql = """
+            SELECT m.run_id, w.name, m.repetition_index, m.value
+            FROM metrics m JOIN workloads w ON w.run_id = m.run_id AND w.workload_index = m.workload_index
+            JOIN runs r ON r.run_id = m.run_id JOIN environments e ON e.id = r.environment_id JOIN devices d ON d.id = r.device_id
+            \(whereSQL.isEmpty ? "WHERE" : whereSQL + " AND") m.metric = ?
+            ORDER BY r.start_time, m.run_id, m.workload_index, m.repetition_index
+            """
+        var args = arguments
+        args += [metric]
+        return try pool.read { db in
+            try Row.fetchAll(db, sql: sql, arguments: args).compactMap { row in
+                guard let id = UUID(uuidString: row["run_id"]) else { return nil }
+                return MetricSample(runId: id, workload: row["name"], repetition: row["repetition_index"], value: row["value"])
+            }
+        }
+    }
+
+    /// The WHERE clause of a query over `runs r`, `environments e`, `devices d`.
+    static func filter(_ q: RunQuery) -> (String, StatementArguments) {
+        var clauses: [String] = []
+        var args: StatementArguments = []
+        func add(_ clause: String, _ value: any DatabaseValueConvertible) {
+            clauses.append(clause)
+            args += [value]
+        }
+        if let v = q.family { add("r.family = ?", v) }
+        if let v = q.role { add("r.role = ?", v.rawValue) }
+        if let v = q.deviceClass { add("d.class = ?", v.rawValue) }
+        if let v = q.driver { clauses.append("(d.driver = ? OR d.controller_driver = ?)"); args += [v, v] }
+        if let v = q.kernel { add("e.kernel_release = ?", v) }
+        if let v = q.hypervisor { add("e.hypervisor = ?", v.rawValue) }
+        if let v = q.since { add("r.start_time >= ?", v.timeIntervalSince1970) }
+        if let v = q.until { add("r.start_time < ?", v.timeIntervalSince1970) }
+        for (key, value) in q.tags.sorted(by: { $0.key < $1.key }) {
+            clauses.append("EXISTS (SELECT 1 FROM tags t WHERE t.run_id = r.run_id AND t.key = ? AND t.value = ?)")
+            args += [key, value]
+        }
+        return (clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND "), args)
+    }
+}
