@@ -44,7 +44,7 @@ let package = Package(
         .executableTarget(
             name: "vbench",
             dependencies: [
-                "VBenchCore", "VBenchSystem", "VBenchProbe", "VBenchBlock",
+                "VBenchCore", "VBenchSystem", "VBenchProbe", "VBenchBlock", "VBenchStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -3,6 +3,7 @@ import FoundationEssentials
 import VBenchBlock
 import VBenchCore
 import VBenchProbe
+import VBenchStore
 import VBenchSystem
 
 /// Runs the block harness on each target and writes one RunRecord per target.
@@ -122,6 +123,14 @@ struct BlockRunService {
         }
         flushStandardOutput()
         note("record: \(file)")
+        do {
+            let store = try SQLiteRunStore(path: output.storePath)
+            let env = record.environment
+            _ = try store.store(record, receipt: Receipt(peer: "local", receivedAt: Date(),
+                                                         collectorHost: env.hostname, collectorKernel: env.kernelRelease))
+        } catch {
+            return fail("the record is in \(file) but could not be added to the store: \(error)", code: VBenchExit.error)
+        }
         return VBenchExit.ok
     }
 

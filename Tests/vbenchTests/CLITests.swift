@@ -49,6 +49,9 @@ enum Golden {
     @Test func rootHelp() throws { try Golden.check(VBench.helpMessage(columns: 100), "vbench-help.txt") }
     @Test func runHelp() throws { try Golden.check(VBench.helpMessage(for: VBench.Run.self, columns: 100), "run-help.txt") }
     @Test func probeHelp() throws { try Golden.check(VBench.helpMessage(for: VBench.Probe.self, columns: 100), "probe-help.txt") }
+    @Test func runsListHelp() throws {
+        try Golden.check(VBench.helpMessage(for: VBench.Runs.List.self, columns: 100), "runs-list-help.txt")
+    }
 }
 
 @Suite(.serialized) struct ExitCodeTests {
@@ -119,6 +122,36 @@ enum Golden {
         #expect(stored.count == 1)
         let fromDisk = try RunRecord.decode(Data(contentsOf: URL(fileURLWithPath: out.path + "/runs/" + stored[0])))
         #expect(fromDisk == record)
+    }
+
+    @Test func runsAreStoredListedShownAndExported() throws {
+        let out = try ScratchFolder()
+        for pattern in ["randread", "randwrite"] {
+            let r = try Binary.run(["run", "--target", out.path, "--rw", pattern, "--runtime", "0.2", "--ramp", "0", "--repeat", "2",
+                                    "--size", "8m", "--out", out.path, "--tag", "case=\(pattern)"])
+            #expect(r.status == 0, "stderr: \(r.stderr)")
+        }
+        let store = out.path + "/vbench.sqlite"
+        let list = try Binary.run(["runs", "list", "--store", store])
+        #expect(list.status == 0)
+        #expect(list.stdout.split(separator: "\n").count == 3, "header and two runs: \(list.stdout)")
+        let tagged = try Binary.run(["runs", "list", "--store", store, "--tag", "case=randwrite"])
+        let lines = tagged.stdout.split(separator: "\n")
+        #expect(lines.count == 2)
+        let prefix = String(lines[1].prefix(8))
+        let show = try Binary.run(["runs", "show", prefix, "--store", store])
+        #expect(show.status == 0)
+        let record = try RunRecord.decode(Data(show.stdout.utf8))
+        #expect(record.tags["case"] == "randwrite" && record.workloads[0].spec.pattern == .randwrite)
+        let csv = try Binary.run(["runs", "export", "--store", store, "--format", "csv", "--tag", "case=randread"])
+        #expect(csv.stdout.hasPrefix("run_id,start_time,role,hypervisor,kernel,device,driver,class,workload,repetition,metric,value\n"))
+        #expect(csv.stdout.contains(",randread-4k-qd32,1,iops,"))
+        let json = try Binary.run(["runs", "export", "--store", store])
+        #expect(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) is [Any])
+        let missing = try Binary.run(["runs", "list", "--store", out.path + "/none.sqlite"])
+        #expect(missing.status == 64 && missing.stderr.contains("no results store at"))
+        let badTime = try Binary.run(["runs", "list", "--store", store, "--since", "yesterday"])
+        #expect(badTime.status == 64 && badTime.stderr.contains("ISO 8601"))
     }
 
     @Test func probeJSONAndFixtureRoot() throws {

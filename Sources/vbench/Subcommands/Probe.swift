@@ -48,4 +48,8 @@ enum FileStatusCheck {
     static func isDirectory(_ path: String) -> Bool {
         ((try? FileStatus.of(path)) ?? nil)?.kind == .directory
     }
+
+    static func exists(_ path: String) -> Bool {
+        ((try? FileStatus.of(path)) ?? nil) != nil
+    }
 }

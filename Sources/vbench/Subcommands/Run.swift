@@ -47,6 +47,12 @@ struct OutputOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Folder for records (written under DIR/runs/).", valueName: "dir"))
     var out: String = "results"
 
+    @Option(help: ArgumentHelp("The SQLite results store the record is also added to (default: DIR/vbench.sqlite).", valueName: "path"))
+    var store: String?
+
+    /// The store path: `--store`, or `vbench.sqlite` in the `--out` folder.
+    var storePath: String { store ?? out + "/vbench.sqlite" }
+
     @Flag(help: "Record this run as the native baseline (bare host) rather than a guest.")
     var native = false
 
