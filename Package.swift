@@ -48,7 +48,24 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Host side: listens on vsock / unix / tcp and hands records to a RunStore.
+        .target(
+            name: "VBenchCollector",
+            dependencies: ["VBenchCore", "VBenchWire", "VBenchStore",
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
+        ),
+        // Guest side: sends records, spools what was not acknowledged.
+        .target(
+            name: "VBenchUplink",
+            dependencies: ["VBenchCore", "VBenchWire", "VBenchCollector",
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
+        ),
         .testTarget(name: "VBenchCoreTests", dependencies: ["VBenchCore"]),
+        .testTarget(
+            name: "VBenchCollectorTests",
+            dependencies: ["VBenchCollector", "VBenchUplink", "VBenchStore", "VBenchWire", "VBenchCore",
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
+        ),
         .testTarget(name: "VBenchSystemTests", dependencies: ["VBenchSystem"]),
         .testTarget(name: "VBenchStoreTests", dependencies: ["VBenchStore", "VBenchCore"]),
         .testTarget(

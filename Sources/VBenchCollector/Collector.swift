@@ -1,0 +1,246 @@
+import FoundationEssentials
+import NIOCore
+import NIOPosix
+import Synchronization
+import VBenchCore
+import VBenchStore
+import VBenchWire
+
+/// Counters of a running collector (for the live line and, later, OpenMetrics).
+public final class CollectorStats: Sendable {
+    private let state = Mutex<(connected: Int, connections: Int, stored: Int, duplicates: Int, rejected: Int)>((0, 0, 0, 0, 0))
+    public init() {}
+    public var connected: Int { state.withLock { $0.connected } }
+    public var connections: Int { state.withLock { $0.connections } }
+    public var stored: Int { state.withLock { $0.stored } }
+    public var duplicates: Int { state.withLock { $0.duplicates } }
+    public var rejected: Int { state.withLock { $0.rejected } }
+    func opened() -> Int { state.withLock { $0.connected += 1; $0.connections += 1; return $0.connected } }
+    func closed() { state.withLock { $0.connected -= 1 } }
+    func count(_ outcome: StoreOutcome) { state.withLock { if outcome == .stored { $0.stored += 1 } else { $0.duplicates += 1 } } }
+    func reject() { state.withLock { $0.rejected += 1 } }
+}
+
+/// What happened, for `--json-log` and the live line.
+public struct CollectorEvent: Sendable {
+    public enum Kind: String, Sendable { case listening, connected, stored, duplicate, rejected, disconnected, stopped }
+    public var kind: Kind
+    public var peer: String
+    public var runId: UUID?
+    public var detail: String?
+}
+
+/// The host-side collector: listens on unix and tcp endpoints (vsock only on a hypervisor host
+/// with /dev/vhost-vsock), validates each record, stores it in one transaction and only then
+/// acknowledges it. A bad peer only ever loses its own connection.
+public final class Collector: Sendable {
+    public struct Configuration: Sendable {
+        public var endpoints: [Endpoint]
+        public var maxPayloadBytes: Int = WireFrame.defaultMaxPayloadBytes
+        /// A connection that sends nothing for this long is closed.
+        public var idleTimeout: TimeAmount = .seconds(60)
+        public var maxConnections: Int = 256
+        public var collectorHost: String
+        public var collectorKernel: String
+        /// Whether this machine may open AF_VSOCK sockets (true only with /dev/vhost-vsock).
+        public var vsockAllowed: Bool
+
+        public init(endpoints: [Endpoint], collectorHost: String, collectorKernel: String, vsockAllowed: Bool) {
+            self.endpoints = endpoints
+            self.collectorHost = collectorHost
+            self.collectorKernel = collectorKernel
+            self.vsockAllowed = vsockAllowed
+        }
+    }
+
+    public let configuration: Configuration
+    public let stats = CollectorStats()
+    private let store: any RunStore
+    private let group: MultiThreadedEventLoopGroup
+    private let pool: NIOThreadPool
+    private let servers = Mutex<[any Channel]>([])
+    private let onEvent: @Sendable (CollectorEvent) -> Void
+
+    public init(configuration: Configuration, store: any RunStore, onEvent: @escaping @Sendable (CollectorEvent) -> Void = { _ in }) {
+        self.configuration = configuration
+        self.store = store
+        self.onEvent = onEvent
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        pool = NIOThreadPool(numberOfThreads: 2)
+        pool.start()
+    }
+
+    /// Binds every endpoint; returns the bound addresses as text (a tcp port 0 shows the real port).
+    public func start() throws -> [String] {
+        var bound: [String] = []
+        for endpoint in configuration.endpoints {
+            let bootstrap = serverBootstrap(label: endpoint)
+            let channel: any Channel
+            switch endpoint {
+            case .unix(let path):
+                channel = try bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).wait()
+                bound.append("unix:\(path)")
+            case let .tcp(host, port):
+                channel = try bootstrap.bind(host: host, port: port).wait()
+                bound.append("tcp://\(host):\(channel.localAddress?.port ?? port)")
+            case .vsock:
+                guard configuration.vsockAllowed else { throw EndpointError.vsockUnavailable(endpoint.description) }
+                guard case let .vsock(_, port) = endpoint else { continue }
+                channel = try bootstrap.bind(to: VsockAddress(cid: .any, port: .init(integerLiteral: port))).wait()
+                bound.append(endpoint.description)
+            case .serial:
+                throw EndpointError.notListenable(endpoint.description)
+            }
+            servers.withLock { $0.append(channel) }
+            onEvent(CollectorEvent(kind: .listening, peer: bound.last ?? "", runId: nil, detail: nil))
+        }
+        return bound
+    }
+
+    /// Stops accepting, lets in-flight stores finish and their acks go out, then shuts down.
+    public func stop() {
+        let channels = servers.withLock { s -> [any Channel] in defer { s.removeAll() }; return s }
+        for c in channels { try? c.close().wait() }
+        // Store work already submitted completes before the pool stops.
+        try? pool.syncShutdownGracefully()
+        try? group.syncShutdownGracefully()
+        onEvent(CollectorEvent(kind: .stopped, peer: "", runId: nil, detail: nil))
+    }
+
+    private func serverBootstrap(label: Endpoint) -> ServerBootstrap {
+        let config = configuration
+        let store = self.store
+        let pool = self.pool
+        let stats = self.stats
+        let onEvent = self.onEvent
+        return ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                let peer: String = switch label {
+                case .unix(let path): "unix:\(path)"
+                case .tcp: channel.remoteAddress.map { "tcp:\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "tcp:unknown"
+                default: label.description
+                }
+                return channel.eventLoop.makeCompletedFuture {
+                    let handler = CollectorHandler(peer: peer, store: store, pool: pool, stats: stats, config: config, onEvent: onEvent)
+                    try channel.pipeline.syncOperations.addHandlers([
+                        IdleStateHandler(readTimeout: config.idleTimeout),
+                        MessageToByteHandler(WireFrameEncoder()),
+                        ByteToMessageHandler(WireFrameDecoder(maxPayloadBytes: config.maxPayloadBytes)),
+                        handler,
+                    ])
+                }
+            }
+    }
+}
+
+/// One connection: hello, records, acks. Runs on its channel's event loop; stores run on the pool.
+final class CollectorHandler: ChannelInboundHandler {
+    typealias InboundIn = WireFrame
+    typealias OutboundOut = WireFrame
+
+    let peer: String
+    let store: any RunStore
+    let pool: NIOThreadPool
+    let stats: CollectorStats
+    let config: Collector.Configuration
+    let onEvent: @Sendable (CollectorEvent) -> Void
+
+    init(peer: String, store: any RunStore, pool: NIOThreadPool, stats: CollectorStats, config: Collector.Configuration,
+         onEvent: @escaping @Sendable (CollectorEvent) -> Void) {
+        self.peer = peer
+        self.store = store
+        self.pool = pool
+        self.stats = stats
+        self.config = config
+        self.onEvent = onEvent
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let now = stats.opened()
+        if now > config.maxConnections {
+            send(.error(WireFailure(code: "busy", message: "the collector has \(config.maxConnections) connections; retry later")),
+                 context: context, thenClose: true)
+        }
+        onEvent(CollectorEvent(kind: .connected, peer: peer, runId: nil, detail: nil))
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        stats.closed()
+        onEvent(CollectorEvent(kind: .disconnected, peer: peer, runId: nil, detail: nil))
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        let message: WireMessage
+        do { message = try WireMessage(frame: frame) } catch {
+            reject(error, context: context, close: error.code == "protocol")
+            return
+        }
+        switch message {
+        case .hello(let hello):
+            guard hello.protocolVersion == Int(WireFrame.version) else {
+                reject(WireFailure(code: "unsupported-version", message: "protocol \(hello.protocolVersion) is not supported"),
+                       context: context, close: true)
+                return
+            }
+            send(.hello(Hello(role: "collector")), context: context)
+        case .record(let record):
+            let receipt = Receipt(peer: peer, receivedAt: Date(), collectorHost: config.collectorHost,
+                                  collectorKernel: config.collectorKernel)
+            let store = self.store
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            pool.runIfActive(eventLoop: context.eventLoop) { try store.store(record, receipt: receipt) }
+                .whenComplete { result in
+                    let (handler, context) = loopBound.value
+                    switch result {
+                    case .success(let outcome):
+                        handler.stats.count(outcome)
+                        handler.onEvent(CollectorEvent(kind: outcome == .stored ? .stored : .duplicate, peer: handler.peer,
+                                                       runId: record.runId, detail: nil))
+                        handler.send(.ack(Ack(runId: record.runId, status: outcome == .stored ? .stored : .duplicate)), context: context)
+                    case .failure(let error):
+                        handler.reject(WireFailure(code: "store-failed", message: "\(error)"), context: context, close: false)
+                    }
+                }
+        case .ack, .error:
+            reject(WireFailure(code: "protocol", message: "a collector accepts hello and record messages only"), context: context, close: true)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            reject(WireFailure(code: "idle", message: "nothing received for \(config.idleTimeout.nanoseconds / 1_000_000_000) s"),
+                   context: context, close: true)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // Framing errors: say why, then close this connection only.
+        let code: String
+        if let wire = error as? WireError, case .frameTooLarge = wire { code = "too-large" }
+        else if let wire = error as? WireError, case .unsupportedVersion = wire { code = "unsupported-version" }
+        else { code = "protocol" }
+        reject(WireFailure(code: code, message: "\(error)"), context: context, close: true)
+    }
+
+    private func reject(_ failure: WireFailure, context: ChannelHandlerContext, close: Bool) {
+        stats.reject()
+        onEvent(CollectorEvent(kind: .rejected, peer: peer, runId: nil, detail: "\(failure.code): \(failure.message)"))
+        send(.error(failure), context: context, thenClose: close)
+    }
+
+    private func send(_ message: WireMessage, context: ChannelHandlerContext, thenClose: Bool = false) {
+        guard context.channel.isActive, let frame = try? message.frame(allocator: context.channel.allocator) else { return }
+        let written = context.writeAndFlush(wrapOutboundOut(frame))
+        if thenClose {
+            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            written.whenComplete { _ in loopBound.value.close(promise: nil) }
+        }
+    }
+}

@@ -1,0 +1,76 @@
+/// Where a collector listens or an uplink sends.
+public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
+    /// AF_VSOCK: `vsock://any:PORT` to listen, `vsock://CID:PORT` to send (2 = host, 1 = local loopback).
+    case vsock(cid: UInt32?, port: UInt32)
+    /// A Unix socket: what QEMU's virtio-serial chardev and Firecracker's hybrid vsock connect to.
+    case unix(path: String)
+    /// TCP: `tcp://127.0.0.1:PORT`.
+    case tcp(host: String, port: Int)
+    /// A virtio-serial port inside a guest: `serial:/dev/virtio-ports/org.vbench.0` (uplink only).
+    case serial(path: String)
+
+    /// Parses `vsock://any:PORT`, `vsock://2:PORT`, `unix:PATH`, `tcp://HOST:PORT`, `serial:PATH`.
+    public init(_ text: String) throws(EndpointError) {
+        func port(_ s: Substring, max: Int) throws(EndpointError) -> Int {
+            guard let p = Int(s), (1...max).contains(p) else { throw .badPort(text) }
+            return p
+        }
+        if text.hasPrefix("vsock://") {
+            let rest = text.dropFirst("vsock://".count)
+            let parts = rest.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count == 2 else { throw .malformed(text) }
+            let p = UInt32(try port(parts[1], max: Int(UInt32.max - 1)))
+            if parts[0] == "any" { self = .vsock(cid: nil, port: p); return }
+            let named: [Substring: UInt32] = ["host": 2, "local": 1, "hypervisor": 0]
+            guard let cid = named[parts[0]] ?? UInt32(parts[0]) else { throw .malformed(text) }
+            self = .vsock(cid: cid, port: p)
+        } else if text.hasPrefix("unix:") {
+            let path = String(text.dropFirst("unix:".count))
+            guard !path.isEmpty else { throw .malformed(text) }
+            self = .unix(path: path)
+        } else if text.hasPrefix("serial:") {
+            let path = String(text.dropFirst("serial:".count))
+            guard !path.isEmpty else { throw .malformed(text) }
+            self = .serial(path: path)
+        } else if text.hasPrefix("tcp://") {
+            let rest = text.dropFirst("tcp://".count)
+            guard let colon = rest.lastIndex(of: ":") else { throw .malformed(text) }
+            var host = String(rest[..<colon])
+            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            guard !host.isEmpty else { throw .malformed(text) }
+            self = .tcp(host: host, port: try port(rest[rest.index(after: colon)...], max: 65535))
+        } else {
+            throw .malformed(text)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case let .vsock(cid, port): "vsock://\(cid.map(String.init) ?? "any"):\(port)"
+        case let .unix(path): "unix:\(path)"
+        case let .tcp(host, port): host.contains(":") ? "tcp://[\(host)]:\(port)" : "tcp://\(host):\(port)"
+        case let .serial(path): "serial:\(path)"
+        }
+    }
+}
+
+/// Why an endpoint could not be used.
+public enum EndpointError: Error, Equatable, CustomStringConvertible {
+    case malformed(String)
+    case badPort(String)
+    case vsockUnavailable(String)
+    case notListenable(String)
+
+    public var description: String {
+        switch self {
+        case .malformed(let t):
+            "'\(t)' is not an endpoint; use vsock://any:PORT, vsock://CID:PORT, unix:PATH, tcp://HOST:PORT or serial:PATH"
+        case .badPort(let t):
+            "'\(t)' has no valid port; ports are 1…65535 (vsock: 1…4294967294)"
+        case .vsockUnavailable(let t):
+            "\(t): this machine is not a vsock hypervisor host (no /dev/vhost-vsock), so no AF_VSOCK socket is opened; listen on unix:PATH for a virtio-serial chardev, or tcp://127.0.0.1:PORT"
+        case .notListenable(let t):
+            "\(t) can only be sent to, not listened on; a collector listens on vsock, unix or tcp"
+        }
+    }
+}

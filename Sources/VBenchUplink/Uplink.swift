@@ -1,0 +1,154 @@
+import FoundationEssentials
+import NIOCore
+import NIOPosix
+import Synchronization
+import VBenchCollector
+import VBenchCore
+import VBenchWire
+
+/// Why sending failed; the records concerned stay in the spool.
+public struct UplinkError: Error, CustomStringConvertible, Sendable {
+    public var endpoint: String
+    public var reason: String
+    public var description: String { "could not deliver to \(endpoint): \(reason)" }
+}
+
+/// The guest side: connects, says hello, sends records and waits for their acks.
+public struct Uplink: Sendable {
+    public let endpoint: Endpoint
+    /// Bound on connecting and on waiting for all acks.
+    public let timeout: TimeAmount
+
+    public init(endpoint: Endpoint, timeout: TimeAmount = .seconds(15)) {
+        self.endpoint = endpoint
+        self.timeout = timeout
+    }
+
+    /// Sends `records` over one connection; returns the ack of each record the collector
+    /// acknowledged (a record without an ack was not stored, as far as the sender knows).
+    public func send(_ records: [RunRecord]) throws -> [UUID: Ack.Status] {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let expected = Set(records.map(\.runId))
+        let done = group.next().makePromise(of: [UUID: Ack.Status].self)
+        let collector = AckCollector(expected: expected, promise: done)
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandlers([
+                    MessageToByteHandler(WireFrameEncoder()),
+                    ByteToMessageHandler(WireFrameDecoder()),
+                    UplinkHandler(collector: collector),
+                ])
+            }
+        }
+        let channel: any Channel
+        do {
+            switch endpoint {
+            case let .unix(path):
+                channel = try ClientBootstrap(group: group).connectTimeout(timeout).channelInitializer(initializer)
+                    .connect(unixDomainSocketPath: path).wait()
+            case let .tcp(host, port):
+                channel = try ClientBootstrap(group: group).connectTimeout(timeout).channelInitializer(initializer)
+                    .connect(host: host, port: port).wait()
+            case let .vsock(cid, port):
+                // Only an explicit --send vsock://CID:PORT reaches here; no default picks vsock.
+                channel = try ClientBootstrap(group: group).connectTimeout(timeout).channelInitializer(initializer)
+                    .connect(to: VsockAddress(cid: .init(rawValue: cid ?? 2), port: .init(integerLiteral: port))).wait()
+            case let .serial(path):
+                let fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY)
+                guard fd >= 0 else { throw UplinkError(endpoint: endpoint.description, reason: "open failed (errno \(errno))") }
+                // The host's reply comes back on the same descriptor as the write (LAB-NOTES).
+                channel = try NIOPipeBootstrap(group: group).channelInitializer(initializer)
+                    .takingOwnershipOfDescriptor(inputOutput: fd).wait()
+            }
+        } catch {
+            let failure = error as? UplinkError ?? UplinkError(endpoint: endpoint.description, reason: "\(error)")
+            collector.finish(error: failure)  // no promise is left behind unfulfilled
+            throw failure
+        }
+        defer { try? channel.close().wait() }
+        do {
+            try channel.writeAndFlush(try WireMessage.hello(Hello(role: "uplink")).frame()).wait()
+            for r in records { try channel.writeAndFlush(try WireMessage.record(r).frame()).wait() }
+        } catch {
+            let failure = UplinkError(endpoint: endpoint.description, reason: "write failed: \(error)")
+            collector.finish(error: failure)
+            throw failure
+        }
+        let timeout = self.timeout
+        let timer = channel.eventLoop.scheduleTask(in: timeout) {
+            collector.finish(error: UplinkError(endpoint: "", reason: "no ack within \(timeout.nanoseconds / 1_000_000_000) s"))
+        }
+        defer { timer.cancel() }
+        do {
+            return try done.futureResult.wait()
+        } catch {
+            // Whatever was acknowledged before the failure is safe; the caller spools the rest.
+            return collector.acked
+        }
+    }
+}
+
+/// Gathers acks until every expected run id has one, or the connection fails.
+final class AckCollector: Sendable {
+    private let state: Mutex<(pending: Set<UUID>, acked: [UUID: Ack.Status], finished: Bool)>
+    private let promise: EventLoopPromise<[UUID: Ack.Status]>
+
+    init(expected: Set<UUID>, promise: EventLoopPromise<[UUID: Ack.Status]>) {
+        state = Mutex((expected, [:], false))
+        self.promise = promise
+        if expected.isEmpty { finish(error: nil) }
+    }
+
+    var acked: [UUID: Ack.Status] { state.withLock { $0.acked } }
+
+    func ack(_ a: Ack) {
+        let complete = state.withLock { s -> [UUID: Ack.Status]? in
+            guard !s.finished else { return nil }
+            s.acked[a.runId] = a.status
+            s.pending.remove(a.runId)
+            if s.pending.isEmpty { s.finished = true; return s.acked }
+            return nil
+        }
+        if let complete { promise.succeed(complete) }
+    }
+
+    func finish(error: (any Error)?) {
+        let result = state.withLock { s -> [UUID: Ack.Status]? in
+            guard !s.finished else { return nil }
+            s.finished = true
+            return s.acked
+        }
+        guard let result else { return }
+        if let error { promise.fail(error) } else { promise.succeed(result) }
+    }
+}
+
+final class UplinkHandler: ChannelInboundHandler {
+    typealias InboundIn = WireFrame
+    let collector: AckCollector
+    init(collector: AckCollector) { self.collector = collector }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard let message = try? WireMessage(frame: unwrapInboundIn(data)) else { return }
+        switch message {
+        case .ack(let a): collector.ack(a)
+        case .error(let e) where e.code != "invalid-record" && e.code != "store-failed":
+            collector.finish(error: UplinkError(endpoint: "", reason: "\(e.code): \(e.message)"))
+        default: break
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        collector.finish(error: UplinkError(endpoint: "", reason: "the collector closed the connection"))
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        collector.finish(error: error)
+        context.close(promise: nil)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,199 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Testing
+@testable import VBenchCollector
+import VBenchCore
+import VBenchStore
+@testable import VBenchUplink
+import VBenchWire
+
+final class Scratch {
+    let path: String
+    init() throws {
+        // Short: Unix socket paths are limited to 107 bytes.
+        path = "/tmp/vbc-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+func sampleRecord(_ i: Int = 0) -> RunRecord {
+    RunRecord(
+        runId: UUID(), startTime: Date(timeIntervalSince1970: 1_800_000_000 + Double(i)), endTime: Date(timeIntervalSince1970: 1_800_000_010),
+        role: .guest, tool: ToolInfo(),
+        environment: Environment(hostname: "guest\(i % 4)", kernelRelease: "6.1.0-56-amd64", cpuModel: "QEMU Virtual CPU", onlineCpus: 1,
+                                 memoryBytes: 512 << 20, numaNodes: 1, hypervisor: HypervisorInfo(vendor: .qemuTcg)),
+        device: DeviceInfo(kind: "block", name: "vda", driver: "virtio_blk", controllerDriver: "virtio-pci", deviceClass: .paravirtual),
+        family: "blk", target: nil, workloads: [])
+}
+
+struct Running {
+    let collector: Collector
+    let store: SQLiteRunStore
+    let endpoints: [Endpoint]
+}
+
+func startCollector(_ dir: Scratch, endpoints: [Endpoint]? = nil, maxPayload: Int = WireFrame.defaultMaxPayloadBytes,
+                    idle: TimeAmount = .seconds(60)) throws -> Running {
+    let store = try SQLiteRunStore(path: dir.path + "/vbench.sqlite")
+    var config = Collector.Configuration(endpoints: endpoints ?? [.unix(path: dir.path + "/c.sock"), .tcp(host: "127.0.0.1", port: 0)],
+                                        collectorHost: "host", collectorKernel: "6.18", vsockAllowed: false)
+    config.maxPayloadBytes = maxPayload
+    config.idleTimeout = idle
+    let collector = Collector(configuration: config, store: store)
+    let bound = try collector.start().map { try Endpoint($0) }
+    return Running(collector: collector, store: store, endpoints: bound)
+}
+
+@Suite struct EndpointTests {
+    @Test func parsesEveryForm() throws {
+        #expect(try Endpoint("vsock://any:5000") == .vsock(cid: nil, port: 5000))
+        #expect(try Endpoint("vsock://2:5000") == .vsock(cid: 2, port: 5000))
+        #expect(try Endpoint("vsock://host:7") == .vsock(cid: 2, port: 7))
+        #expect(try Endpoint("unix:/run/vbench.sock") == .unix(path: "/run/vbench.sock"))
+        #expect(try Endpoint("tcp://127.0.0.1:4000") == .tcp(host: "127.0.0.1", port: 4000))
+        #expect(try Endpoint("tcp://[::1]:4000") == .tcp(host: "::1", port: 4000))
+        #expect(try Endpoint("serial:/dev/virtio-ports/org.vbench.0") == .serial(path: "/dev/virtio-ports/org.vbench.0"))
+        #expect(throws: EndpointError.self) { try Endpoint("http://x") }
+        #expect(throws: EndpointError.badPort("tcp://h:0")) { try Endpoint("tcp://h:0") }
+        #expect(throws: EndpointError.self) { try Endpoint("vsock://any") }
+        #expect(throws: EndpointError.self) { try Endpoint("unix:") }
+        #expect(try Endpoint(Endpoint.tcp(host: "::1", port: 9).description) == .tcp(host: "::1", port: 9))
+    }
+
+    /// The development machine is not a vsock host: the collector refuses before any socket exists.
+    @Test func vsockListenIsRefusedWithoutVhostVsock() throws {
+        let dir = try Scratch()
+        let store = try SQLiteRunStore(path: dir.path + "/s.sqlite")
+        let collector = Collector(configuration: .init(endpoints: [.vsock(cid: nil, port: 5000)], collectorHost: "h",
+                                                       collectorKernel: "k", vsockAllowed: false), store: store)
+        defer { collector.stop() }
+        #expect(throws: EndpointError.vsockUnavailable("vsock://any:5000")) { _ = try collector.start() }
+    }
+}
+
+@Suite(.serialized) struct CollectorTests {
+    @Test func recordsAreStoredBeforeTheirAckAndDuplicatesOnce() throws {
+        let dir = try Scratch()
+        let running = try startCollector(dir)
+        defer { running.collector.stop() }
+        for endpoint in running.endpoints {
+            let records = (0..<5).map(sampleRecord)
+            let acks = try Uplink(endpoint: endpoint).send(records)
+            #expect(acks.count == 5 && acks.values.allSatisfy { $0 == .stored })
+            // Every acknowledged record is in the store.
+            for r in records { #expect(try running.store.record(r.runId) == r) }
+            let again = try Uplink(endpoint: endpoint).send(records)
+            #expect(again.values.allSatisfy { $0 == .duplicate })
+        }
+        #expect(try running.store.runs(RunQuery()).count == 10)
+        #expect(running.collector.stats.stored == 10 && running.collector.stats.duplicates == 10)
+        let peers = Set(try running.store.runs(RunQuery()).map { String($0.peer.prefix(4)) })
+        #expect(peers == ["unix", "tcp:"])
+    }
+
+    @Test func manyGuestsAtOnce() throws {
+        let dir = try Scratch()
+        let running = try startCollector(dir)
+        defer { running.collector.stop() }
+        let batches = (0..<16).map { g in (0..<8).map { sampleRecord(g * 8 + $0) } }
+        let failures = NSLock()
+        nonisolated(unsafe) var errors: [String] = []
+        DispatchQueue.concurrentPerform(iterations: batches.count) { g in
+            let endpoint = running.endpoints[g % running.endpoints.count]
+            do {
+                let acks = try Uplink(endpoint: endpoint).send(batches[g])
+                if acks.count != 8 { failures.lock(); errors.append("guest \(g): \(acks.count) acks"); failures.unlock() }
+            } catch {
+                failures.lock(); errors.append("guest \(g): \(error)"); failures.unlock()
+            }
+        }
+        #expect(errors.isEmpty, "\(errors)")
+        #expect(try running.store.runs(RunQuery()).count == 128)
+    }
+
+    @Test func garbageAndOversizedFramesCostOnlyTheirOwnConnection() throws {
+        let dir = try Scratch()
+        let running = try startCollector(dir, maxPayload: 64 * 1024)
+        defer { running.collector.stop() }
+        guard case let .tcp(host, port)? = running.endpoints.first(where: { if case .tcp = $0 { true } else { false } }) else {
+            Issue.record("no tcp endpoint"); return
+        }
+        // Garbage: the collector answers with an error frame and closes.
+        let garbage = try rawExchange(host: host, port: port, send: Array("GET / HTTP/1.1\r\n\r\n".utf8))
+        #expect(garbage.contains("not a vbench frame"))
+        // A header announcing 1 GiB: refused from the header alone.
+        var header = ByteBuffer()
+        header.writeBytes(WireFrame.magic)
+        header.writeInteger(UInt16(1), endianness: .little)
+        header.writeInteger(FrameType.record.rawValue, endianness: .little)
+        header.writeInteger(UInt32(1 << 30), endianness: .little)
+        header.writeInteger(UInt32(0), endianness: .little)
+        let big = try rawExchange(host: host, port: port, send: Array(header.readableBytesView))
+        #expect(big.contains("too-large"))
+        // A record that is not a record: an error for it, the connection and the server live on.
+        var bad = ByteBuffer()
+        WireFrame(type: .record, payload: ByteBuffer(string: #"{"schemaVersion": 7}"#)).write(to: &bad)
+        let refused = try rawExchange(host: host, port: port, send: Array(bad.readableBytesView))
+        #expect(refused.contains("unsupported-version"))
+        // Still serving.
+        let acks = try Uplink(endpoint: .tcp(host: host, port: port)).send([sampleRecord()])
+        #expect(acks.count == 1)
+        #expect(running.collector.stats.rejected >= 3)
+    }
+
+    @Test func idleConnectionsAreClosed() throws {
+        let dir = try Scratch()
+        let running = try startCollector(dir, idle: .milliseconds(300))
+        defer { running.collector.stop() }
+        guard case let .tcp(host, port)? = running.endpoints.last else { Issue.record("no tcp endpoint"); return }
+        let reply = try rawExchange(host: host, port: port, send: [], waitSeconds: 3)
+        #expect(reply.contains("idle"))
+    }
+
+    @Test func unreachableCollectorMeansSpooledThenDelivered() throws {
+        let dir = try Scratch()
+        let socket = dir.path + "/later.sock"
+        let spool = Spool(directory: dir.path + "/spool")
+        let delivery = Delivery(uplink: Uplink(endpoint: .unix(path: socket), timeout: .seconds(2)), spool: spool)
+        let first = try delivery.deliver([sampleRecord(1), sampleRecord(2)])
+        #expect(first.spooled == 2 && first.stored == 0 && first.failure != nil)
+        #expect(try spool.load().records.count == 2)
+        // The collector comes up; the next delivery sends the spool along with the new record.
+        let running = try startCollector(dir, endpoints: [.unix(path: socket)])
+        defer { running.collector.stop() }
+        let second = try delivery.deliver([sampleRecord(3)])
+        #expect(second == Delivery.Outcome(stored: 3, duplicates: 0, spooled: 0, failure: nil))
+        #expect(try spool.load().records.isEmpty)
+        #expect(try running.store.runs(RunQuery()).count == 3)
+    }
+}
+
+/// Connects with a plain socket (no vbench code on this side), sends bytes, and returns what
+/// came back until the collector closed the connection or `waitSeconds` passed.
+func rawExchange(host: String, port: Int, send bytes: [UInt8], waitSeconds: Int = 5) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["timeout", "\(waitSeconds + 5)", "python3", "-c", """
+        import socket, sys
+        s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+        s.sendall(bytes.fromhex(sys.argv[3]))
+        s.settimeout(float(sys.argv[4]))
+        out = b''
+        try:
+            while True:
+                b = s.recv(65536)
+                if not b: break
+                out += b
+        except socket.timeout:
+            pass
+        sys.stdout.write(out.decode('latin-1'))
+        """, host, "\(port)", bytes.map { String(format: "%02x", $0) }.joined(), "\(waitSeconds)"]
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    try p.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return String(decoding: data, as: UTF8.self)
+}
