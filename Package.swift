@@ -44,7 +44,8 @@ let package = Package(
         .executableTarget(
             name: "vbench",
             dependencies: [
-                "VBenchCore", "VBenchSystem", "VBenchProbe", "VBenchBlock", "VBenchStore",
+                "VBenchCore", "VBenchSystem", "VBenchProbe", "VBenchBlock", "VBenchStore", "VBenchCollector", "VBenchUplink", "VBenchWire",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -82,7 +83,11 @@ let package = Package(
             dependencies: ["VBenchProbe", "VBenchCore", "VBenchSystem"]
         ),
         .testTarget(name: "VBenchBlockTests", dependencies: ["VBenchBlock", "VBenchCore", "VBenchSystem", "VBenchProbe"]),
-        .testTarget(name: "vbenchTests", dependencies: ["vbench", "VBenchCore"], exclude: ["Golden"]),
+        .testTarget(
+            name: "vbenchTests",
+            dependencies: ["vbench", "VBenchCore", "VBenchStore", "VBenchUplink", "VBenchCollector"],
+            exclude: ["Golden"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -11,8 +11,9 @@ public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
 
     /// Parses `vsock://any:PORT`, `vsock://2:PORT`, `unix:PATH`, `tcp://HOST:PORT`, `serial:PATH`.
     public init(_ text: String) throws(EndpointError) {
+        // Port 0 lets a collector listen on any free port (it prints the one it got).
         func port(_ s: Substring, max: Int) throws(EndpointError) -> Int {
-            guard let p = Int(s), (1...max).contains(p) else { throw .badPort(text) }
+            guard let p = Int(s), (0...max).contains(p) else { throw .badPort(text) }
             return p
         }
         if text.hasPrefix("vsock://") {
@@ -66,7 +67,7 @@ public enum EndpointError: Error, Equatable, CustomStringConvertible {
         case .malformed(let t):
             "'\(t)' is not an endpoint; use vsock://any:PORT, vsock://CID:PORT, unix:PATH, tcp://HOST:PORT or serial:PATH"
         case .badPort(let t):
-            "'\(t)' has no valid port; ports are 1…65535 (vsock: 1…4294967294)"
+            "'\(t)' has no valid port; ports are 0…65535 (vsock: 0…4294967294), 0 meaning any free port"
         case .vsockUnavailable(let t):
             "\(t): this machine is not a vsock hypervisor host (no /dev/vhost-vsock), so no AF_VSOCK socket is opened; listen on unix:PATH for a virtio-serial chardev, or tcp://127.0.0.1:PORT"
         case .notListenable(let t):

@@ -3,7 +3,9 @@ import FoundationEssentials
 import VBenchBlock
 import VBenchCore
 import VBenchProbe
+import VBenchCollector
 import VBenchStore
+import VBenchUplink
 import VBenchSystem
 
 /// Runs the block harness on each target and writes one RunRecord per target.
@@ -130,6 +132,19 @@ struct BlockRunService {
                                                          collectorHost: env.hostname, collectorKernel: env.kernelRelease))
         } catch {
             return fail("the record is in \(file) but could not be added to the store: \(error)", code: VBenchExit.error)
+        }
+        if let send = output.send, let endpoint = try? Endpoint(send) {
+            let delivery = Delivery(uplink: Uplink(endpoint: endpoint), spool: Spool(directory: output.out + "/spool"))
+            do {
+                let outcome = try delivery.deliver([record])
+                if let failure = outcome.failure {
+                    note("\(outcome.spooled) record(s) wait in \(output.out)/spool (\(failure)); `vbench send --to \(send)` resends them")
+                } else {
+                    note("sent to \(send): \(outcome.stored) stored, \(outcome.duplicates) already there")
+                }
+            } catch {
+                return fail("could not spool the record in \(output.out)/spool: \(error)", code: VBenchExit.error)
+            }
         }
         return VBenchExit.ok
     }

@@ -56,7 +56,8 @@ func startCollector(_ dir: Scratch, endpoints: [Endpoint]? = nil, maxPayload: In
         #expect(try Endpoint("tcp://[::1]:4000") == .tcp(host: "::1", port: 4000))
         #expect(try Endpoint("serial:/dev/virtio-ports/org.vbench.0") == .serial(path: "/dev/virtio-ports/org.vbench.0"))
         #expect(throws: EndpointError.self) { try Endpoint("http://x") }
-        #expect(throws: EndpointError.badPort("tcp://h:0")) { try Endpoint("tcp://h:0") }
+        #expect(throws: EndpointError.badPort("tcp://h:65536")) { try Endpoint("tcp://h:65536") }
+        #expect(try Endpoint("tcp://127.0.0.1:0") == .tcp(host: "127.0.0.1", port: 0))
         #expect(throws: EndpointError.self) { try Endpoint("vsock://any") }
         #expect(throws: EndpointError.self) { try Endpoint("unix:") }
         #expect(try Endpoint(Endpoint.tcp(host: "::1", port: 9).description) == .tcp(host: "::1", port: 9))

@@ -1,5 +1,6 @@
 import ArgumentParser
 import VBenchBlock
+import VBenchCollector
 import VBenchCore
 
 extension VBench {
@@ -29,6 +30,9 @@ extension VBench {
                 throw ValidationError("--device must be blk; got '\(device)'")
             }
             try block.check()
+            if let send = output.send {
+                do { _ = try Endpoint(send) } catch { throw ValidationError("--send: \(error)") }
+            }
         }
 
         func run() throws {
@@ -52,6 +56,9 @@ struct OutputOptions: ParsableArguments {
 
     /// The store path: `--store`, or `vbench.sqlite` in the `--out` folder.
     var storePath: String { store ?? out + "/vbench.sqlite" }
+
+    @Option(help: ArgumentHelp("Also send the record to a collector: vsock://2:PORT, serial:/dev/virtio-ports/NAME, unix:PATH or tcp://HOST:PORT. Unacknowledged records wait in DIR/spool/.", valueName: "endpoint"))
+    var send: String?
 
     @Flag(help: "Record this run as the native baseline (bare host) rather than a guest.")
     var native = false

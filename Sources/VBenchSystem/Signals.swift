@@ -1,0 +1,41 @@
+import Glibc
+
+/// Waiting for SIGINT / SIGTERM in one thread while every other thread has them blocked.
+public enum Signals {
+    /// Blocks SIGINT and SIGTERM in the calling thread and in every thread it starts afterwards.
+    /// Call before starting any thread. The corresponding C function is `pthread_sigmask`.
+    public static func blockTermination() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
+    /// Waits up to `timeoutNs` for SIGINT or SIGTERM; returns the signal or nil on timeout.
+    /// The corresponding C function is `sigtimedwait`.
+    public static func waitForTermination(timeoutNs: UInt64) -> Int32? {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        var ts = timespec(tv_sec: Int(timeoutNs / 1_000_000_000), tv_nsec: Int(timeoutNs % 1_000_000_000))
+        let sig = sigtimedwait(&set, nil, &ts)
+        return sig > 0 ? sig : nil
+    }
+
+    /// Whether this machine can host vsock guests (/dev/vhost-vsock exists). Only then may a
+    /// collector open AF_VSOCK sockets; a guest's /dev/vsock is not enough.
+    public static func isVsockHost(root: String = "") -> Bool {
+        access(root + "/dev/vhost-vsock", F_OK) == 0
+    }
+
+    /// The running kernel's release (`uname -r`). The corresponding C function is `uname`.
+    public static func kernelRelease() -> String {
+        var u = utsname()
+        guard uname(&u) == 0 else { return "unknown" }
+        return withUnsafePointer(to: u.release) {
+            $0.withMemoryRebound(to: CChar.self, capacity: 65) { String(cString: $0) }
+        }
+    }
+}

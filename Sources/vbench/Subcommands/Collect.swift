@@ -1,0 +1,121 @@
+import ArgumentParser
+import FoundationEssentials
+import NIOCore
+import VBenchCollector
+import VBenchCore
+import VBenchStore
+import VBenchSystem
+import VBenchWire
+
+extension VBench {
+    /// `vbench collect`: receive records from guests and store them.
+    struct Collect: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Receive runs from guests over vsock, a Unix socket or TCP and store them.",
+            discussion: """
+                Each record is validated, stored in one transaction and only then acknowledged;
+                a run id already stored is acknowledged as a duplicate. SIGINT or SIGTERM lets
+                in-flight records finish, then exits 0. vsock is used only on a hypervisor host
+                (one with /dev/vhost-vsock); elsewhere the default listen address is unix:PATH.
+                """
+        )
+
+        @Option(name: .customLong("listen"),
+                help: ArgumentHelp("vsock://any:PORT, unix:PATH or tcp://HOST:PORT (repeatable). Default: vsock://any:5000 on a vsock host, else unix:results/vbench.sock.", valueName: "endpoint"))
+        var listen: [String] = []
+
+        @Option(help: ArgumentHelp("The SQLite results store.", valueName: "path"))
+        var store: String = "results/vbench.sqlite"
+
+        @Option(name: .customLong("max-frame-bytes"), help: "Largest record accepted, in bytes.")
+        var maxFrameBytes: Int = WireFrame.defaultMaxPayloadBytes
+
+        @Option(name: .customLong("idle-timeout"), help: ArgumentHelp("Close a connection silent for this long.", valueName: "seconds"))
+        var idleTimeout: Double = 60
+
+        @Option(name: .customLong("max-connections"), help: "Connections served at once.")
+        var maxConnections: Int = 256
+
+        @Flag(name: .customLong("json-log"), help: "Log one JSON object per event on standard output.")
+        var jsonLog = false
+
+        func validate() throws {
+            for l in listen {
+                do { _ = try Endpoint(l) } catch { throw ValidationError("--listen: \(error)") }
+            }
+            guard (1024...(1 << 30)).contains(maxFrameBytes) else { throw ValidationError("--max-frame-bytes must be 1024…1073741824; got \(maxFrameBytes)") }
+            guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be more than 0 seconds; got \(idleTimeout)") }
+            guard maxConnections > 0 else { throw ValidationError("--max-connections must be at least 1; got \(maxConnections)") }
+        }
+
+        func run() throws {
+            Signals.blockTermination()
+            let vsockHost = Signals.isVsockHost()
+            let endpoints = try (listen.isEmpty ? [vsockHost ? "vsock://any:5000" : "unix:results/vbench.sock"] : listen).map { try Endpoint($0) }
+            let storeDir = store.lastIndex(of: "/").map { String(store[..<$0]) } ?? "."
+            try AtomicFile.makeDirectories(storeDir.isEmpty ? "/" : storeDir)
+            for case .unix(let path) in endpoints {
+                let dir = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+                try AtomicFile.makeDirectories(dir.isEmpty ? "/" : dir)
+            }
+            let runStore = try SQLiteRunStore(path: store)
+            var config = Collector.Configuration(endpoints: endpoints, collectorHost: hostName(),
+                                                 collectorKernel: Signals.kernelRelease(), vsockAllowed: vsockHost)
+            config.maxPayloadBytes = maxFrameBytes
+            config.idleTimeout = .nanoseconds(Int64(idleTimeout * 1e9))
+            config.maxConnections = maxConnections
+            let json = jsonLog
+            let collector = Collector(configuration: config, store: runStore) { event in
+                if json { CollectLog.json(event) }
+            }
+            let bound: [String]
+            do { bound = try collector.start() } catch {
+                collector.stop()
+                throw fail("\(error)", code: VBenchExit.error)
+            }
+            for b in bound { note("listening on \(b)") }
+            note("storing in \(store); SIGINT or SIGTERM stops")
+            let live = ProgressLine()
+            while Signals.waitForTermination(timeoutNs: 1_000_000_000) == nil {
+                let s = collector.stats
+                live.show("guests connected \(s.connected), records stored \(s.stored), duplicates \(s.duplicates), rejected \(s.rejected)")
+            }
+            live.clear()
+            collector.stop()
+            let s = collector.stats
+            note("stopped: \(s.connections) connections, \(s.stored) stored, \(s.duplicates) duplicates, \(s.rejected) rejected")
+        }
+    }
+}
+
+enum CollectLog {
+    static func json(_ e: CollectorEvent) {
+        var fields = ["\"event\":\"\(e.kind.rawValue)\"", "\"peer\":\(quote(e.peer))",
+                      "\"time\":\"\(Date().formatted(.iso8601))\""]
+        if let id = e.runId { fields.append("\"runId\":\"\(id.uuidString.lowercased())\"") }
+        if let d = e.detail { fields.append("\"detail\":\(quote(d))") }
+        print("{" + fields.joined(separator: ",") + "}")
+        flushStandardOutput()
+    }
+
+    static func quote(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+}

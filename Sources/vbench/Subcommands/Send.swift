@@ -1,0 +1,51 @@
+import ArgumentParser
+import FoundationEssentials
+import VBenchCollector
+import VBenchCore
+import VBenchUplink
+
+extension VBench {
+    /// `vbench send`: deliver spooled records (and record files) to a collector.
+    struct Send: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Send spooled runs, and any record files given, to a collector.",
+            discussion: "Records stay in the spool until the collector acknowledges them (stored or duplicate)."
+        )
+
+        @Option(help: ArgumentHelp("The collector: vsock://2:PORT, serial:PATH, unix:PATH or tcp://HOST:PORT.", valueName: "endpoint"))
+        var to: String
+
+        @Option(help: ArgumentHelp("The spool folder.", valueName: "dir"))
+        var spool: String = "results/spool"
+
+        @Option(help: ArgumentHelp("Seconds to wait for the connection and the acks.", valueName: "seconds"))
+        var timeout: Double = 15
+
+        @Argument(help: ArgumentHelp("RunRecord JSON files to send as well.", valueName: "file"))
+        var files: [String] = []
+
+        func validate() throws {
+            do { _ = try Endpoint(to) } catch { throw ValidationError("--to: \(error)") }
+            guard timeout > 0 else { throw ValidationError("--timeout must be more than 0; got \(timeout)") }
+        }
+
+        func run() throws {
+            var records: [RunRecord] = []
+            for f in files {
+                guard let data = FileManager.default.contents(atPath: f) else {
+                    throw fail("cannot read \(f); name a RunRecord JSON file", code: VBenchExit.error)
+                }
+                do { records.append(try RunRecord.decode(data)) } catch {
+                    throw fail("\(f): \(error)", code: VBenchExit.error)
+                }
+            }
+            let spoolFolder = Spool(directory: spool)
+            let unreadable = try spoolFolder.load().unreadable
+            for u in unreadable { note("\(u) is not a readable RunRecord; left in place") }
+            let uplink = Uplink(endpoint: try Endpoint(to), timeout: .nanoseconds(Int64(timeout * 1e9)))
+            let outcome = try Delivery(uplink: uplink, spool: spoolFolder).deliver(records)
+            print("stored \(outcome.stored), already stored \(outcome.duplicates), still spooled \(outcome.spooled)")
+            if let failure = outcome.failure { throw fail(failure, code: VBenchExit.error) }
+        }
+    }
+}
