@@ -8,6 +8,8 @@ let package = Package(
     products: [
         .executable(name: "vbench", targets: ["vbench"]),
         .library(name: "VBenchCore", targets: ["VBenchCore"]),
+        // For Benchmarks/: the guest-to-host path.
+        .library(name: "VBenchIngest", targets: ["VBenchWire", "VBenchStore", "VBenchCollector", "VBenchUplink"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -58,6 +58,7 @@ public final class Collector: Sendable {
     private let store: any RunStore
     private let group: MultiThreadedEventLoopGroup
     private let pool: NIOThreadPool
+    private let committer: GroupCommitter
     private let servers = Mutex<[any Channel]>([])
     private let onEvent: @Sendable (CollectorEvent) -> Void
 
@@ -66,8 +67,9 @@ public final class Collector: Sendable {
         self.store = store
         self.onEvent = onEvent
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        pool = NIOThreadPool(numberOfThreads: 2)
+        pool = NIOThreadPool(numberOfThreads: 1)  // one writer: SQLite has one anyway
         pool.start()
+        committer = GroupCommitter(store: store, pool: pool)
     }
 
     /// Binds every endpoint; returns the bound addresses as text (a tcp port 0 shows the real port).
@@ -109,8 +111,7 @@ public final class Collector: Sendable {
 
     private func serverBootstrap(label: Endpoint) -> ServerBootstrap {
         let config = configuration
-        let store = self.store
-        let pool = self.pool
+        let committer = self.committer
         let stats = self.stats
         let onEvent = self.onEvent
         return ServerBootstrap(group: group)
@@ -123,7 +124,7 @@ public final class Collector: Sendable {
                 default: label.description
                 }
                 return channel.eventLoop.makeCompletedFuture {
-                    let handler = CollectorHandler(peer: peer, store: store, pool: pool, stats: stats, config: config, onEvent: onEvent)
+                    let handler = CollectorHandler(peer: peer, committer: committer, stats: stats, config: config, onEvent: onEvent)
                     try channel.pipeline.syncOperations.addHandlers([
                         IdleStateHandler(readTimeout: config.idleTimeout),
                         MessageToByteHandler(WireFrameEncoder()),
@@ -141,17 +142,15 @@ final class CollectorHandler: ChannelInboundHandler {
     typealias OutboundOut = WireFrame
 
     let peer: String
-    let store: any RunStore
-    let pool: NIOThreadPool
+    let committer: GroupCommitter
     let stats: CollectorStats
     let config: Collector.Configuration
     let onEvent: @Sendable (CollectorEvent) -> Void
 
-    init(peer: String, store: any RunStore, pool: NIOThreadPool, stats: CollectorStats, config: Collector.Configuration,
+    init(peer: String, committer: GroupCommitter, stats: CollectorStats, config: Collector.Configuration,
          onEvent: @escaping @Sendable (CollectorEvent) -> Void) {
         self.peer = peer
-        self.store = store
-        self.pool = pool
+        self.committer = committer
         self.stats = stats
         self.config = config
         self.onEvent = onEvent
@@ -191,10 +190,10 @@ final class CollectorHandler: ChannelInboundHandler {
         case .record(let record):
             let receipt = Receipt(peer: peer, receivedAt: Date(), collectorHost: config.collectorHost,
                                   collectorKernel: config.collectorKernel)
-            let store = self.store
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            pool.runIfActive(eventLoop: context.eventLoop) { try store.store(record, receipt: receipt) }
-                .whenComplete { result in
+            let promise = context.eventLoop.makePromise(of: StoreOutcome.self)
+            committer.submit(record, receipt: receipt, promise: promise)
+            promise.futureResult.whenComplete { result in
                     let (handler, context) = loopBound.value
                     switch result {
                     case .success(let outcome):

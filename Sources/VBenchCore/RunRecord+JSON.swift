@@ -16,10 +16,11 @@ public enum RecordError: Error, Equatable, CustomStringConvertible {
 }
 
 extension RunRecord {
-    /// Pretty-printed JSON with sorted keys and ISO 8601 times.
-    public func jsonData() throws -> Data {
+    /// JSON with sorted keys and ISO 8601 times: pretty-printed for files and people, compact
+    /// (about half the bytes) for the wire and the store.
+    public func jsonData(pretty: Bool = true) throws -> Data {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
         return try encoder.encode(self)
     }

@@ -74,6 +74,9 @@ public struct RunSummary: Sendable, Equatable {
 public protocol RunStore: Sendable {
     /// Stores `record` in one transaction unless its run id is already there.
     func store(_ record: RunRecord, receipt: Receipt) throws -> StoreOutcome
+    /// Stores several records in one transaction (group commit: one fsync for all of them);
+    /// returns an outcome per record, in order. Either all are stored or none.
+    func store(batch: [(record: RunRecord, receipt: Receipt)]) throws -> [StoreOutcome]
     /// Runs matching `query`, newest first.
     func runs(_ query: RunQuery) throws -> [RunSummary]
     /// The whole record as it was received.

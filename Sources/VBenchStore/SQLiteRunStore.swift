@@ -92,7 +92,7 @@ public final class SQLiteRunStore: RunStore {
                 CREATE TABLE histograms (
                     run_id TEXT NOT NULL, workload_index INTEGER NOT NULL, repetition_index INTEGER NOT NULL,
                     kind TEXT NOT NULL,  -- all | read | write
-                    precision_bits INTEGER NOT NULL, count INTEGER NOT NULL, histogram_json TEXT NOT NULL,
+                    precision_bits INTEGER NOT NULL, count INTEGER NOT NULL, buckets TEXT NOT NULL,  -- lower:count,…
                     PRIMARY KEY (run_id, workload_index, repetition_index, kind),
                     FOREIGN KEY (run_id, workload_index, repetition_index)
                         REFERENCES repetitions(run_id, workload_index, repetition_index) ON DELETE CASCADE
@@ -110,74 +110,83 @@ public final class SQLiteRunStore: RunStore {
     }
 
     public func store(_ record: RunRecord, receipt: Receipt) throws -> StoreOutcome {
-        let json = String(decoding: try record.jsonData(), as: UTF8.self)
+        try store(batch: [(record, receipt)])[0]
+    }
+
+    public func store(batch: [(record: RunRecord, receipt: Receipt)]) throws -> [StoreOutcome] {
+        // Encode outside the transaction: the write lock is held only for SQL.
+        let prepared = try batch.map { item in (item, String(decoding: try item.record.jsonData(pretty: false), as: UTF8.self)) }
+        return try pool.write { db in
+            try prepared.map { item, json in try Self.insert(db, record: item.record, receipt: item.receipt, json: json) }
+        }
+    }
+
+    /// Inserts one record inside the caller's transaction, or reports that its run id is there.
+    private static func insert(_ db: Database, record: RunRecord, receipt: Receipt, json: String) throws -> StoreOutcome {
         let id = record.runId.uuidString.lowercased()
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        return try pool.write { db -> StoreOutcome in
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM runs WHERE run_id = ?", arguments: [id]) == true {
-                return .duplicate
-            }
-            let env = record.environment
-            try db.execute(sql: """
-                INSERT OR IGNORE INTO environments (hostname, kernel_release, cpu_model, online_cpus, memory_bytes, numa_nodes, hypervisor)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [env.hostname, env.kernelRelease, env.cpuModel, env.onlineCpus, Int64(env.memoryBytes), env.numaNodes,
-                                 env.hypervisor.vendor.rawValue])
-            let envId = try Int64.fetchOne(db, sql: """
-                SELECT id FROM environments WHERE hostname = ? AND kernel_release = ? AND cpu_model = ? AND online_cpus = ?
-                AND memory_bytes = ? AND numa_nodes = ? AND hypervisor = ?
-                """, arguments: [env.hostname, env.kernelRelease, env.cpuModel, env.onlineCpus, Int64(env.memoryBytes), env.numaNodes,
-                                 env.hypervisor.vendor.rawValue]) ?? 0
-            let d = record.device
-            let deviceArgs: StatementArguments = [d.kind, d.name, d.driver ?? "", d.controllerDriver ?? "", d.deviceClass.rawValue,
-                                                  d.pciId ?? "", Int64(d.sizeBytes ?? 0)]
-            try db.execute(sql: """
-                INSERT OR IGNORE INTO devices (kind, name, driver, controller_driver, class, pci_id, size_bytes) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: deviceArgs)
-            let deviceId = try Int64.fetchOne(db, sql: """
-                SELECT id FROM devices WHERE kind = ? AND name = ? AND driver = ? AND controller_driver = ? AND class = ?
-                AND pci_id = ? AND size_bytes = ?
-                """, arguments: deviceArgs) ?? 0
-            try db.execute(sql: """
-                INSERT INTO runs (run_id, schema_version, family, role, start_time, end_time, tool_version, environment_id,
-                                  device_id, target_path, peer, received_at, collector_host, collector_kernel, record_json)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [id, record.schemaVersion, record.family, record.role.rawValue,
-                                 record.startTime.timeIntervalSince1970, record.endTime.timeIntervalSince1970,
-                                 record.tool.version, envId, deviceId, record.target?.path, receipt.peer,
-                                 receipt.receivedAt.timeIntervalSince1970, receipt.collectorHost, receipt.collectorKernel, json])
-            for (key, value) in record.tags {
-                try db.execute(sql: "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?)", arguments: [id, key, value])
-            }
-            for (w, workload) in record.workloads.enumerated() {
-                let spec = String(decoding: try encoder.encode(workload.spec), as: UTF8.self)
-                try db.execute(sql: "INSERT INTO workloads (run_id, workload_index, name, spec_json) VALUES (?, ?, ?, ?)",
-                               arguments: [id, w, workload.spec.name, spec])
-                for rep in workload.repetitions {
+        if try Bool.fetchOne(db, sql: "SELECT 1 FROM runs WHERE run_id = ?", arguments: [id]) == true {
+            return .duplicate
+        }
+        let env = record.environment
+        try db.execute(sql: """
+            INSERT OR IGNORE INTO environments (hostname, kernel_release, cpu_model, online_cpus, memory_bytes, numa_nodes, hypervisor)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [env.hostname, env.kernelRelease, env.cpuModel, env.onlineCpus, Int64(env.memoryBytes), env.numaNodes,
+                             env.hypervisor.vendor.rawValue])
+        let envId = try Int64.fetchOne(db, sql: """
+            SELECT id FROM environments WHERE hostname = ? AND kernel_release = ? AND cpu_model = ? AND online_cpus = ?
+            AND memory_bytes = ? AND numa_nodes = ? AND hypervisor = ?
+            """, arguments: [env.hostname, env.kernelRelease, env.cpuModel, env.onlineCpus, Int64(env.memoryBytes), env.numaNodes,
+                             env.hypervisor.vendor.rawValue]) ?? 0
+        let d = record.device
+        let deviceArgs: StatementArguments = [d.kind, d.name, d.driver ?? "", d.controllerDriver ?? "", d.deviceClass.rawValue,
+                                              d.pciId ?? "", Int64(d.sizeBytes ?? 0)]
+        try db.execute(sql: """
+            INSERT OR IGNORE INTO devices (kind, name, driver, controller_driver, class, pci_id, size_bytes) VALUES (?, ?, ?, ?, ?, ?, ?)
+            """, arguments: deviceArgs)
+        let deviceId = try Int64.fetchOne(db, sql: """
+            SELECT id FROM devices WHERE kind = ? AND name = ? AND driver = ? AND controller_driver = ? AND class = ?
+            AND pci_id = ? AND size_bytes = ?
+            """, arguments: deviceArgs) ?? 0
+        try db.execute(sql: """
+            INSERT INTO runs (run_id, schema_version, family, role, start_time, end_time, tool_version, environment_id,
+                              device_id, target_path, peer, received_at, collector_host, collector_kernel, record_json)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [id, record.schemaVersion, record.family, record.role.rawValue,
+                             record.startTime.timeIntervalSince1970, record.endTime.timeIntervalSince1970,
+                             record.tool.version, envId, deviceId, record.target?.path, receipt.peer,
+                             receipt.receivedAt.timeIntervalSince1970, receipt.collectorHost, receipt.collectorKernel, json])
+        for (key, value) in record.tags {
+            try db.execute(sql: "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?)", arguments: [id, key, value])
+        }
+        for (w, workload) in record.workloads.enumerated() {
+            let spec = String(decoding: try encoder.encode(workload.spec), as: UTF8.self)
+            try db.execute(sql: "INSERT INTO workloads (run_id, workload_index, name, spec_json) VALUES (?, ?, ?, ?)",
+                           arguments: [id, w, workload.spec.name, spec])
+            for rep in workload.repetitions {
+                try db.execute(sql: """
+                    INSERT INTO repetitions (run_id, workload_index, repetition_index, elapsed_ns, read_ops, write_ops,
+                                             read_bytes, write_bytes, cpu_user_ns, cpu_system_ns)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [id, w, rep.index, Int64(rep.elapsedNs), Int64(rep.readOps), Int64(rep.writeOps),
+                                     Int64(rep.readBytes), Int64(rep.writeBytes), Int64(rep.cpuUserNs), Int64(rep.cpuSystemNs)])
+                for (metric, value) in rep.metrics {
                     try db.execute(sql: """
-                        INSERT INTO repetitions (run_id, workload_index, repetition_index, elapsed_ns, read_ops, write_ops,
-                                                 read_bytes, write_bytes, cpu_user_ns, cpu_system_ns)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """, arguments: [id, w, rep.index, Int64(rep.elapsedNs), Int64(rep.readOps), Int64(rep.writeOps),
-                                         Int64(rep.readBytes), Int64(rep.writeBytes), Int64(rep.cpuUserNs), Int64(rep.cpuSystemNs)])
-                    for (metric, value) in rep.metrics {
-                        try db.execute(sql: """
-                            INSERT INTO metrics (run_id, workload_index, repetition_index, metric, value) VALUES (?, ?, ?, ?, ?)
-                            """, arguments: [id, w, rep.index, metric, value])
-                    }
-                    for (kind, latency) in [("all", rep.latencyNs), ("read", rep.readLatencyNs), ("write", rep.writeLatencyNs)] {
-                        guard let h = latency?.histogram else { continue }
-                        try db.execute(sql: """
-                            INSERT INTO histograms (run_id, workload_index, repetition_index, kind, precision_bits, count, histogram_json)
-                            VALUES (?, ?, ?, ?, ?, ?, ?)
-                            """, arguments: [id, w, rep.index, kind, h.precisionBits, Int64(h.totalCount),
-                                             String(decoding: try encoder.encode(h), as: UTF8.self)])
-                    }
+                        INSERT INTO metrics (run_id, workload_index, repetition_index, metric, value) VALUES (?, ?, ?, ?, ?)
+                        """, arguments: [id, w, rep.index, metric, value])
+                }
+                for (kind, latency) in [("all", rep.latencyNs), ("read", rep.readLatencyNs), ("write", rep.writeLatencyNs)] {
+                    guard let h = latency?.histogram else { continue }
+                    try db.execute(sql: """
+                        INSERT INTO histograms (run_id, workload_index, repetition_index, kind, precision_bits, count, buckets)
+                        VALUES (?, ?, ?, ?, ?, ?, ?)
+                        """, arguments: [id, w, rep.index, kind, h.precisionBits, Int64(h.totalCount), Self.bucketsText(h)])
                 }
             }
-            return .stored
         }
+        return .stored
     }
 
     public func runs(_ query: RunQuery) throws -> [RunSummary] {
@@ -226,6 +235,20 @@ public final class SQLiteRunStore: RunStore {
                 return MetricSample(runId: id, workload: row["name"], repetition: row["repetition_index"], value: row["value"])
             }
         }
+    }
+
+    /// A histogram's non-empty buckets as `lower:count` pairs separated by commas (the record's
+    /// JSON keeps the full form; this column is for SQL-side use without a JSON parser).
+    static func bucketsText(_ h: LatencyHistogram) -> String {
+        var out = ""
+        out.reserveCapacity(h.nonEmptyBuckets.count * 12)
+        for (i, b) in h.nonEmptyBuckets.enumerated() {
+            if i > 0 { out += "," }
+            out += String(b.lower)
+            out += ":"
+            out += String(b.count)
+        }
+        return out
     }
 
     /// The WHERE clause of a query over `runs r`, `environments e`, `devices d`.

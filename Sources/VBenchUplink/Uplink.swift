@@ -26,9 +26,12 @@ public struct Uplink: Sendable {
 
     /// Sends `records` over one connection; returns the ack of each record the collector
     /// acknowledged (a record without an ack was not stored, as far as the sender knows).
-    public func send(_ records: [RunRecord]) throws -> [UUID: Ack.Status] {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
+    /// - Parameter shared: an event loop group to use (many senders in one process share one);
+    ///   without it the call makes and shuts down its own.
+    public func send(_ records: [RunRecord], on shared: (any EventLoopGroup)? = nil) throws -> [UUID: Ack.Status] {
+        let own = shared == nil ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
+        defer { try? own?.syncShutdownGracefully() }
+        guard let group = shared ?? own else { return [:] }
         let expected = Set(records.map(\.runId))
         let done = group.next().makePromise(of: [UUID: Ack.Status].self)
         let collector = AckCollector(expected: expected, promise: done)

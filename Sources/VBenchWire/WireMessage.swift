@@ -58,7 +58,7 @@ public enum WireMessage: Sendable, Equatable {
         encoder.outputFormatting = [.sortedKeys]
         let (type, data): (FrameType, Data) = switch self {
         case .hello(let h): (.hello, try encoder.encode(h))
-        case .record(let r): (.record, try r.jsonData())
+        case .record(let r): (.record, try r.jsonData(pretty: false))
         case .ack(let a): (.ack, try encoder.encode(a))
         case .error(let e): (.error, try encoder.encode(e))
         }
