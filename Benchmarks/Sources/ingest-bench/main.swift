@@ -14,7 +14,7 @@ import VBenchCore
 import VBenchStore
 import VBenchUplink
 
-nonisolated(unsafe) var senders = 256, perSender = 20, transport = "both", dir = "/var/tmp", size = "typical"
+nonisolated(unsafe) var senders = 256, perSender = 20, transport = "both", dir = "/var/tmp", size = "typical", batch = 1
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
     guard let v = args.popFirst() else { fatalError("\(a) needs a value") }
@@ -24,7 +24,8 @@ while let a = args.popFirst() {
     case "--transport": transport = v
     case "--dir": dir = v
     case "--size": size = v
-    case "--breakdown": args.insert(v, at: args.startIndex)
+    case "--batch": batch = max(1, Int(v) ?? 1)
+    case "--breakdown": _ = v  // "--breakdown 1": also time JSON and the store without sockets
     default: fatalError("unknown option \(a)")
     }
 }
@@ -112,9 +113,14 @@ func run(_ name: String, endpoint: (String) -> Endpoint) throws -> String {
             let uplink = Uplink(endpoint: bound, timeout: .seconds(60))
             var local = LatencyHistogram()
             var failed = 0
-            for r in mine {
+            var i = 0
+            while i < mine.count {
+                let chunk = Array(mine[i..<min(i + batch, mine.count)])
+                i += chunk.count
                 let t0 = now()
-                if let acks = try? uplink.send([r], on: group), acks[r.runId] != nil { local.record(now() - t0) } else { failed += 1 }
+                let acks = (try? uplink.send(chunk, on: group)) ?? [:]
+                let t1 = now()
+                for r in chunk { if acks[r.runId] != nil { local.record(t1 - t0) } else { failed += 1 } }
             }
             results.lock.locked { try? results.latency.merge(local); results.failures += failed }
         }
@@ -140,7 +146,7 @@ func run(_ name: String, endpoint: (String) -> Endpoint) throws -> String {
 var u = utsname()
 uname(&u)
 let kernel = withUnsafePointer(to: u.release) { $0.withMemoryRebound(to: CChar.self, capacity: 65) { String(cString: $0) } }
-print("ingest-bench: \(senders) senders × \(perSender) \(size) records (\((try? record(0).jsonData(pretty: false).count) ?? 0) bytes on the wire), one record per connection; kernel \(kernel), \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) CPUs; store in \(dir)")
+print("ingest-bench: \(senders) senders × \(perSender) \(size) records (\((try? record(0).jsonData(pretty: false).count) ?? 0) bytes on the wire), \(batch) record(s) per connection; kernel \(kernel), \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) CPUs; store in \(dir)")
 print("")
 print("| transport | senders | sent | stored | failed | records/s | ack p50 ms | ack p99 ms | ack max ms |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
