@@ -87,7 +87,7 @@ let package = Package(
         .testTarget(name: "VBenchBlockTests", dependencies: ["VBenchBlock", "VBenchCore", "VBenchSystem", "VBenchProbe"]),
         .testTarget(
             name: "vbenchTests",
-            dependencies: ["vbench", "VBenchCore", "VBenchStore", "VBenchUplink", "VBenchCollector"],
+            dependencies: ["vbench", "VBenchCore", "VBenchStore", "VBenchUplink", "VBenchCollector", "VBenchWire"],
             exclude: ["Golden"]
         ),
     ],

@@ -39,6 +39,8 @@ public final class Collector: Sendable {
         public var maxPayloadBytes: Int = WireFrame.defaultMaxPayloadBytes
         /// A connection that sends nothing for this long is closed.
         public var idleTimeout: TimeAmount = .seconds(60)
+        /// A frame must arrive whole within this long of its first byte (slow-sender timeout).
+        public var frameTimeout: TimeAmount = .seconds(30)
         public var maxConnections: Int = 256
         public var collectorHost: String
         public var collectorKernel: String
@@ -127,6 +129,7 @@ public final class Collector: Sendable {
                     let handler = CollectorHandler(peer: peer, committer: committer, stats: stats, config: config, onEvent: onEvent)
                     try channel.pipeline.syncOperations.addHandlers([
                         IdleStateHandler(readTimeout: config.idleTimeout),
+                        SlowSenderGuard(frameTimeout: config.frameTimeout),
                         MessageToByteHandler(WireFrameEncoder()),
                         ByteToMessageHandler(WireFrameDecoder(maxPayloadBytes: config.maxPayloadBytes)),
                         handler,
@@ -211,6 +214,11 @@ final class CollectorHandler: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is SlowSenderEvent {
+            reject(WireFailure(code: "slow", message: "a frame took longer than \(config.frameTimeout.nanoseconds / 1_000_000) ms to arrive"),
+                   context: context, close: true)
+            return
+        }
         if event is IdleStateHandler.IdleStateEvent {
             reject(WireFailure(code: "idle", message: "nothing received for \(config.idleTimeout.nanoseconds / 1_000_000_000) s"),
                    context: context, close: true)

@@ -35,12 +35,13 @@ struct Running {
 }
 
 func startCollector(_ dir: Scratch, endpoints: [Endpoint]? = nil, maxPayload: Int = WireFrame.defaultMaxPayloadBytes,
-                    idle: TimeAmount = .seconds(60)) throws -> Running {
+                    idle: TimeAmount = .seconds(60), frame: TimeAmount = .seconds(30)) throws -> Running {
     let store = try SQLiteRunStore(path: dir.path + "/vbench.sqlite")
     var config = Collector.Configuration(endpoints: endpoints ?? [.unix(path: dir.path + "/c.sock"), .tcp(host: "127.0.0.1", port: 0)],
                                         collectorHost: "host", collectorKernel: "6.18", vsockAllowed: false)
     config.maxPayloadBytes = maxPayload
     config.idleTimeout = idle
+    config.frameTimeout = frame
     let collector = Collector(configuration: config, store: store)
     let bound = try collector.start().map { try Endpoint($0) }
     return Running(collector: collector, store: store, endpoints: bound)
@@ -153,6 +154,28 @@ func startCollector(_ dir: Scratch, endpoints: [Endpoint]? = nil, maxPayload: In
         #expect(reply.contains("idle"))
     }
 
+    @Test func slowAndTruncatedSendersLoseOnlyTheirConnection() throws {
+        let dir = try Scratch()
+        let running = try startCollector(dir, frame: .milliseconds(800))
+        defer { running.collector.stop() }
+        guard case let .tcp(host, port)? = running.endpoints.last else { Issue.record("no tcp endpoint"); return }
+        var frame = ByteBuffer()
+        try WireMessage.record(sampleRecord()).frame().write(to: &frame)
+        let bytes = Array(frame.readableBytesView)
+        // One byte every 0.25 s: never idle, but the frame is not whole after 0.8 s.
+        let slow = Thread { _ = try? rawExchange(host: host, port: port, send: Array(bytes.prefix(40)), waitSeconds: 4, trickleSeconds: 0.25) }
+        slow.start()
+        // Meanwhile others are served.
+        let acks = try Uplink(endpoint: .tcp(host: host, port: port)).send([sampleRecord(5)])
+        #expect(acks.count == 1)
+        let reply = try rawExchange(host: host, port: port, send: Array(bytes.prefix(40)), waitSeconds: 4, trickleSeconds: 0.25)
+        #expect(reply.contains("slow"), "reply: \(reply)")
+        // Half a frame, then the sender vanishes: nothing stored, nothing broken.
+        _ = try rawExchange(host: host, port: port, send: Array(bytes.prefix(bytes.count / 2)), waitSeconds: 0)
+        #expect(try Uplink(endpoint: .tcp(host: host, port: port)).send([sampleRecord(6)]).count == 1)
+        #expect(try running.store.runs(RunQuery()).count == 2)
+    }
+
     @Test func unreachableCollectorMeansSpooledThenDelivered() throws {
         let dir = try Scratch()
         let socket = dir.path + "/later.sock"
@@ -173,14 +196,23 @@ func startCollector(_ dir: Scratch, endpoints: [Endpoint]? = nil, maxPayload: In
 
 /// Connects with a plain socket (no vbench code on this side), sends bytes, and returns what
 /// came back until the collector closed the connection or `waitSeconds` passed.
-func rawExchange(host: String, port: Int, send bytes: [UInt8], waitSeconds: Int = 5) throws -> String {
+func rawExchange(host: String, port: Int, send bytes: [UInt8], waitSeconds: Int = 5, trickleSeconds: Double = 0) throws -> String {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     p.arguments = ["timeout", "\(waitSeconds + 5)", "python3", "-c", """
         import socket, sys
+        import time
         s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
-        s.sendall(bytes.fromhex(sys.argv[3]))
-        s.settimeout(float(sys.argv[4]))
+        data, trickle = bytes.fromhex(sys.argv[3]), float(sys.argv[5])
+        if trickle > 0:
+            try:
+                for i in range(len(data)):
+                    s.sendall(data[i:i+1]); time.sleep(trickle)
+            except OSError:
+                pass
+        else:
+            s.sendall(data)
+        s.settimeout(max(float(sys.argv[4]), 0.01))
         out = b''
         try:
             while True:
@@ -190,7 +222,7 @@ func rawExchange(host: String, port: Int, send bytes: [UInt8], waitSeconds: Int 
         except socket.timeout:
             pass
         sys.stdout.write(out.decode('latin-1'))
-        """, host, "\(port)", bytes.map { String(format: "%02x", $0) }.joined(), "\(waitSeconds)"]
+        """, host, "\(port)", bytes.map { String(format: "%02x", $0) }.joined(), "\(waitSeconds)", "\(trickleSeconds)"]
     let pipe = Pipe()
     p.standardOutput = pipe
     try p.run()

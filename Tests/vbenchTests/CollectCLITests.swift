@@ -4,6 +4,7 @@ import VBenchCollector
 import VBenchCore
 import VBenchStore
 import VBenchUplink
+import VBenchWire
 
 /// A `vbench collect` process, stopped (SIGTERM) or killed (SIGKILL) by the test that started it.
 final class CollectorProcess {
@@ -82,41 +83,58 @@ final class CollectorProcess {
         #expect(collector.terminate() == 0)
     }
 
-    /// kill -9 in the middle of ingest: every record the collector acknowledged is in the store.
-    @Test func killNineLosesNoAcknowledgedRecord() throws {
+    /// kill -9 in the middle of ingest (50 senders, 2,000 records): every record the collector
+    /// acknowledged is in the store; after a restart everything is re-sent and stored once.
+    @Test func killNineLosesNoAcknowledgedRecordAndResendsStoreOnce() throws {
         let dir = try ScratchFolder()
         let socket = dir.path + "/k.sock"
         let storePath = dir.path + "/host.sqlite"
         let collector = try CollectorProcess(arguments: ["--listen", "unix:" + socket, "--store", storePath])
-        let acked = NSLock()
+        let all = (0..<2000).map(Self.record)
+        let lock = NSLock()
         nonisolated(unsafe) var ackedIds: [UUID] = []
-        nonisolated(unsafe) var attempted = 0
-        let sender = Thread {
-            let uplink = Uplink(endpoint: .unix(path: socket), timeout: .seconds(5))
-            for i in 0..<2000 {
-                let batch = (0..<4).map { j in Self.record(i * 4 + j) }
-                acked.lock(); attempted += batch.count; acked.unlock()
-                guard let acks = try? uplink.send(batch) else { return }
-                acked.lock(); ackedIds += acks.keys; acked.unlock()
+        let senders = (0..<50).map { s in
+            Thread {
+                let uplink = Uplink(endpoint: .unix(path: socket), timeout: .seconds(5))
+                let mine = Array(all[(s * 40)..<((s + 1) * 40)])
+                for chunk in stride(from: 0, to: mine.count, by: 4).map({ Array(mine[$0..<$0 + 4]) }) {
+                    guard let acks = try? uplink.send(chunk) else { return }
+                    lock.lock(); ackedIds += acks.keys; lock.unlock()
+                    if acks.count < chunk.count { return }
+                }
             }
         }
-        sender.start()
-        // Kill once some records are acknowledged and more are in flight.
-        let deadline = Date().addingTimeInterval(30)
+        senders.forEach { $0.start() }
+        let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
-            acked.lock(); let n = ackedIds.count; acked.unlock()
-            if n >= 40 { break }
-            Thread.sleep(forTimeInterval: 0.01)
+            lock.lock(); let n = ackedIds.count; lock.unlock()
+            if n >= 300 { break }
+            Thread.sleep(forTimeInterval: 0.005)
         }
         collector.kill9()
-        Thread.sleep(forTimeInterval: 0.5)
-        acked.lock(); let acknowledged = ackedIds; let tried = attempted; acked.unlock()
-        #expect(acknowledged.count >= 40)
+        while senders.contains(where: { !$0.isFinished }) { Thread.sleep(forTimeInterval: 0.05) }
+        lock.lock(); let acknowledged = ackedIds; lock.unlock()
+        #expect(acknowledged.count >= 300)
+        do {
+            let store = try SQLiteRunStore(path: storePath)
+            let lost = try acknowledged.filter { try store.record($0) == nil }
+            #expect(lost.isEmpty, "\(lost.count) acknowledged records lost")
+            let storedBefore = try store.runs(RunQuery(limit: 100_000)).count
+            print("kill -9 test: 2000 records, \(acknowledged.count) acknowledged before the kill, \(storedBefore) in the store, \(lost.count) acknowledged lost")
+        }
+        // Restart and re-send everything: each run id ends up stored exactly once.
+        let restarted = try CollectorProcess(arguments: ["--listen", "unix:" + socket, "--store", storePath])
+        let uplink = Uplink(endpoint: .unix(path: socket), timeout: .seconds(30))
+        var statuses: [UUID: Ack.Status] = [:]
+        for chunk in stride(from: 0, to: all.count, by: 200).map({ Array(all[$0..<$0 + 200]) }) {
+            statuses.merge(try uplink.send(chunk)) { a, _ in a }
+        }
+        #expect(restarted.terminate() == 0)
+        #expect(statuses.count == 2000)
+        for id in acknowledged { #expect(statuses[id] == .duplicate) }
         let store = try SQLiteRunStore(path: storePath)
-        let lost = try acknowledged.filter { try store.record($0) == nil }
-        #expect(lost.isEmpty, "\(lost.count) acknowledged records lost")
-        let stored = try store.runs(RunQuery(limit: 100_000)).count
-        print("kill -9 test: \(tried) records sent, \(acknowledged.count) acknowledged, \(stored) stored, \(lost.count) acknowledged lost")
+        #expect(try store.runs(RunQuery(limit: 100_000)).count == 2000)
+        print("after restart: \(statuses.values.filter { $0 == .stored }.count) stored now, \(statuses.values.filter { $0 == .duplicate }.count) duplicates")
     }
 
     static func record(_ i: Int) -> RunRecord {
