@@ -66,7 +66,7 @@ let package = Package(
         .testTarget(name: "VBenchCoreTests", dependencies: ["VBenchCore"]),
         .testTarget(
             name: "VBenchCollectorTests",
-            dependencies: ["VBenchCollector", "VBenchUplink", "VBenchStore", "VBenchWire", "VBenchCore",
+            dependencies: ["VBenchCollector", "VBenchUplink", "VBenchStore", "VBenchWire", "VBenchCore", "VBenchSystem",
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
         ),
         .testTarget(name: "VBenchSystemTests", dependencies: ["VBenchSystem"]),

@@ -18,6 +18,14 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        .executableTarget(
+            name: "frame-fuzz",
+            dependencies: [
+                .product(name: "VBenchCore", package: "vbench"),
+                .product(name: "VBenchIngest", package: "vbench"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

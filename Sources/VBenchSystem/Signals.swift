@@ -39,3 +39,20 @@ public enum Signals {
         }
     }
 }
+
+/// Open-file limits.
+public enum FileLimits {
+    /// Raises the soft limit on open files to the hard limit (a collector holds one descriptor
+    /// per guest); returns the new soft limit. The corresponding C function is `setrlimit`.
+    @discardableResult
+    public static func raiseOpenFilesToMaximum() -> UInt64 {
+        var limit = rlimit()
+        let resource = Int32(RLIMIT_NOFILE.rawValue)
+        guard getrlimit(resource, &limit) == 0 else { return 0 }
+        if limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max
+            _ = setrlimit(resource, &limit)
+        }
+        return UInt64(limit.rlim_cur)
+    }
+}

@@ -6,6 +6,7 @@ import Testing
 import VBenchCore
 import VBenchStore
 @testable import VBenchUplink
+import VBenchSystem
 import VBenchWire
 
 final class Scratch {
@@ -174,6 +175,45 @@ func startCollector(_ dir: Scratch, endpoints: [Endpoint]? = nil, maxPayload: In
         _ = try rawExchange(host: host, port: port, send: Array(bytes.prefix(bytes.count / 2)), waitSeconds: 0)
         #expect(try Uplink(endpoint: .tcp(host: host, port: port)).send([sampleRecord(6)]).count == 1)
         #expect(try running.store.runs(RunQuery()).count == 2)
+    }
+
+    /// 1,000 guests connected at once over one Unix socket, each holding its connection open
+    /// until all are connected, then each sending a record: all acknowledged.
+    @Test func aThousandConcurrentConnectionsOverAUnixSocket() throws {
+        FileLimits.raiseOpenFilesToMaximum()
+        let dir = try Scratch()
+        let socket = dir.path + "/many.sock"
+        let store = try SQLiteRunStore(path: dir.path + "/vbench.sqlite")
+        var config = Collector.Configuration(endpoints: [.unix(path: socket)], collectorHost: "h", collectorKernel: "k", vsockAllowed: false)
+        config.maxConnections = 1100
+        let collector = Collector(configuration: config, store: store)
+        _ = try collector.start()
+        defer { collector.stop() }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        defer { try? group.syncShutdownGracefully() }
+        let channels = try (0..<1000).map { _ in
+            try ClientBootstrap(group: group)
+                .channelInitializer { ch in
+                    ch.eventLoop.makeCompletedFuture {
+                        try ch.pipeline.syncOperations.addHandlers([MessageToByteHandler(WireFrameEncoder()),
+                                                                    ByteToMessageHandler(WireFrameDecoder())])
+                    }
+                }
+                .connect(unixDomainSocketPath: socket).wait()
+        }
+        // All 1,000 are open at the same time.
+        let deadline = Date().addingTimeInterval(20)
+        while collector.stats.connected < 1000 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(collector.stats.connected == 1000)
+        let records = (0..<1000).map(sampleRecord)
+        for (channel, record) in zip(channels, records) {
+            channel.writeAndFlush(try WireMessage.record(record).frame(), promise: nil)
+        }
+        while collector.stats.stored < 1000 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(collector.stats.stored == 1000)
+        #expect(collector.stats.rejected == 0)
+        for c in channels { try? c.close().wait() }
+        #expect(try store.runs(RunQuery(limit: 5000)).count == 1000)
     }
 
     @Test func unreachableCollectorMeansSpooledThenDelivered() throws {

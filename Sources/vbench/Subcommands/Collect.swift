@@ -50,6 +50,7 @@ extension VBench {
 
         func run() throws {
             Signals.blockTermination()
+            FileLimits.raiseOpenFilesToMaximum()
             let vsockHost = Signals.isVsockHost()
             let endpoints = try (listen.isEmpty ? [vsockHost ? "vsock://any:5000" : "unix:results/vbench.sock"] : listen).map { try Endpoint($0) }
             let storeDir = store.lastIndex(of: "/").map { String(store[..<$0]) } ?? "."
