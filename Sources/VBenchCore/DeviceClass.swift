@@ -10,6 +10,8 @@ public enum DeviceClass: String, Codable, Sendable, CaseIterable {
     case native
     /// Not attached to a bus the probe understands (loop, ram, device-mapper).
     case virtual
+    /// Not known: a run imported from another tool without an inventory of its machine.
+    case unknown
 }
 
 /// Whether the measurement ran inside a guest or on the bare host (the native baseline).

@@ -154,6 +154,50 @@ enum Golden {
         #expect(badTime.status == 64 && badTime.stderr.contains("ISO 8601"))
     }
 
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/fio"), "needs Debian's fio (scripts/deps installs it)"))
+    func fioResultsAndRecordsAreImportedOnce() throws {
+        let out = try ScratchFolder()
+        let fioJSON = out.path + "/fio.json"
+        let fio = Process()
+        fio.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        fio.arguments = ["60", "/usr/bin/fio", "--name=imp", "--filename=\(out.path)/f.dat", "--size=8m", "--direct=1", "--ioengine=libaio",
+                         "--rw=randread", "--bs=4k", "--iodepth=4", "--runtime=1", "--time_based", "--lat_percentiles=1",
+                         "--output-format=json", "--output=\(fioJSON)"]
+        fio.standardOutput = FileHandle.nullDevice
+        try fio.run()
+        fio.waitUntilExit()
+        try #require(fio.terminationStatus == 0)
+        let store = out.path + "/s.sqlite"
+        let first = try Binary.run(["import", "--store", store, "--tag", "source=test", fioJSON])
+        #expect(first.status == 0 && first.stdout.contains(" stored (fio, 1 workloads)"), "\(first.stdout) \(first.stderr)")
+        let second = try Binary.run(["import", "--store", store, fioJSON])
+        #expect(second.stdout.contains(" duplicate "), "importing the same output twice stores it once")
+        let prefix = String(first.stdout.split(separator: " ")[1])
+        let show = try Binary.run(["runs", "show", prefix, "--store", store])
+        let record = try RunRecord.decode(Data(show.stdout.utf8))
+        #expect(record.tool.name == "fio" && record.tags["imported"] == "fio" && record.tags["fio.latency"] == "lat")
+        #expect(record.tags["source"] == "test" && record.device.deviceClass == .unknown)
+        let w = try #require(record.workloads.first)
+        #expect(w.spec.pattern == .randread && w.spec.blockSizeBytes == 4096 && w.spec.ioDepth == 4 && w.spec.direct)
+        // The IOPS vbench derives from fio's counts agree with what fio printed.
+        let fioOut = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: fioJSON))) as? [String: Any]
+        let fioIops = try #require(((fioOut?["jobs"] as? [[String: Any]])?.first?["read"] as? [String: Any])?["iops"] as? Double)
+        let iops = try #require(w.repetitions.first?.metrics["iops"])
+        #expect(abs(iops - fioIops) / fioIops < 0.02, "vbench \(iops) vs fio \(fioIops)")
+        #expect(w.repetitions.first?.metrics["latP99Ns"] != nil)
+        // A vbench record file imports too, once.
+        let vb = try Binary.run(["run", "--target", out.path, "--rw", "randread", "--runtime", "0.2", "--ramp", "0", "--repeat", "1",
+                                 "--size", "8m", "--out", out.path + "/vb"])
+        #expect(vb.status == 0)
+        let file = try #require(try FileManager.default.contentsOfDirectory(atPath: out.path + "/vb/runs").first)
+        let imported = try Binary.run(["import", "--store", store, out.path + "/vb/runs/" + file])
+        #expect(imported.stdout.contains(" stored (vbench, 1 workloads)"))
+        let junk = out.path + "/junk.json"
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: junk))
+        let bad = try Binary.run(["import", "--store", store, junk])
+        #expect(bad.status == 1 && bad.stderr.contains("neither a RunRecord nor fio JSON output"))
+    }
+
     @Test func probeJSONAndFixtureRoot() throws {
         let live = try Binary.run(["probe", "--json"])
         #expect(live.status == 0)
