@@ -216,6 +216,25 @@ func startCollector(_ dir: Scratch, endpoints: [Endpoint]? = nil, maxPayload: In
         #expect(try store.runs(RunQuery(limit: 5000)).count == 1000)
     }
 
+    @Test func connectionsAboveTheCapAreTurnedAway() throws {
+        let dir = try Scratch()
+        let store = try SQLiteRunStore(path: dir.path + "/vbench.sqlite")
+        var config = Collector.Configuration(endpoints: [.tcp(host: "127.0.0.1", port: 0)], collectorHost: "h", collectorKernel: "k",
+                                            vsockAllowed: false)
+        config.maxConnections = 2
+        let collector = Collector(configuration: config, store: store)
+        guard case let .tcp(host, port) = try Endpoint(try collector.start()[0]) else { Issue.record("no endpoint"); return }
+        defer { collector.stop() }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let held = try (0..<2).map { _ in try ClientBootstrap(group: group).connect(host: host, port: port).wait() }
+        let deadline = Date().addingTimeInterval(10)
+        while collector.stats.connected < 2 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        let third = try rawExchange(host: host, port: port, send: [], waitSeconds: 2)
+        #expect(third.contains("busy"))
+        for c in held { try? c.close().wait() }
+    }
+
     @Test func unreachableCollectorMeansSpooledThenDelivered() throws {
         let dir = try Scratch()
         let socket = dir.path + "/later.sock"

@@ -70,6 +70,28 @@ final class CollectorProcess {
         #expect(log.contains("\"event\":\"stored\"") && log.contains("\"event\":\"duplicate\"") && log.contains("\"event\":\"stopped\""))
     }
 
+    /// serial:PATH, as a guest's virtio-serial port: here a pseudo-terminal that socat joins to
+    /// the collector's Unix socket, as QEMU's chardev does on a real host.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/socat"), "needs socat (scripts/deps installs it)"))
+    func runSendsOverASerialPort() throws {
+        let dir = try ScratchFolder()
+        let socket = dir.path + "/c.sock"
+        let port = dir.path + "/vport"
+        let collector = try CollectorProcess(arguments: ["--listen", "unix:" + socket, "--store", dir.path + "/host.sqlite"])
+        let bridge = Process()
+        bridge.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        bridge.arguments = ["60", "/usr/bin/socat", "PTY,link=\(port),raw,echo=0", "UNIX-CONNECT:\(socket)"]
+        try bridge.run()
+        defer { if bridge.isRunning { bridge.terminate(); bridge.waitUntilExit() } }
+        let deadline = Date().addingTimeInterval(10)
+        while !FileManager.default.fileExists(atPath: port) && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        let r = try Binary.run(["run", "--target", dir.path, "--rw", "randread", "--runtime", "0.2", "--ramp", "0", "--repeat", "1",
+                                "--size", "8m", "--out", dir.path + "/guest", "--send", "serial:" + port])
+        #expect(r.stderr.contains("sent to serial:\(port): 1 stored"), "\(r.stderr)")
+        #expect(collector.terminate() == 0)
+        #expect(try SQLiteRunStore(path: dir.path + "/host.sqlite").runs(RunQuery()).count == 1)
+    }
+
     @Test func unreachableCollectorSpoolsAndSendDeliversLater() throws {
         let dir = try ScratchFolder()
         let socket = dir.path + "/later.sock"
