@@ -63,14 +63,16 @@ let package = Package(
             dependencies: ["VBenchCore", "VBenchWire", "VBenchCollector",
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
         ),
+        // Helpers shared by the test targets (scratch folders).
+        .target(name: "VBenchTestSupport", path: "Tests/VBenchTestSupport"),
         .testTarget(name: "VBenchCoreTests", dependencies: ["VBenchCore"]),
         .testTarget(
             name: "VBenchCollectorTests",
-            dependencies: ["VBenchCollector", "VBenchUplink", "VBenchStore", "VBenchWire", "VBenchCore", "VBenchSystem",
+            dependencies: ["VBenchTestSupport", "VBenchCollector", "VBenchUplink", "VBenchStore", "VBenchWire", "VBenchCore", "VBenchSystem",
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
         ),
         .testTarget(name: "VBenchSystemTests", dependencies: ["VBenchSystem"]),
-        .testTarget(name: "VBenchStoreTests", dependencies: ["VBenchStore", "VBenchCore"]),
+        .testTarget(name: "VBenchStoreTests", dependencies: ["VBenchTestSupport", "VBenchStore", "VBenchCore"]),
         .testTarget(
             name: "VBenchWireTests",
             dependencies: [
@@ -82,12 +84,12 @@ let package = Package(
         ),
         .testTarget(
             name: "VBenchProbeTests",
-            dependencies: ["VBenchProbe", "VBenchCore", "VBenchSystem"]
+            dependencies: ["VBenchTestSupport", "VBenchProbe", "VBenchCore", "VBenchSystem"]
         ),
-        .testTarget(name: "VBenchBlockTests", dependencies: ["VBenchBlock", "VBenchCore", "VBenchSystem", "VBenchProbe"]),
+        .testTarget(name: "VBenchBlockTests", dependencies: ["VBenchTestSupport", "VBenchBlock", "VBenchCore", "VBenchSystem", "VBenchProbe"]),
         .testTarget(
             name: "vbenchTests",
-            dependencies: ["vbench", "VBenchCore", "VBenchStore", "VBenchUplink", "VBenchCollector", "VBenchWire"],
+            dependencies: ["VBenchTestSupport", "vbench", "VBenchCore", "VBenchStore", "VBenchUplink", "VBenchCollector", "VBenchWire"],
             exclude: ["Golden"]
         ),
     ],

@@ -7,7 +7,7 @@ import VBenchSystem
 /// The engine on real files with O_DIRECT.
 @Suite(.serialized) struct EngineTests {
     @Test func createdFileIsFullyAllocatedFilledAndRemoved() throws {
-        let dir = try ScratchDir()
+        let dir = try ScratchFolder()
         let target = try prepare(dir.path + "/t.dat", size: 4 << 20)
         #expect(target.created && target.holdsVerifyPattern && target.direct)
         let attributes = try FileManager.default.attributesOfItem(atPath: target.path)
@@ -23,7 +23,7 @@ import VBenchSystem
 
     @Test(arguments: [(IOPattern.read, 4096, 1, 1), (.randread, 4096, 16, 1), (.write, 65536, 8, 2), (.randwrite, 512, 4, 1)])
     func sizeBoundRunsMoveExactlyTheAskedBytes(pattern: IOPattern, bs: Int, depth: Int, jobs: Int) throws {
-        let dir = try ScratchDir()
+        let dir = try ScratchFolder()
         let target = try prepare(dir.path + "/t.dat", size: 8 << 20, bs: bs)
         defer { try? BlockTargetPreparer.cleanUp(target) }
         let perJob: UInt64 = 2 << 20
@@ -43,7 +43,7 @@ import VBenchSystem
     }
 
     @Test func timeBoundRunMeasuresTheRuntime() throws {
-        let dir = try ScratchDir()
+        let dir = try ScratchFolder()
         let target = try prepare(dir.path + "/t.dat", size: 8 << 20)
         defer { try? BlockTargetPreparer.cleanUp(target) }
         let spec = BlockWorkloadSpec(pattern: .randread, blockSizeBytes: 4096, ioDepth: 8,
@@ -59,7 +59,7 @@ import VBenchSystem
     }
 
     @Test func readMixIsHonoured() throws {
-        let dir = try ScratchDir()
+        let dir = try ScratchFolder()
         let target = try prepare(dir.path + "/t.dat", size: 8 << 20)
         defer { try? BlockTargetPreparer.cleanUp(target) }
         let spec = BlockWorkloadSpec(pattern: .randrw, blockSizeBytes: 4096, ioDepth: 4, readPercent: 70,
@@ -71,7 +71,7 @@ import VBenchSystem
     }
 
     @Test func verifyRoundTripPassesAndCatchesCorruption() throws {
-        let dir = try ScratchDir()
+        let dir = try ScratchFolder()
         let target = try prepare(dir.path + "/t.dat", size: 4 << 20)
         defer { try? BlockTargetPreparer.cleanUp(target) }
         let harness = BlockHarness(target: target)
@@ -97,7 +97,7 @@ import VBenchSystem
     }
 
     @Test func nullEngineExercisesTheHarnessWithoutIO() throws {
-        let dir = try ScratchDir()
+        let dir = try ScratchFolder()
         let target = try prepare(dir.path + "/t.dat", size: 1 << 20)
         defer { try? BlockTargetPreparer.cleanUp(target) }
         let spec = BlockWorkloadSpec(pattern: .randread, blockSizeBytes: 4096, ioDepth: 32, sizeBytes: 64 << 20, repetitions: 1)

@@ -7,7 +7,7 @@ import VBenchSystem
 /// Refusals: every one names the thing and the fix, and leaves nothing behind.
 @Suite(.serialized) struct SafetyTests {
     @Test func existingFileIsNotOverwrittenWithoutTheFlag() throws {
-        let dir = try ScratchDir()
+        let dir = try ScratchFolder()
         let path = dir.path + "/precious.img"
         try Data(repeating: 7, count: 1 << 20).write(to: URL(fileURLWithPath: path))
         #expect(throws: BlockError.self) { try prepare(path, writes: true) }
@@ -86,7 +86,7 @@ struct LoopDeviceTests {
     @Test func mountedDeviceIsRefused() throws {
         let loop = try LoopDevice(sizeMiB: 16)
         try #require(try sh(["mkfs.ext4", "-q", "-F", loop.device]).status == 0)
-        let mountPoint = try ScratchDir()
+        let mountPoint = try ScratchFolder()
         try #require(try sh(["mount", loop.device, mountPoint.path]).status == 0)
         defer { _ = try? sh(["umount", mountPoint.path]) }
         #expect {

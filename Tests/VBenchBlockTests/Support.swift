@@ -3,18 +3,7 @@ import VBenchBlock
 import VBenchCore
 import VBenchProbe
 import VBenchSystem
-
-/// A scratch folder on a disk-backed filesystem (O_DIRECT works there), removed afterwards.
-final class ScratchDir {
-    let path: String
-
-    init() throws {
-        path = "/var/tmp/vbench-test-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-}
+@_exported import VBenchTestSupport
 
 /// Runs a command to completion with a timeout; returns its exit status and output.
 @discardableResult

@@ -2,22 +2,13 @@ import Foundation
 import NIOCore
 import NIOPosix
 import Testing
+import VBenchTestSupport
 @testable import VBenchCollector
 import VBenchCore
 import VBenchStore
 @testable import VBenchUplink
 import VBenchSystem
 import VBenchWire
-
-final class Scratch {
-    let path: String
-    init() throws {
-        // Short: Unix socket paths are limited to 107 bytes.
-        path = "/tmp/vbc-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-}
 
 func sampleRecord(_ i: Int = 0) -> RunRecord {
     RunRecord(
@@ -35,7 +26,7 @@ struct Running {
     let endpoints: [Endpoint]
 }
 
-func startCollector(_ dir: Scratch, endpoints: [Endpoint]? = nil, maxPayload: Int = WireFrame.defaultMaxPayloadBytes,
+func startCollector(_ dir: ScratchFolder, endpoints: [Endpoint]? = nil, maxPayload: Int = WireFrame.defaultMaxPayloadBytes,
                     idle: TimeAmount = .seconds(60), frame: TimeAmount = .seconds(30)) throws -> Running {
     let store = try SQLiteRunStore(path: dir.path + "/vbench.sqlite")
     var config = Collector.Configuration(endpoints: endpoints ?? [.unix(path: dir.path + "/c.sock"), .tcp(host: "127.0.0.1", port: 0)],
@@ -67,7 +58,7 @@ func startCollector(_ dir: Scratch, endpoints: [Endpoint]? = nil, maxPayload: In
 
     /// The development machine is not a vsock host: the collector refuses before any socket exists.
     @Test func vsockListenIsRefusedWithoutVhostVsock() throws {
-        let dir = try Scratch()
+        let dir = try ScratchFolder(under: "/tmp")
         let store = try SQLiteRunStore(path: dir.path + "/s.sqlite")
         let collector = Collector(configuration: .init(endpoints: [.vsock(cid: nil, port: 5000)], collectorHost: "h",
                                                        collectorKernel: "k", vsockAllowed: false), store: store)
@@ -78,7 +69,7 @@ func startCollector(_ dir: Scratch, endpoints: [Endpoint]? = nil, maxPayload: In
 
 @Suite(.serialized) struct CollectorTests {
     @Test func recordsAreStoredBeforeTheirAckAndDuplicatesOnce() throws {
-        let dir = try Scratch()
+        let dir = try ScratchFolder(under: "/tmp")
         let running = try startCollector(dir)
         defer { running.collector.stop() }
         for endpoint in running.endpoints {
@@ -97,7 +88,7 @@ func startCollector(_ dir: Scratch, endpoints: [Endpoint]? = nil, maxPayload: In
     }
 
     @Test func manyGuestsAtOnce() throws {
-        let dir = try Scratch()
+        let dir = try ScratchFolder(under: "/tmp")
         let running = try startCollector(dir)
         defer { running.collector.stop() }
         let batches = (0..<16).map { g in (0..<8).map { sampleRecord(g * 8 + $0) } }
@@ -117,7 +108,7 @@ func startCollector(_ dir: Scratch, endpoints: [Endpoint]? = nil, maxPayload: In
     }
 
     @Test func garbageAndOversizedFramesCostOnlyTheirOwnConnection() throws {
-        let dir = try Scratch()
+        let dir = try ScratchFolder(under: "/tmp")
         let running = try startCollector(dir, maxPayload: 64 * 1024)
         defer { running.collector.stop() }
         guard case let .tcp(host, port)? = running.endpoints.first(where: { if case .tcp = $0 { true } else { false } }) else {
@@ -147,7 +138,7 @@ func startCollector(_ dir: Scratch, endpoints: [Endpoint]? = nil, maxPayload: In
     }
 
     @Test func idleConnectionsAreClosed() throws {
-        let dir = try Scratch()
+        let dir = try ScratchFolder(under: "/tmp")
         let running = try startCollector(dir, idle: .milliseconds(300))
         defer { running.collector.stop() }
         guard case let .tcp(host, port)? = running.endpoints.last else { Issue.record("no tcp endpoint"); return }
@@ -156,7 +147,7 @@ func startCollector(_ dir: Scratch, endpoints: [Endpoint]? = nil, maxPayload: In
     }
 
     @Test func slowAndTruncatedSendersLoseOnlyTheirConnection() throws {
-        let dir = try Scratch()
+        let dir = try ScratchFolder(under: "/tmp")
         let running = try startCollector(dir, frame: .milliseconds(800))
         defer { running.collector.stop() }
         guard case let .tcp(host, port)? = running.endpoints.last else { Issue.record("no tcp endpoint"); return }
@@ -181,7 +172,7 @@ func startCollector(_ dir: Scratch, endpoints: [Endpoint]? = nil, maxPayload: In
     /// until all are connected, then each sending a record: all acknowledged.
     @Test func aThousandConcurrentConnectionsOverAUnixSocket() throws {
         FileLimits.raiseOpenFilesToMaximum()
-        let dir = try Scratch()
+        let dir = try ScratchFolder(under: "/tmp")
         let socket = dir.path + "/many.sock"
         let store = try SQLiteRunStore(path: dir.path + "/vbench.sqlite")
         var config = Collector.Configuration(endpoints: [.unix(path: socket)], collectorHost: "h", collectorKernel: "k", vsockAllowed: false)
@@ -217,7 +208,7 @@ func startCollector(_ dir: Scratch, endpoints: [Endpoint]? = nil, maxPayload: In
     }
 
     @Test func connectionsAboveTheCapAreTurnedAway() throws {
-        let dir = try Scratch()
+        let dir = try ScratchFolder(under: "/tmp")
         let store = try SQLiteRunStore(path: dir.path + "/vbench.sqlite")
         var config = Collector.Configuration(endpoints: [.tcp(host: "127.0.0.1", port: 0)], collectorHost: "h", collectorKernel: "k",
                                             vsockAllowed: false)
@@ -236,7 +227,7 @@ func startCollector(_ dir: Scratch, endpoints: [Endpoint]? = nil, maxPayload: In
     }
 
     @Test func unreachableCollectorMeansSpooledThenDelivered() throws {
-        let dir = try Scratch()
+        let dir = try ScratchFolder(under: "/tmp")
         let socket = dir.path + "/later.sock"
         let spool = Spool(directory: dir.path + "/spool")
         let delivery = Delivery(uplink: Uplink(endpoint: .unix(path: socket), timeout: .seconds(2)), spool: spool)

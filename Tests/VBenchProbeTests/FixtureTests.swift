@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Testing
+import VBenchTestSupport
 import VBenchCore
 @testable import VBenchProbe
 import VBenchSystem
@@ -120,7 +121,7 @@ enum Fixtures {
         ("KVMKVMKVM", "Cloud Hypervisor", "cloud-hypervisor", nil, .cloudHypervisor),
     ] as [(String?, String?, String?, String?, Hypervisor)])
     func rules(signature: String?, vendor: String?, product: String?, sysType: String?, expected: Hypervisor) throws {
-        let dir = try TemporaryTree()
+        let dir = try ScratchFolder()
         if let signature { try dir.write("/cpuid-40000000", signature); try dir.write("/cpuid-hypervisor-bit", "1") }
         else { try dir.write("/cpuid-hypervisor-bit", "0") }
         if let vendor { try dir.write("/sys/class/dmi/id/sys_vendor", vendor) }

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Testing
+import VBenchTestSupport
 import VBenchCore
 @testable import VBenchProbe
 import VBenchSystem
@@ -38,7 +39,7 @@ import VBenchSystem
     }
 
     @Test func recordingTheLiveSystemReproducesItsReport() throws {
-        let dir = try TemporaryTree()
+        let dir = try ScratchFolder()
         let live = SystemProbe(fs: RootedFileSystem(root: "/", recorder: TreeRecorder(destination: dir.path))).report()
         let replay = SystemProbe(fs: RootedFileSystem(root: dir.path)).report()
         #expect(replay.disks == live.disks)

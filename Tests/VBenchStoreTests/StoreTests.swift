@@ -1,16 +1,8 @@
 import Foundation
 import Testing
+import VBenchTestSupport
 import VBenchCore
 @testable import VBenchStore
-
-final class TempStoreFolder {
-    let path: String
-    init() throws {
-        path = "/var/tmp/vbench-store-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-}
 
 enum Records {
     static func make(kernel: String = "6.1.0-56-amd64", hypervisor: Hypervisor = .qemuTcg, device: String = "vda",
@@ -44,7 +36,7 @@ enum Records {
 
 @Suite struct SQLiteStoreTests {
     @Test func storesOnceAndAnswersDuplicates() throws {
-        let dir = try TempStoreFolder()
+        let dir = try ScratchFolder()
         let store = try SQLiteRunStore(path: dir.path + "/vbench.sqlite")
         let r = Records.make()
         #expect(try store.store(r, receipt: Records.receipt) == .stored)
@@ -55,7 +47,7 @@ enum Records {
     }
 
     @Test func schemaIsMigratedAndTheJournalIsWAL() throws {
-        let dir = try TempStoreFolder()
+        let dir = try ScratchFolder()
         let path = dir.path + "/vbench.sqlite"
         let store = try SQLiteRunStore(path: path)
         #expect(try store.appliedMigrations() == ["1-runs"])
@@ -64,7 +56,7 @@ enum Records {
     }
 
     @Test func recordsSurviveReopening() throws {
-        let dir = try TempStoreFolder()
+        let dir = try ScratchFolder()
         let path = dir.path + "/vbench.sqlite"
         let r = Records.make()
         do {
@@ -77,7 +69,7 @@ enum Records {
     }
 
     @Test func queriesSelectByClassDriverKernelHypervisorRoleTagAndTime() throws {
-        let dir = try TempStoreFolder()
+        let dir = try ScratchFolder()
         let store = try SQLiteRunStore(path: dir.path + "/vbench.sqlite")
         let virtio = Records.make(start: 1_800_000_000, tags: ["lab": "a"])
         let ide = Records.make(device: "sda", driver: "sd", controller: "ata_piix", deviceClass: .emulated, start: 1_800_000_100, tags: ["lab": "a"])
@@ -103,7 +95,7 @@ enum Records {
     }
 
     @Test func metricSamplesKeepEveryRepetition() throws {
-        let dir = try TempStoreFolder()
+        let dir = try ScratchFolder()
         let store = try SQLiteRunStore(path: dir.path + "/vbench.sqlite")
         let a = Records.make(kernel: "6.1.0-55-amd64", iops: [1000, 1010, 990])
         let b = Records.make(kernel: "6.1.0-56-amd64", iops: [900, 910])
@@ -116,7 +108,7 @@ enum Records {
     }
 
     @Test func concurrentWritersStoreEachRunIdOnce() throws {
-        let dir = try TempStoreFolder()
+        let dir = try ScratchFolder()
         let path = dir.path + "/vbench.sqlite"
         let records = (0..<20).map { Records.make(start: 1_800_000_000 + Double($0)) }
         let stores = try (0..<4).map { _ in try SQLiteRunStore(path: path) }  // four connections, as four collectors would

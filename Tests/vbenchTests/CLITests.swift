@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VBenchTestSupport
 @testable import vbench
 import VBenchCore
 
@@ -211,13 +212,4 @@ enum Golden {
         let bad = try Binary.run(["probe", "--root", "/var/tmp/vbench-no-such-root"])
         #expect(bad.status == 64)
     }
-}
-
-final class ScratchFolder {
-    let path: String
-    init() throws {
-        path = "/var/tmp/vbench-cli-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
 }

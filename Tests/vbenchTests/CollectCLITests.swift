@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VBenchTestSupport
 import VBenchCollector
 import VBenchCore
 import VBenchStore
