@@ -54,7 +54,7 @@ let package = Package(
         // Host side: listens on vsock / unix / tcp and hands records to a RunStore.
         .target(
             name: "VBenchCollector",
-            dependencies: ["VBenchCore", "VBenchWire", "VBenchStore",
+            dependencies: ["VBenchCore", "VBenchWire", "VBenchStore", "VBenchSystem",
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
         ),
         // Guest side: sends records, spools what was not acknowledged.
@@ -69,7 +69,8 @@ let package = Package(
         .testTarget(
             name: "VBenchCollectorTests",
             dependencies: ["VBenchTestSupport", "VBenchCollector", "VBenchUplink", "VBenchStore", "VBenchWire", "VBenchCore", "VBenchSystem",
-                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
         .testTarget(name: "VBenchSystemTests", dependencies: ["VBenchSystem"]),
         .testTarget(name: "VBenchStoreTests", dependencies: ["VBenchTestSupport", "VBenchStore", "VBenchCore"]),

@@ -36,3 +36,35 @@ long long vbench_statfs_type(const char *path) {
     if (statfs(path, &fs) != 0) return -errno;
     return (long long)(unsigned long)fs.f_type;
 }
+
+#include <sys/socket.h>
+#include <linux/vm_sockets.h>
+#include <string.h>
+#include <unistd.h>
+
+int vbench_vsock_listen(unsigned int port, int backlog) {
+    int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    struct sockaddr_vm addr;
+    memset(&addr, 0, sizeof addr);
+    addr.svm_family = AF_VSOCK;
+    addr.svm_cid = VMADDR_CID_ANY;
+    addr.svm_port = port;
+    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(fd, backlog) != 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+int vbench_vsock_accept(int listener, unsigned int *peer_cid, unsigned int *peer_port) {
+    struct sockaddr_vm addr;
+    socklen_t len = sizeof addr;
+    memset(&addr, 0, sizeof addr);
+    int fd = accept4(listener, (struct sockaddr *)&addr, &len, SOCK_CLOEXEC);
+    if (fd < 0) return -errno;
+    *peer_cid = addr.svm_cid;
+    *peer_port = addr.svm_port;
+    return fd;
+}

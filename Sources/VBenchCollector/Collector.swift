@@ -4,6 +4,7 @@ import NIOPosix
 import Synchronization
 import VBenchCore
 import VBenchStore
+import VBenchSystem
 import VBenchWire
 
 /// Counters of a running collector (for the live line and, later, OpenMetrics).
@@ -46,6 +47,8 @@ public final class Collector: Sendable {
         public var collectorKernel: String
         /// Whether this machine may open AF_VSOCK sockets (true only with /dev/vhost-vsock).
         public var vsockAllowed: Bool
+        /// vsock guests allowed to send (by CID, which the hypervisor assigns); nil allows all.
+        public var allowedCIDs: Set<UInt32>?
 
         public init(endpoints: [Endpoint], collectorHost: String, collectorKernel: String, vsockAllowed: Bool) {
             self.endpoints = endpoints
@@ -62,6 +65,7 @@ public final class Collector: Sendable {
     private let pool: NIOThreadPool
     private let committer: GroupCommitter
     private let servers = Mutex<[any Channel]>([])
+    private let vsockListeners = Mutex<[Int32]>([])
     private let onEvent: @Sendable (CollectorEvent) -> Void
 
     public init(configuration: Configuration, store: any RunStore, onEvent: @escaping @Sendable (CollectorEvent) -> Void = { _ in }) {
@@ -87,11 +91,12 @@ public final class Collector: Sendable {
             case let .tcp(host, port):
                 channel = try bootstrap.bind(host: host, port: port).wait()
                 bound.append("tcp://\(host):\(channel.localAddress?.port ?? port)")
-            case .vsock:
+            case let .vsock(_, port):
                 guard configuration.vsockAllowed else { throw EndpointError.vsockUnavailable(endpoint.description) }
-                guard case let .vsock(_, port) = endpoint else { continue }
-                channel = try bootstrap.bind(to: VsockAddress(cid: .any, port: .init(integerLiteral: port))).wait()
+                try startVsock(port: port)
                 bound.append(endpoint.description)
+                onEvent(CollectorEvent(kind: .listening, peer: endpoint.description, runId: nil, detail: nil))
+                continue
             case .serial:
                 throw EndpointError.notListenable(endpoint.description)
             }
@@ -101,8 +106,29 @@ public final class Collector: Sendable {
         return bound
     }
 
+    /// Accepts vsock connections in a thread of its own (so the peer's CID is known, which NIO
+    /// does not report for vsock) and hands each descriptor to NIO with the usual pipeline.
+    private func startVsock(port: UInt32) throws {
+        let listener = try VsockListener(port: port)
+        let fd = listener.descriptor
+        vsockListeners.withLock { $0.append(fd) }
+        let group = self.group
+        let pipeline = pipelineInitializer()
+        let allowed = configuration.allowedCIDs
+        try ThreadGroup.detached { [listener = consume listener] in
+            while true {
+                guard let (conn, cid, _) = try? listener.accept() else { return }  // shut down
+                let peer = "vsock:cid=\(cid)"
+                _ = NIOPipeBootstrap(group: group)
+                    .channelInitializer { pipeline($0, peer, allowed.map { $0.contains(cid) } ?? true) }
+                    .takingOwnershipOfDescriptor(inputOutput: conn)
+            }
+        }
+    }
+
     /// Stops accepting, lets in-flight stores finish and their acks go out, then shuts down.
     public func stop() {
+        for fd in vsockListeners.withLock({ l -> [Int32] in defer { l.removeAll() }; return l }) { _ = Glibc.shutdown(fd, Int32(SHUT_RDWR)) }
         let channels = servers.withLock { s -> [any Channel] in defer { s.removeAll() }; return s }
         for c in channels { try? c.close().wait() }
         // Store work already submitted completes before the pool stops.
@@ -112,10 +138,7 @@ public final class Collector: Sendable {
     }
 
     private func serverBootstrap(label: Endpoint) -> ServerBootstrap {
-        let config = configuration
-        let committer = self.committer
-        let stats = self.stats
-        let onEvent = self.onEvent
+        let pipeline = pipelineInitializer()
         return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -125,17 +148,29 @@ public final class Collector: Sendable {
                 case .tcp: channel.remoteAddress.map { "tcp:\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "tcp:unknown"
                 default: label.description
                 }
-                return channel.eventLoop.makeCompletedFuture {
-                    let handler = CollectorHandler(peer: peer, committer: committer, stats: stats, config: config, onEvent: onEvent)
-                    try channel.pipeline.syncOperations.addHandlers([
-                        IdleStateHandler(readTimeout: config.idleTimeout),
-                        SlowSenderGuard(frameTimeout: config.frameTimeout),
-                        MessageToByteHandler(WireFrameEncoder()),
-                        ByteToMessageHandler(WireFrameDecoder(maxPayloadBytes: config.maxPayloadBytes)),
-                        handler,
-                    ])
-                }
+                return pipeline(channel, peer, true)
             }
+    }
+
+    /// Sets up a connection's handlers; `allowed` false makes it refuse the peer and close.
+    private func pipelineInitializer() -> @Sendable (any Channel, String, Bool) -> EventLoopFuture<Void> {
+        let config = configuration
+        let committer = self.committer
+        let stats = self.stats
+        let onEvent = self.onEvent
+        return { channel, peer, allowed in
+            channel.eventLoop.makeCompletedFuture {
+                let handler = CollectorHandler(peer: peer, committer: committer, stats: stats, config: config,
+                                               allowed: allowed, onEvent: onEvent)
+                try channel.pipeline.syncOperations.addHandlers([
+                    IdleStateHandler(readTimeout: config.idleTimeout),
+                    SlowSenderGuard(frameTimeout: config.frameTimeout),
+                    MessageToByteHandler(WireFrameEncoder()),
+                    ByteToMessageHandler(WireFrameDecoder(maxPayloadBytes: config.maxPayloadBytes)),
+                    handler,
+                ])
+            }
+        }
     }
 }
 
@@ -150,9 +185,12 @@ final class CollectorHandler: ChannelInboundHandler {
     let config: Collector.Configuration
     let onEvent: @Sendable (CollectorEvent) -> Void
 
-    init(peer: String, committer: GroupCommitter, stats: CollectorStats, config: Collector.Configuration,
+    let allowed: Bool
+
+    init(peer: String, committer: GroupCommitter, stats: CollectorStats, config: Collector.Configuration, allowed: Bool,
          onEvent: @escaping @Sendable (CollectorEvent) -> Void) {
         self.peer = peer
+        self.allowed = allowed
         self.committer = committer
         self.stats = stats
         self.config = config
@@ -161,7 +199,10 @@ final class CollectorHandler: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         let now = stats.opened()
-        if now > config.maxConnections {
+        if !allowed {
+            send(.error(WireFailure(code: "not-allowed", message: "\(peer) may not send to this collector (--allow-cid)")),
+                 context: context, thenClose: true)
+        } else if now > config.maxConnections {
             send(.error(WireFailure(code: "busy", message: "the collector has \(config.maxConnections) connections; retry later")),
                  context: context, thenClose: true)
         }

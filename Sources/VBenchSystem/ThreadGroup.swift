@@ -65,3 +65,27 @@ final class FinishedCounter: Sendable {
     func increment() { count.add(1, ordering: .releasing) }
     var value: Int { count.load(ordering: .acquiring) }
 }
+
+extension ThreadGroup {
+    private final class Detached: @unchecked Sendable {
+        let body: @Sendable () -> Void
+        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    }
+
+    /// Starts a thread that runs `body` and is never joined (an accept loop).
+    /// The corresponding C functions are `pthread_create` and `pthread_detach`.
+    public static func detached(_ body: @escaping @Sendable () -> Void) throws(SystemError) {
+        let unmanaged = Unmanaged.passRetained(Detached(body))
+        var thread = pthread_t()
+        let rc = pthread_create(&thread, nil, { raw in
+            guard let raw else { return nil }
+            Unmanaged<Detached>.fromOpaque(raw).takeRetainedValue().body()
+            return nil
+        }, unmanaged.toOpaque())
+        guard rc == 0 else {
+            unmanaged.release()
+            throw SystemError("pthread_create", "detached thread", errno: .init(rawValue: rc))
+        }
+        pthread_detach(thread)
+    }
+}

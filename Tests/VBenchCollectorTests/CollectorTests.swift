@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import NIOEmbedded
 import NIOPosix
 import Testing
 import VBenchTestSupport
@@ -54,6 +55,27 @@ func startCollector(_ dir: ScratchFolder, endpoints: [Endpoint]? = nil, maxPaylo
         #expect(throws: EndpointError.self) { try Endpoint("vsock://any") }
         #expect(throws: EndpointError.self) { try Endpoint("unix:") }
         #expect(try Endpoint(Endpoint.tcp(host: "::1", port: 9).description) == .tcp(host: "::1", port: 9))
+    }
+
+    /// A peer outside --allow-cid gets `not-allowed` and is closed before it can send anything.
+    /// (The CID itself comes from accept() on a vsock listener, which only runs on a vsock host
+    /// or inside a lab guest; here the handler is driven on an EmbeddedChannel.)
+    @Test func peersOutsideTheAllowListAreRefused() throws {
+        let dir = try ScratchFolder(under: "/tmp")
+        let store = try SQLiteRunStore(path: dir.path + "/s.sqlite")
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        defer { try? pool.syncShutdownGracefully() }
+        var config = Collector.Configuration(endpoints: [], collectorHost: "h", collectorKernel: "k", vsockAllowed: false)
+        config.allowedCIDs = [3]
+        let handler = CollectorHandler(peer: "vsock:cid=7", committer: GroupCommitter(store: store, pool: pool), stats: CollectorStats(),
+                                       config: config, allowed: false, onEvent: { _ in })
+        let channel = EmbeddedChannel(handler: handler)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()  // becomes active
+        let frame = try #require(try channel.readOutbound(as: WireFrame.self))
+        guard case .error(let failure) = try WireMessage(frame: frame) else { Issue.record("expected an error frame"); return }
+        #expect(failure.code == "not-allowed" && failure.message.contains("vsock:cid=7"))
+        #expect(!channel.isActive)
     }
 
     /// The development machine is not a vsock host: the collector refuses before any socket exists.

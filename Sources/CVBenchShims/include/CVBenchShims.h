@@ -18,4 +18,11 @@ int vbench_blk_logical_sector_size(int fd, int *size);
 
 /// statfs(path).f_type, or -errno. Swift's Glibc module does not import sys/vfs.h.
 long long vbench_statfs_type(const char *path);
+/// A listening AF_VSOCK stream socket on (any CID, `port`), or -errno.
+/// Only ever called on a hypervisor host (/dev/vhost-vsock) or inside a guest of ours.
+int vbench_vsock_listen(unsigned int port, int backlog);
+
+/// Accepts one connection; stores the peer's CID and port. Returns the new fd, or -errno.
+int vbench_vsock_accept(int listener, unsigned int *peer_cid, unsigned int *peer_port);
+
 #endif

@@ -36,6 +36,9 @@ extension VBench {
         @Option(name: .customLong("max-connections"), help: "Connections served at once.")
         var maxConnections: Int = 256
 
+        @Option(name: .customLong("allow-cid"), help: ArgumentHelp("Accept vsock records only from this guest CID (repeatable).", valueName: "cid"))
+        var allowCID: [UInt32] = []
+
         @Flag(name: .customLong("json-log"), help: "Log one JSON object per event on standard output.")
         var jsonLog = false
 
@@ -65,6 +68,12 @@ extension VBench {
             config.maxPayloadBytes = maxFrameBytes
             config.idleTimeout = .nanoseconds(Int64(idleTimeout * 1e9))
             config.maxConnections = maxConnections
+            if !allowCID.isEmpty {
+                guard endpoints.contains(where: { if case .vsock = $0 { true } else { false } }) else {
+                    throw fail("--allow-cid applies to vsock endpoints; none is listened on", code: VBenchExit.usage)
+                }
+                config.allowedCIDs = Set(allowCID)
+            }
             let json = jsonLog
             let collector = Collector(configuration: config, store: runStore) { event in
                 if json { CollectLog.json(event) }
