@@ -124,7 +124,7 @@ struct SeededGenerator: RandomNumberGenerator {
     }
 
     @Test func corruptBucketsAreRejected() {
-        let json = #"{"precisionBits":10,"count":1,"min":1025,"max":1025,"sum":1025,"buckets":[[1025,1],[2049,1]]}"#
+        let json = #"{"precisionBits":10,"count":2,"min":1025,"max":2049,"sum":3074,"buckets":[1025,1,2049,1]}"#
         #expect(throws: (any Error).self) {
             try JSONDecoderForTests.decode(LatencyHistogram.self, from: Array(json.utf8))
         }
