@@ -233,7 +233,7 @@ final class CollectorHandler: ChannelInboundHandler {
             send(.hello(Hello(role: "collector")), context: context)
         case .record(let record):
             let receipt = Receipt(peer: peer, receivedAt: Date(), collectorHost: config.collectorHost,
-                                  collectorKernel: config.collectorKernel)
+                                  collectorKernel: config.collectorKernel, receivedJSON: String(buffer: frame.payload))
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             let promise = context.eventLoop.makePromise(of: StoreOutcome.self)
             committer.submit(record, receipt: receipt, promise: promise)

@@ -10,12 +10,16 @@ public struct Receipt: Sendable, Equatable {
     /// Host-side facts stamped at ingest.
     public var collectorHost: String
     public var collectorKernel: String
+    /// The record's JSON exactly as received, already checked by decoding it; stored as is
+    /// (saves encoding it again). nil: the store encodes the record.
+    public var receivedJSON: String?
 
-    public init(peer: String, receivedAt: Date, collectorHost: String, collectorKernel: String) {
+    public init(peer: String, receivedAt: Date, collectorHost: String, collectorKernel: String, receivedJSON: String? = nil) {
         self.peer = peer
         self.receivedAt = receivedAt
         self.collectorHost = collectorHost
         self.collectorKernel = collectorKernel
+        self.receivedJSON = receivedJSON
     }
 }
 

@@ -115,7 +115,9 @@ public final class SQLiteRunStore: RunStore {
 
     public func store(batch: [(record: RunRecord, receipt: Receipt)]) throws -> [StoreOutcome] {
         // Encode outside the transaction: the write lock is held only for SQL.
-        let prepared = try batch.map { item in (item, String(decoding: try item.record.jsonData(pretty: false), as: UTF8.self)) }
+        let prepared = try batch.map { item in
+            (item, try item.receipt.receivedJSON ?? String(decoding: item.record.jsonData(pretty: false), as: UTF8.self))
+        }
         return try pool.write { db in
             try prepared.map { item, json in try Self.insert(db, record: item.record, receipt: item.receipt, json: json) }
         }
