@@ -60,7 +60,7 @@ let package = Package(
         // Guest side: sends records, spools what was not acknowledged.
         .target(
             name: "VBenchUplink",
-            dependencies: ["VBenchCore", "VBenchWire", "VBenchCollector",
+            dependencies: ["VBenchCore", "VBenchWire", "VBenchCollector", "VBenchSystem",
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
         ),
         // Helpers shared by the test targets (scratch folders).

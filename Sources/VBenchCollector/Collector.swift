@@ -128,7 +128,7 @@ public final class Collector: Sendable {
 
     /// Stops accepting, lets in-flight stores finish and their acks go out, then shuts down.
     public func stop() {
-        for fd in vsockListeners.withLock({ l -> [Int32] in defer { l.removeAll() }; return l }) { _ = Glibc.shutdown(fd, Int32(SHUT_RDWR)) }
+        for fd in vsockListeners.withLock({ l -> [Int32] in defer { l.removeAll() }; return l }) { VsockListener.shutdown(descriptor: fd) }
         let channels = servers.withLock { s -> [any Channel] in defer { s.removeAll() }; return s }
         for c in channels { try? c.close().wait() }
         // Store work already submitted completes before the pool stops.

@@ -134,6 +134,14 @@ public struct BenchmarkFile: ~Copyable {
     }
 }
 
+/// Opens a character device (a virtio-serial port) for reading and writing on one descriptor,
+/// which the caller then owns. The corresponding C function is `open`.
+public func openCharacterDevice(_ path: String) throws(SystemError) -> Int32 {
+    let fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY)
+    guard fd >= 0 else { throw SystemError("open", path, errno: Errno(rawValue: errno)) }
+    return fd
+}
+
 /// Removes a file. The corresponding C function is `unlink`.
 public func removeFile(_ path: String) throws(SystemError) {
     guard unlink(path) == 0 else { throw SystemError("unlink", path, errno: Errno(rawValue: errno)) }
@@ -149,10 +157,19 @@ public func hostName() -> String {
 /// Whether standard error is a terminal (for progress lines).
 public func standardErrorIsTerminal() -> Bool { isatty(2) == 1 }
 
-/// Writes text to standard error without buffering.
+/// Writes text to standard error without buffering, all of it (short writes and EINTR retried).
 public func writeStandardError(_ text: String) {
     var t = text
-    t.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
+    t.withUTF8 { buffer in
+        guard let base = buffer.baseAddress else { return }
+        var offset = 0
+        while offset < buffer.count {
+            let n = Glibc.write(2, base + offset, buffer.count - offset)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return }
+            offset += n
+        }
+    }
 }
 
 /// Flushes buffered standard output (so notes on standard error come after it).

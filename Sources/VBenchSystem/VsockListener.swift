@@ -30,8 +30,9 @@ public struct VsockListener: ~Copyable, Sendable {
         }
     }
 
-    /// Stops a blocked `accept` in another thread. The corresponding C function is `shutdown`.
-    public func shutdown() { _ = Glibc.shutdown(descriptor, Int32(SHUT_RDWR)) }
+    /// Stops a blocked `accept` on `descriptor` in another thread (the listener itself lives in
+    /// that thread). The corresponding C function is `shutdown`.
+    public static func shutdown(descriptor: Int32) { _ = Glibc.shutdown(descriptor, Int32(SHUT_RDWR)) }
 
     deinit { close(descriptor) }
 }

@@ -4,6 +4,7 @@ import NIOPosix
 import Synchronization
 import VBenchCollector
 import VBenchCore
+import VBenchSystem
 import VBenchWire
 
 /// Why sending failed; the records concerned stay in the spool.
@@ -58,8 +59,7 @@ public struct Uplink: Sendable {
                 channel = try ClientBootstrap(group: group).connectTimeout(timeout).channelInitializer(initializer)
                     .connect(to: VsockAddress(cid: .init(rawValue: cid ?? 2), port: .init(integerLiteral: port))).wait()
             case let .serial(path):
-                let fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY)
-                guard fd >= 0 else { throw UplinkError(endpoint: endpoint.description, reason: "open failed (errno \(errno))") }
+                let fd = try openCharacterDevice(path)
                 // The host's reply comes back on the same descriptor as the write (LAB-NOTES).
                 channel = try NIOPipeBootstrap(group: group).channelInitializer(initializer)
                     .takingOwnershipOfDescriptor(inputOutput: fd).wait()
@@ -151,7 +151,3 @@ final class UplinkHandler: ChannelInboundHandler {
         context.close(promise: nil)
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif

@@ -1,4 +1,5 @@
 import ArgumentParser
+import VBenchSystem
 
 /// Exit codes by cause (docs/record-schema.md and the README list them).
 enum VBenchExit {
@@ -16,18 +17,5 @@ func fail(_ message: String, code: ExitCode) -> ExitCode {
 }
 
 struct StandardError: TextOutputStream {
-    mutating func write(_ string: String) {
-        var s = string
-        s.withUTF8 { buffer in
-            guard let base = buffer.baseAddress else { return }
-            var offset = 0
-            while offset < buffer.count {
-                let n = Glibc.write(2, base + offset, buffer.count - offset)
-                if n <= 0 { return }
-                offset += n
-            }
-        }
-    }
+    mutating func write(_ string: String) { writeStandardError(string) }
 }
-
-import Glibc
