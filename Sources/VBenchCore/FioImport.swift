@@ -12,6 +12,25 @@ public struct ImportError: Error, CustomStringConvertible, Sendable, Equatable {
     }
 }
 
+/// What the importers share.
+public enum ImportSupport {
+    /// A run id derived from the file's bytes, so importing the same output twice stores it once
+    /// (two FNV-1a-64 hashes with different offsets, marked as an RFC 4122 version 8 UUID).
+    public static func contentId(_ data: Data) -> UUID {
+        var a: UInt64 = 0xcbf2_9ce4_8422_2325, b: UInt64 = 0x8422_2325_cbf2_9ce4
+        for byte in data {
+            a = (a ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
+            b = (b ^ UInt64(byte ^ 0x5a)) &* 0x0000_0100_0000_01B3
+        }
+        var bytes = [UInt8](repeating: 0, count: 16)
+        for i in 0..<8 { bytes[i] = UInt8(truncatingIfNeeded: a >> (8 * UInt64(i))); bytes[8 + i] = UInt8(truncatingIfNeeded: b >> (8 * UInt64(i))) }
+        bytes[6] = (bytes[6] & 0x0f) | 0x80  // version 8: custom
+        bytes[8] = (bytes[8] & 0x3f) | 0x80  // RFC 4122 variant
+        return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                           bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+    }
+}
+
 /// Maps `fio --output-format=json` output to RunRecords: one record, one workload per job,
 /// one repetition per workload (fio reports one). fio keeps no mergeable histogram in its JSON,
 /// so latency is kept as the p50/p99 metrics fio computed (submission + completion `lat_ns`
@@ -54,22 +73,6 @@ public enum FioImport {
     struct Latency: Decodable {
         var mean: Double?
         var percentile: [String: Double]?
-    }
-
-    /// A run id derived from the file's bytes, so importing the same output twice stores it once
-    /// (two FNV-1a-64 hashes with different offsets, marked as an RFC 4122 version 8 UUID).
-    static func contentId(_ data: Data) -> UUID {
-        var a: UInt64 = 0xcbf2_9ce4_8422_2325, b: UInt64 = 0x8422_2325_cbf2_9ce4
-        for byte in data {
-            a = (a ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
-            b = (b ^ UInt64(byte ^ 0x5a)) &* 0x0000_0100_0000_01B3
-        }
-        var bytes = [UInt8](repeating: 0, count: 16)
-        for i in 0..<8 { bytes[i] = UInt8(truncatingIfNeeded: a >> (8 * UInt64(i))); bytes[8 + i] = UInt8(truncatingIfNeeded: b >> (8 * UInt64(i))) }
-        bytes[6] = (bytes[6] & 0x0f) | 0x80  // version 8: custom
-        bytes[8] = (bytes[8] & 0x3f) | 0x80  // RFC 4122 variant
-        return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-                           bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
     }
 
     /// The records in `data` (fio JSON). `device` and `environment` describe where fio ran when
@@ -122,7 +125,7 @@ public enum FioImport {
         let start = Date(timeIntervalSince1970: output.timestamp ?? 0)
         let version = output.fioVersion.hasPrefix("fio-") ? String(output.fioVersion.dropFirst(4)) : output.fioVersion
         return [RunRecord(
-            runId: contentId(data), startTime: start, endTime: start.addingTimeInterval(Double(elapsedMax) / 1e9), role: role,
+            runId: ImportSupport.contentId(data), startTime: start, endTime: start.addingTimeInterval(Double(elapsedMax) / 1e9), role: role,
             tool: ToolInfo(name: "fio", version: version), tags: allTags, environment: environment,
             device: device ?? DeviceInfo(kind: "block", name: output.diskUtil?.first?.name ?? "unknown", deviceClass: .unknown),
             family: "blk", target: nil, workloads: workloads)]

@@ -21,4 +21,28 @@ public struct Metric: Sendable, Hashable {
 
     /// Every metric the block harness writes.
     public static let block: [Metric] = [iops, readIops, writeIops, bandwidth, cpuNsPerIo, latP50, latP99, latMean]
+
+    /// Payload delivered to the receiver, in bits per second (goodput, as iperf3 reports it).
+    public static let throughput = Metric(key: "throughputBitsPerSec", unit: "bit/s", polarity: .higherIsBetter)
+    /// TCP segments the sender retransmitted during the repetition (TCP_INFO `tcpi_total_retrans`).
+    public static let retransmits = Metric(key: "retransmits", unit: "segments", polarity: .lowerIsBetter)
+    /// Completed request/response pairs per second.
+    public static let transactions = Metric(key: "transactionsPerSec", unit: "transactions/s", polarity: .higherIsBetter)
+    /// Completed connect/request/response/close cycles per second.
+    public static let connections = Metric(key: "connectionsPerSec", unit: "connections/s", polarity: .higherIsBetter)
+    /// CPU time of this side over wall time, in percent of one CPU.
+    public static let cpuLocal = Metric(key: "cpuLocalPercent", unit: "% of one CPU", polarity: .lowerIsBetter)
+    /// CPU time of the peer over wall time, in percent of one CPU.
+    public static let cpuPeer = Metric(key: "cpuPeerPercent", unit: "% of one CPU", polarity: .lowerIsBetter)
+    /// UDP datagrams lost, in percent of those sent.
+    public static let lostPercent = Metric(key: "lostPercent", unit: "%", polarity: .lowerIsBetter)
+    /// UDP inter-arrival jitter (RFC 3550), in nanoseconds.
+    public static let jitter = Metric(key: "jitterNs", unit: "ns", polarity: .lowerIsBetter)
+
+    /// Every metric a network workload can write.
+    public static let net: [Metric] = [throughput, retransmits, transactions, connections, cpuLocal, cpuPeer,
+                                       lostPercent, jitter, latP50, latP99, latMean]
+
+    /// Every metric vbench knows, by key.
+    public static let byKey: [String: Metric] = Dictionary((block + net).map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
 }

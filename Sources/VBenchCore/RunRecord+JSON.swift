@@ -37,8 +37,41 @@ extension RunRecord {
         guard version.schemaVersion == currentSchemaVersion else {
             throw .unsupportedSchemaVersion(version.schemaVersion)
         }
-        do { return try decoder.decode(RunRecord.self, from: data) } catch {
+        let record: RunRecord
+        do { record = try decoder.decode(RunRecord.self, from: data) } catch {
             throw .malformed("\(error)")
         }
+        if let problem = record.problem() { throw .malformed(problem) }
+        return record
+    }
+
+    /// The known workload families.
+    public static let families: Set<String> = ["blk", "net", "mem"]
+
+    /// What makes a decoded record unfit to store, or nil when it is sound: a known family,
+    /// at least one workload whose kind matches it, repetitions present and numbered, finite
+    /// non-negative metrics, times in order, and sizes a benchmark run can have.
+    public func problem() -> String? {
+        guard Self.families.contains(family) else { return "family '\(family)' is not one of blk, net, mem" }
+        guard !workloads.isEmpty else { return "the record holds no workloads" }
+        guard workloads.count <= 1_000 else { return "\(workloads.count) workloads (at most 1000)" }
+        guard endTime >= startTime else { return "endTime is before startTime" }
+        guard tags.count <= 256, tags.allSatisfy({ $0.key.utf8.count <= 256 && $0.value.utf8.count <= 4096 }) else {
+            return "too many or too long tags (at most 256, keys up to 256 bytes, values up to 4096)"
+        }
+        for w in workloads {
+            if w.spec.kind != family {
+                return "workload '\(w.name)' is a \(w.spec.kind) workload in a \(family) record"
+            }
+            guard !w.repetitions.isEmpty else { return "workload '\(w.name)' has no repetitions" }
+            guard w.repetitions.count <= 10_000 else { return "workload '\(w.name)' has \(w.repetitions.count) repetitions (at most 10000)" }
+            for (i, rep) in w.repetitions.enumerated() {
+                guard rep.index == i else { return "workload '\(w.name)': repetition \(i) says index \(rep.index)" }
+                for (key, value) in rep.metrics where !value.isFinite || value < 0 {
+                    return "workload '\(w.name)' repetition \(i): metric \(key) is \(value) (must be finite and not negative)"
+                }
+            }
+        }
+        return nil
     }
 }

@@ -81,14 +81,21 @@ public struct BlockWorkloadSpec: Codable, Sendable, Equatable {
 
 /// The result of one workload: every repetition and the summary over them.
 public struct WorkloadResult: Codable, Sendable, Equatable {
-    public var spec: BlockWorkloadSpec
+    public var spec: WorkloadSpec
     public var repetitions: [RepetitionResult]
     /// Per metric (keys from `Metric`), the summary over repetitions.
     public var summary: [String: MetricSummary]
     /// Completion latency of every repetition merged, with its percentiles.
     public var latencyNs: LatencyResult?
 
+    /// The workload's short name (its spec's).
+    public var name: String { spec.name }
+
     public init(spec: BlockWorkloadSpec, repetitions: [RepetitionResult]) {
+        self.init(spec: .block(spec), repetitions: repetitions)
+    }
+
+    public init(spec: WorkloadSpec, repetitions: [RepetitionResult]) {
         self.spec = spec
         self.repetitions = repetitions
         var summary: [String: MetricSummary] = [:]
@@ -160,6 +167,25 @@ public struct RepetitionResult: Codable, Sendable, Equatable {
             if let v = l.mean { m[Metric.latMean.key] = v }
         }
         metrics = m
+    }
+
+    /// A repetition whose metrics are given rather than derived from operation counts (network
+    /// tests, imported results). For network tests `readBytes` counts bytes received and
+    /// `writeBytes` bytes sent by this side; `readOps`/`writeOps` count transactions.
+    public init(index: Int, elapsedNs: UInt64, jobs: [JobResult], metrics: [String: Double], latency: LatencyHistogram? = nil) {
+        self.index = index
+        self.elapsedNs = elapsedNs
+        self.jobs = jobs
+        readOps = jobs.reduce(0) { $0 + $1.readOps }
+        writeOps = jobs.reduce(0) { $0 + $1.writeOps }
+        readBytes = jobs.reduce(0) { $0 + $1.readBytes }
+        writeBytes = jobs.reduce(0) { $0 + $1.writeBytes }
+        cpuUserNs = jobs.reduce(0) { $0 + $1.cpuUserNs }
+        cpuSystemNs = jobs.reduce(0) { $0 + $1.cpuSystemNs }
+        latencyNs = latency.flatMap { $0.totalCount > 0 ? LatencyResult($0) : nil }
+        readLatencyNs = nil
+        writeLatencyNs = nil
+        self.metrics = metrics
     }
 }
 

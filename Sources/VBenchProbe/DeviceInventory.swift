@@ -21,16 +21,23 @@ public struct DeviceInventory: Sendable {
     /// NICs with a device behind them (lo, bridges, tun/tap and veth are left out).
     public func nics() -> [DeviceInfo] {
         fs.list("/sys/class/net").compactMap { name in
-            guard fs.exists("/sys/class/net/\(name)/device") else { return nil }
-            let base = "/sys/class/net/\(name)"
-            let chain = driverChain(of: "\(base)/device")
-            let pci = pciId(above: "\(base)/device")
-            return DeviceInfo(kind: "net", name: name, driver: chain.first,
-                              controllerDriver: chain.count > 1 ? chain[1] : chain.first, driverChain: chain,
-                              deviceClass: DeviceClassifier.classify(chain: chain, pciId: pci, hypervisor: hypervisor),
-                              pciId: pci, mtuBytes: fs.readInt("\(base)/mtu").map(Int.init),
-                              macAddress: fs.readString("\(base)/address"))
+            fs.exists("/sys/class/net/\(name)/device") ? nic(named: name) : nil
         }
+    }
+
+    /// One network interface by name (`eth0`, `ens3`, `lo`). An interface without a device
+    /// behind it (loopback, bridge, tap, veth) has no drivers and the class `virtual`.
+    public func nic(named name: String) -> DeviceInfo? {
+        let base = "/sys/class/net/\(name)"
+        guard fs.exists(base) else { return nil }
+        let hasDevice = fs.exists("\(base)/device")
+        let chain = hasDevice ? driverChain(of: "\(base)/device") : []
+        let pci = hasDevice ? pciId(above: "\(base)/device") : nil
+        return DeviceInfo(kind: "net", name: name, driver: chain.first,
+                          controllerDriver: chain.count > 1 ? chain[1] : chain.first, driverChain: chain,
+                          deviceClass: hasDevice ? DeviceClassifier.classify(chain: chain, pciId: pci, hypervisor: hypervisor) : .virtual,
+                          pciId: pci, mtuBytes: fs.readInt("\(base)/mtu").map(Int.init),
+                          macAddress: fs.readString("\(base)/address"))
     }
 
     /// One disk by its kernel name (`vda`, `sdb`, `nvme0n1`, `loop0`).

@@ -166,7 +166,7 @@ public final class SQLiteRunStore: RunStore {
         for (w, workload) in record.workloads.enumerated() {
             let spec = String(decoding: try encoder.encode(workload.spec), as: UTF8.self)
             try db.execute(sql: "INSERT INTO workloads (run_id, workload_index, name, spec_json) VALUES (?, ?, ?, ?)",
-                           arguments: [id, w, workload.spec.name, spec])
+                           arguments: [id, w, workload.name, spec])
             for rep in workload.repetitions {
                 try db.execute(sql: """
                     INSERT INTO repetitions (run_id, workload_index, repetition_index, elapsed_ns, read_ops, write_ops,

@@ -10,7 +10,7 @@ enum BlockTable {
             let iops = w.summary[Metric.iops.key]
             let bw = w.summary[Metric.bandwidth.key]
             table.rows.append([
-                r.device.name, driver, r.device.deviceClass.rawValue, w.spec.name,
+                r.device.name, driver, r.device.deviceClass.rawValue, w.name,
                 iops.map { formatCount($0.median) } ?? "-",
                 bw.map { formatFixed($0.median / 1e6, digits: 1) } ?? "-",
                 w.latencyNs?.percentiles["p50"].map(formatDuration) ?? "-",

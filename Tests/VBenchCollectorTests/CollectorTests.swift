@@ -13,12 +13,21 @@ import VBenchWire
 
 func sampleRecord(_ i: Int = 0) -> RunRecord {
     RunRecord(
-        runId: UUID(), startTime: Date(timeIntervalSince1970: 1_800_000_000 + Double(i)), endTime: Date(timeIntervalSince1970: 1_800_000_010),
+        runId: UUID(), startTime: Date(timeIntervalSince1970: 1_800_000_000 + Double(i)), endTime: Date(timeIntervalSince1970: 1_800_000_010 + Double(i)),
         role: .guest, tool: ToolInfo(),
         environment: Environment(hostname: "guest\(i % 4)", kernelRelease: "6.1.0-56-amd64", cpuModel: "QEMU Virtual CPU", onlineCpus: 1,
                                  memoryBytes: 512 << 20, numaNodes: 1, hypervisor: HypervisorInfo(vendor: .qemuTcg)),
         device: DeviceInfo(kind: "block", name: "vda", driver: "virtio_blk", controllerDriver: "virtio-pci", deviceClass: .paravirtual),
-        family: "blk", target: nil, workloads: [])
+        family: "blk", target: nil, workloads: [tinyWorkload()])
+}
+
+/// The smallest workload a sound record can hold: one repetition of 1,000 reads.
+func tinyWorkload() -> WorkloadResult {
+    let job = JobResult(index: 0, readOps: 1000, writeOps: 0, readBytes: 4_096_000, writeBytes: 0,
+                        cpuUserNs: 0, cpuSystemNs: 0, submitCalls: 1000, reapCalls: 1000)
+    return WorkloadResult(spec: BlockWorkloadSpec(pattern: .randread, blockSizeBytes: 4096, ioDepth: 1),
+                          repetitions: [RepetitionResult(index: 0, elapsedNs: 1_000_000_000, jobs: [job],
+                                                         latency: nil, readLatency: nil, writeLatency: nil)])
 }
 
 struct Running {

@@ -35,6 +35,49 @@ import Testing
         }
     }
 
+    @Test func workloadSpecsCarryTheirKind() throws {
+        // Block specs written before `kind` existed still read as block specs.
+        let encoder = JSONEncoder()
+        let block = BlockWorkloadSpec(pattern: .randread, blockSizeBytes: 4096, ioDepth: 8)
+        let legacy = try encoder.encode(block)
+        #expect(!String(decoding: legacy, as: UTF8.self).contains("\"kind\""))
+        #expect(try JSONDecoder().decode(WorkloadSpec.self, from: legacy) == .block(block))
+        let tagged = String(decoding: try encoder.encode(WorkloadSpec.block(block)), as: UTF8.self)
+        #expect(tagged.contains("\"kind\":\"blk\"") && tagged.contains("\"ioDepth\":8"))
+
+        let net = NetWorkloadSpec(test: .rr, messageSizeBytes: 1, responseSizeBytes: 1, peer: "10.0.2.2:5201")
+        #expect(net.name == "rr-1b")
+        #expect(NetWorkloadSpec(test: .stream, direction: .receive, streams: 4, messageSizeBytes: 131072).name == "stream-recv-p4-128k")
+        let netJSON = try encoder.encode(WorkloadSpec.net(net))
+        #expect(String(decoding: netJSON, as: UTF8.self).contains("\"kind\":\"net\""))
+        #expect(try JSONDecoder().decode(WorkloadSpec.self, from: netJSON) == .net(net))
+        #expect(throws: DecodingError.self) {
+            try JSONDecoder().decode(WorkloadSpec.self, from: Data(#"{"kind":"gpu","name":"x"}"#.utf8))
+        }
+    }
+
+    @Test func unsoundRecordsAreRefusedWithTheReason() throws {
+        func refused(_ change: (inout RunRecord) -> Void, _ reason: String) throws {
+            var r = Self.sampleRecord()
+            change(&r)
+            do {
+                _ = try RunRecord.decode(try r.jsonData())
+                Issue.record("accepted a record with: \(reason)")
+            } catch {
+                #expect("\(error)".contains(reason), "\(error)")
+            }
+        }
+        try refused({ $0.family = "gpu" }, "family 'gpu' is not one of blk, net, mem")
+        try refused({ $0.workloads = [] }, "holds no workloads")
+        try refused({ $0.family = "net" }, "is a blk workload in a net record")
+        try refused({ $0.workloads[0].repetitions = [] }, "has no repetitions")
+        try refused({ $0.workloads[0].repetitions[0].index = 3 }, "repetition 0 says index 3")
+        try refused({ $0.workloads[0].repetitions[0].metrics["iops"] = -1 }, "metric iops is -1.0")
+        try refused({ $0.endTime = $0.startTime.addingTimeInterval(-1) }, "endTime is before startTime")
+        try refused({ r in for i in 0..<300 { r.tags["k\(i)"] = "v" } }, "too many or too long tags")
+        #expect(Self.sampleRecord().problem() == nil)
+    }
+
     @Test func newerSchemaIsRefusedByName() {
         let json = Data(#"{"schemaVersion": 2}"#.utf8)
         #expect(throws: RecordError.unsupportedSchemaVersion(2)) { try RunRecord.decode(json) }

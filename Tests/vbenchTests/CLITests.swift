@@ -110,7 +110,7 @@ enum Golden {
         #expect(record.schemaVersion == 1)
         #expect(record.family == "blk")
         #expect(record.tags["test"] == "quick")
-        #expect(record.workloads.map(\.spec.name) == BlockProfile.quick.workloads().map(\.name))
+        #expect(record.workloads.map(\.name) == BlockProfile.quick.workloads().map(\.name))
         for w in record.workloads {
             #expect(w.repetitions.count == BlockProfile.quick.repetitions)
             #expect((w.summary["iops"]?.median ?? 0) > 0)
@@ -143,7 +143,7 @@ enum Golden {
         let show = try Binary.run(["runs", "show", prefix, "--store", store])
         #expect(show.status == 0)
         let record = try RunRecord.decode(Data(show.stdout.utf8))
-        #expect(record.tags["case"] == "randwrite" && record.workloads[0].spec.pattern == .randwrite)
+        #expect(record.tags["case"] == "randwrite" && record.workloads[0].spec.block?.pattern == .randwrite)
         let csv = try Binary.run(["runs", "export", "--store", store, "--format", "csv", "--tag", "case=randread"])
         #expect(csv.stdout.hasPrefix("run_id,start_time,role,hypervisor,kernel,device,driver,class,workload,repetition,metric,value\n"))
         #expect(csv.stdout.contains(",randread-4k-qd32,1,iops,"))
@@ -170,7 +170,7 @@ enum Golden {
         try #require(fio.terminationStatus == 0)
         let store = out.path + "/s.sqlite"
         let first = try Binary.run(["import", "--store", store, "--tag", "source=test", fioJSON])
-        #expect(first.status == 0 && first.stdout.contains(" stored (fio, 1 workloads)"), "\(first.stdout) \(first.stderr)")
+        #expect(first.status == 0 && first.stdout.contains(" stored (fio, 1 workload)"), "\(first.stdout) \(first.stderr)")
         let second = try Binary.run(["import", "--store", store, fioJSON])
         #expect(second.stdout.contains(" duplicate "), "importing the same output twice stores it once")
         let prefix = String(first.stdout.split(separator: " ")[1])
@@ -179,7 +179,7 @@ enum Golden {
         #expect(record.tool.name == "fio" && record.tags["imported"] == "fio" && record.tags["fio.latency"] == "lat")
         #expect(record.tags["source"] == "test" && record.device.deviceClass == .unknown)
         let w = try #require(record.workloads.first)
-        #expect(w.spec.pattern == .randread && w.spec.blockSizeBytes == 4096 && w.spec.ioDepth == 4 && w.spec.direct)
+        #expect(w.spec.block?.pattern == .randread && w.spec.block?.blockSizeBytes == 4096 && w.spec.block?.ioDepth == 4 && w.spec.block?.direct == true)
         // The IOPS vbench derives from fio's counts agree with what fio printed.
         let fioOut = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: fioJSON))) as? [String: Any]
         let fioIops = try #require(((fioOut?["jobs"] as? [[String: Any]])?.first?["read"] as? [String: Any])?["iops"] as? Double)
@@ -192,11 +192,84 @@ enum Golden {
         #expect(vb.status == 0)
         let file = try #require(try FileManager.default.contentsOfDirectory(atPath: out.path + "/vb/runs").first)
         let imported = try Binary.run(["import", "--store", store, out.path + "/vb/runs/" + file])
-        #expect(imported.stdout.contains(" stored (vbench, 1 workloads)"))
+        #expect(imported.stdout.contains(" stored (vbench, 1 workload)"))
         let junk = out.path + "/junk.json"
         try Data("{}".utf8).write(to: URL(fileURLWithPath: junk))
         let bad = try Binary.run(["import", "--store", store, junk])
-        #expect(bad.status == 1 && bad.stderr.contains("neither a RunRecord nor fio JSON output"))
+        #expect(bad.status == 1 && bad.stderr.contains("neither a RunRecord, fio --output-format=json nor iperf3 -J output"))
+    }
+
+    /// Runs Debian's iperf3 client against a one-shot iperf3 server on loopback; returns its -J output.
+    static func iperf3(_ clientArguments: [String], into path: String) throws -> Int32 {
+        let port = Int.random(in: 20_000..<60_000)
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        server.arguments = ["30", "/usr/bin/iperf3", "-s", "-1", "-B", "127.0.0.1", "-p", "\(port)"]
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        defer { if server.isRunning { server.terminate() }; server.waitUntilExit() }
+        var status: Int32 = -1
+        // The server needs a moment to listen: retry the client on "connection refused".
+        for _ in 0..<50 {
+            let client = Process()
+            client.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+            client.arguments = ["30", "/usr/bin/iperf3", "-c", "127.0.0.1", "-p", "\(port)", "-J"] + clientArguments
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
+            client.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+            try client.run()
+            client.waitUntilExit()
+            status = client.terminationStatus
+            let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            if status == 0 || !text.contains("Connection refused") { break }
+            usleep(100_000)
+        }
+        return status
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/iperf3"), "needs Debian's iperf3 (scripts/deps installs it)"))
+    func iperf3ResultsAreImportedAsNetworkRuns() throws {
+        let out = try ScratchFolder()
+        let store = out.path + "/s.sqlite"
+        let forward = out.path + "/p2.json", reverse = out.path + "/r.json", failed = out.path + "/failed.json"
+        try #require(try Self.iperf3(["-t", "1", "-P", "2", "-l", "64K"], into: forward) == 0)
+        try #require(try Self.iperf3(["-t", "1", "-R"], into: reverse) == 0)
+
+        let first = try Binary.run(["import", "--store", store, "--here", "--native", forward, reverse])
+        #expect(first.status == 0 && first.stdout.components(separatedBy: " stored (iperf3, 1 workload)").count == 3, "\(first.stdout) \(first.stderr)")
+        let again = try Binary.run(["import", "--store", store, forward])
+        #expect(again.stdout.contains(" duplicate "), "importing the same output twice stores it once")
+
+        let lines = first.stdout.split(separator: "\n")
+        let record = try RunRecord.decode(Data(try Binary.run(["runs", "show", String(lines[0].split(separator: " ")[1]), "--store", store]).stdout.utf8))
+        #expect(record.family == "net" && record.role == .native && record.tool.name == "iperf3" && record.tags["imported"] == "iperf3")
+        // --here names the interface holding iperf3's local address: loopback, no drivers.
+        #expect(record.device.kind == "net" && record.device.name == "lo" && record.device.deviceClass == .virtual)
+        let spec = try #require(record.workloads.first?.spec.net)
+        #expect(spec.test == .stream && spec.direction == .send && spec.streams == 2 && spec.messageSizeBytes == 65536)
+        #expect(spec.name == "stream-send-p2-64k" && spec.interface == "lo" && spec.peer?.hasPrefix("127.0.0.1:") == true)
+        // The goodput is iperf3's receiver sum, to the bit.
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: forward))) as? [String: Any]
+        let received = try #require(((json?["end"] as? [String: Any])?["sum_received"] as? [String: Any])?["bits_per_second"] as? Double)
+        let metrics = try #require(record.workloads.first?.repetitions.first?.metrics)
+        #expect(metrics["throughputBitsPerSec"] == received)
+        #expect(metrics["retransmits"] != nil && metrics["cpuLocalPercent"] != nil && metrics["cpuPeerPercent"] != nil)
+        #expect(record.workloads[0].repetitions[0].writeBytes > 0 && record.workloads[0].repetitions[0].readBytes == 0)
+
+        let r = try RunRecord.decode(Data(try Binary.run(["runs", "show", String(lines[1].split(separator: " ")[1]), "--store", store]).stdout.utf8))
+        #expect(r.workloads.first?.spec.net?.direction == .receive && r.workloads.first?.name == "stream-recv-p1-128k")
+        #expect(r.workloads[0].repetitions[0].readBytes > 0)
+
+        // A client that found no server: iperf3 writes JSON with "error"; nothing is stored, exit 1.
+        try Data(#"{"start":{"connected":[],"version":"iperf 3.12"},"intervals":[],"end":{},"error":"unable to connect to server: Connection refused"}"#.utf8)
+            .write(to: URL(fileURLWithPath: failed))
+        let bad = try Binary.run(["import", "--store", store, failed])
+        #expect(bad.status == 1 && bad.stderr.contains("iperf3 reported a failed test (unable to connect"), "\(bad.stderr)")
+        let list = try Binary.run(["runs", "export", "--store", store, "--format", "json"])
+        #expect(list.stdout.components(separatedBy: "\"runId\"").count - 1 == 2, "\(list.stdout)")
+        // --device without --here is a usage error.
+        let usage = try Binary.run(["import", "--store", store, "--device", "eth0", forward])
+        #expect(usage.status == 64 && usage.stderr.contains("--device names a device of this machine"))
     }
 
     @Test func probeJSONAndFixtureRoot() throws {

@@ -166,6 +166,9 @@ final class CollectorProcess {
                   environment: Environment(hostname: "g", kernelRelease: "6.1.0-56-amd64", cpuModel: "c", onlineCpus: 1,
                                            memoryBytes: 1 << 29, numaNodes: 1, hypervisor: HypervisorInfo(vendor: .qemuTcg)),
                   device: DeviceInfo(kind: "block", name: "vda", driver: "virtio_blk", deviceClass: .paravirtual),
-                  family: "blk", target: nil, workloads: [])
+                  family: "blk", target: nil,
+                  workloads: [WorkloadResult(spec: BlockWorkloadSpec(pattern: .randread, blockSizeBytes: 4096, ioDepth: 1),
+                                             repetitions: [RepetitionResult(index: 0, elapsedNs: 1_000_000_000, jobs: [], latency: nil,
+                                                                            readLatency: nil, writeLatency: nil)])])
     }
 }

@@ -40,13 +40,15 @@ func record(_ i: Int) -> RunRecord {
     size == "small" ? smallRecord(i) : typicalRecord(i)
 }
 
-/// A record with no workload: what the collector's own overhead costs (about 1.4 KB).
+/// A record with one workload of one repetition and no histograms: what the collector's own overhead costs.
 func smallRecord(_ i: Int) -> RunRecord {
     RunRecord(runId: UUID(), startTime: Date(), endTime: Date(), role: .guest, tool: ToolInfo(),
               environment: Environment(hostname: "guest\(i % 64)", kernelRelease: "6.1.0-56-amd64", cpuModel: "QEMU Virtual CPU",
                                        onlineCpus: 1, memoryBytes: 512 << 20, numaNodes: 1, hypervisor: HypervisorInfo(vendor: .qemuTcg)),
               device: DeviceInfo(kind: "block", name: "vda", driver: "virtio_blk", controllerDriver: "virtio-pci", deviceClass: .paravirtual),
-              family: "blk", target: nil, workloads: [])
+              family: "blk", target: nil, workloads: [WorkloadResult(spec: BlockWorkloadSpec(pattern: .randread, blockSizeBytes: 4096, ioDepth: 1),
+                                       repetitions: [RepetitionResult(index: 0, elapsedNs: 1_000_000_000, jobs: [], latency: nil,
+                                                                      readLatency: nil, writeLatency: nil)])])
 }
 
 /// One workload, one repetition, latency histograms of 360 buckets: a real record's shape.

@@ -9,11 +9,14 @@ extension VBench {
     /// `vbench import`: bring vbench records and fio results into the store.
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Add RunRecord JSON files, or fio --output-format=json results, to the store.",
+            abstract: "Add RunRecord JSON files, fio --output-format=json or iperf3 -J results to the store.",
             discussion: """
                 fio results become one record per file, one workload per fio job, tagged
-                imported=fio. Without --here the machine is unknown (class unknown); with --here
-                the environment and the disk fio names come from probing this machine.
+                imported=fio. iperf3 client results (-J) become one record with one network
+                stream workload, tagged imported=iperf3. Without --here the machine is unknown
+                (class unknown); with --here the environment comes from probing this machine,
+                and the device from fio's disk_util or the interface holding iperf3's local
+                address (or --device).
                 """
         )
 
@@ -22,10 +25,13 @@ extension VBench {
         @Flag(help: "fio ran on this machine: take the environment and the device from the probe.")
         var here = false
 
-        @Flag(help: "Mark imported fio runs as the native baseline.")
+        @Flag(help: "Mark imported fio and iperf3 runs as the native baseline.")
         var native = false
 
-        @Option(name: .customLong("tag"), help: ArgumentHelp("A label for imported fio runs (repeatable).", valueName: "key=value"))
+        @Option(help: ArgumentHelp("With --here: the disk or interface the imported tool used, when its output does not name it.", valueName: "name"))
+        var device: String?
+
+        @Option(name: .customLong("tag"), help: ArgumentHelp("A label for imported fio and iperf3 runs (repeatable).", valueName: "key=value"))
         var tags: [String] = []
 
         @Argument(help: ArgumentHelp("Files to import.", valueName: "file"))
@@ -34,6 +40,7 @@ extension VBench {
         func validate() throws {
             guard !files.isEmpty else { throw ValidationError("name at least one file to import") }
             for t in tags where !t.contains("=") { throw ValidationError("--tag must be key=value; got '\(t)'") }
+            if device != nil && !here { throw ValidationError("--device names a device of this machine: use it with --here") }
         }
 
         func run() throws {
@@ -54,7 +61,8 @@ extension VBench {
                     for record in try records(in: data, file: file, tags: tagMap) {
                         let outcome = try store.store(record, receipt: Receipt(peer: "import:\(file)", receivedAt: Date(),
                                                                                collectorHost: hostName(), collectorKernel: Signals.kernelRelease()))
-                        print("\(file): \(record.runId.uuidString.prefix(8).lowercased()) \(outcome.rawValue) (\(record.tool.name), \(record.workloads.count) workloads)")
+                        let n = record.workloads.count
+                        print("\(file): \(record.runId.uuidString.prefix(8).lowercased()) \(outcome.rawValue) (\(record.tool.name), \(n) workload\(n == 1 ? "" : "s"))")
                     }
                 } catch {
                     note("\(error)")
@@ -69,25 +77,29 @@ extension VBench {
             if head.contains("\"schemaVersion\"") {
                 return [try RunRecord.decode(data)]
             }
+            let unknown = Environment(hostname: "unknown", kernelRelease: "unknown", cpuModel: "unknown", onlineCpus: 0,
+                                      memoryBytes: 0, numaNodes: 0, hypervisor: HypervisorInfo(vendor: .unknown))
+            let fs = RootedFileSystem()
+            let environment = here ? SystemProbe(fs: fs).environment() : unknown
+            let inventory = DeviceInventory(fs: fs, hypervisor: environment.hypervisor.vendor)
+            let role: RunRole = native ? .native : .guest
             if head.contains("\"fio version\"") {
-                var environment = Environment(hostname: "unknown", kernelRelease: "unknown", cpuModel: "unknown", onlineCpus: 0,
-                                              memoryBytes: 0, numaNodes: 0, hypervisor: HypervisorInfo(vendor: .unknown))
                 var device: DeviceInfo?
-                if here {
-                    let fs = RootedFileSystem()
-                    environment = SystemProbe(fs: fs).environment()
-                    let fio = try? JSONDecoder().decode(DiskNames.self, from: data)
-                    if let name = fio?.diskUtil?.first?.name {
-                        device = DeviceInventory(fs: fs, hypervisor: environment.hypervisor.vendor).disk(named: name)
-                    }
+                if here, let name = self.device ?? (try? JSONDecoder().decode(DiskNames.self, from: data))?.diskUtil?.first?.name {
+                    device = inventory.disk(named: name)
+                    if device == nil { throw ImportError(file: file, reason: "this machine has no disk '\(name)' (see vbench probe)") }
                 }
-                return try FioImport.records(from: data, file: file, environment: environment, device: device,
-                                             role: native ? .native : .guest, tags: tags)
+                return try FioImport.records(from: data, file: file, environment: environment, device: device, role: role, tags: tags)
             }
-            if head.contains("\"intervals\"") && head.contains("\"start\"") {
-                throw ImportError(file: file, reason: "iperf3 results are imported once the network harness exists (it brings the net record model); not imported")
+            if IperfImport.looksLikeIperf(head) {
+                var device: DeviceInfo?
+                if here, let name = self.device ?? IperfImport.localAddress(in: data).flatMap(Interfaces.name(holding:)) {
+                    device = inventory.nic(named: name)
+                    if device == nil { throw ImportError(file: file, reason: "this machine has no interface '\(name)' (see vbench probe)") }
+                }
+                return try IperfImport.records(from: data, file: file, environment: environment, device: device, role: role, tags: tags)
             }
-            throw ImportError(file: file, reason: "neither a RunRecord nor fio JSON output")
+            throw ImportError(file: file, reason: "neither a RunRecord, fio --output-format=json nor iperf3 -J output")
         }
 
         struct DiskNames: Decodable {

@@ -130,7 +130,7 @@ extension VBench.Runs {
                                 let fields = [record.runId.uuidString.lowercased(), record.startTime.formatted(.iso8601),
                                               record.role.rawValue, record.environment.hypervisor.vendor.rawValue,
                                               record.environment.kernelRelease, record.device.name, record.device.driver ?? "",
-                                              record.device.deviceClass.rawValue, w.spec.name, "\(rep.index)", metric, "\(value)"]
+                                              record.device.deviceClass.rawValue, w.name, "\(rep.index)", metric, "\(value)"]
                                 print(fields.map(csvField).joined(separator: ","))
                             }
                         }
