@@ -47,6 +47,7 @@ let package = Package(
             name: "vbench",
             dependencies: [
                 "VBenchCore", "VBenchSystem", "VBenchProbe", "VBenchBlock", "VBenchStore", "VBenchCollector", "VBenchUplink", "VBenchWire",
+                "VBenchLab",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -62,6 +63,12 @@ let package = Package(
             name: "VBenchUplink",
             dependencies: ["VBenchCore", "VBenchWire", "VBenchCollector", "VBenchSystem",
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
+        ),
+        // The lab: guest appliance, QEMU boots with a device matrix, KVM/TCG choice, collection.
+        .target(
+            name: "VBenchLab",
+            dependencies: ["VBenchCore", "VBenchSystem", "VBenchStore", "VBenchCollector",
+                           .product(name: "NIOCore", package: "swift-nio")]
         ),
         // Helpers shared by the test targets (scratch folders).
         .target(name: "VBenchTestSupport", path: "Tests/VBenchTestSupport"),
@@ -87,6 +94,7 @@ let package = Package(
             name: "VBenchProbeTests",
             dependencies: ["VBenchTestSupport", "VBenchProbe", "VBenchCore", "VBenchSystem"]
         ),
+        .testTarget(name: "VBenchLabTests", dependencies: ["VBenchTestSupport", "VBenchLab", "VBenchSystem", "VBenchCore", "VBenchStore"]),
         .testTarget(name: "VBenchBlockTests", dependencies: ["VBenchTestSupport", "VBenchBlock", "VBenchCore", "VBenchSystem", "VBenchProbe"]),
         .testTarget(
             name: "vbenchTests",

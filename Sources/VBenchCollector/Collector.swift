@@ -9,16 +9,26 @@ import VBenchWire
 
 /// Counters of a running collector (for the live line and, later, OpenMetrics).
 public final class CollectorStats: Sendable {
-    private let state = Mutex<(connected: Int, connections: Int, stored: Int, duplicates: Int, rejected: Int)>((0, 0, 0, 0, 0))
+    private struct Counts {
+        var connected = 0, connections = 0, stored = 0, duplicates = 0, rejected = 0
+        var storedBytes = 0
+    }
+    private let state = Mutex<Counts>(Counts())
     public init() {}
     public var connected: Int { state.withLock { $0.connected } }
     public var connections: Int { state.withLock { $0.connections } }
     public var stored: Int { state.withLock { $0.stored } }
     public var duplicates: Int { state.withLock { $0.duplicates } }
     public var rejected: Int { state.withLock { $0.rejected } }
+    /// Record payload bytes (frame bodies) of the records stored.
+    public var storedBytes: Int { state.withLock { $0.storedBytes } }
     func opened() -> Int { state.withLock { $0.connected += 1; $0.connections += 1; return $0.connected } }
     func closed() { state.withLock { $0.connected -= 1 } }
-    func count(_ outcome: StoreOutcome) { state.withLock { if outcome == .stored { $0.stored += 1 } else { $0.duplicates += 1 } } }
+    func count(_ outcome: StoreOutcome, bytes: Int) {
+        state.withLock {
+            if outcome == .stored { $0.stored += 1; $0.storedBytes += bytes } else { $0.duplicates += 1 }
+        }
+    }
     func reject() { state.withLock { $0.rejected += 1 } }
 }
 
@@ -236,12 +246,13 @@ final class CollectorHandler: ChannelInboundHandler {
                                   collectorKernel: config.collectorKernel, receivedJSON: String(buffer: frame.payload))
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             let promise = context.eventLoop.makePromise(of: StoreOutcome.self)
+            let bytes = frame.payload.readableBytes
             committer.submit(record, receipt: receipt, promise: promise)
             promise.futureResult.whenComplete { result in
                     let (handler, context) = loopBound.value
                     switch result {
                     case .success(let outcome):
-                        handler.stats.count(outcome)
+                        handler.stats.count(outcome, bytes: bytes)
                         handler.onEvent(CollectorEvent(kind: outcome == .stored ? .stored : .duplicate, peer: handler.peer,
                                                        runId: record.runId, detail: nil))
                         handler.send(.ack(Ack(runId: record.runId, status: outcome == .stored ? .stored : .duplicate)), context: context)

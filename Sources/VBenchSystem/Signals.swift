@@ -30,6 +30,21 @@ public enum Signals {
         access(root + "/dev/vhost-vsock", F_OK) == 0
     }
 
+    /// Whether this is a vbench lab guest with the vsock loopback transport: the kernel was
+    /// booted by `vbench lab` (`vbench.lab=1` on its command line) and `vsock_loopback` is
+    /// loaded, so vsock traffic to CID 1 stays inside this kernel. The only other place a
+    /// collector may open AF_VSOCK sockets.
+    public static func isLabVsockLoopbackGuest(root: String = "") -> Bool {
+        guard access(root + "/sys/module/vsock_loopback", F_OK) == 0,
+              let fd = Optional(open(root + "/proc/cmdline", O_RDONLY)), fd >= 0 else { return false }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = read(fd, &buffer, buffer.count)
+        guard n > 0 else { return false }
+        return String(decoding: buffer[..<n], as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
+            .contains("vbench.lab=1")
+    }
+
     /// The running kernel's release (`uname -r`). The corresponding C function is `uname`.
     public static func kernelRelease() -> String {
         var u = utsname()

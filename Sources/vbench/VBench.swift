@@ -11,6 +11,6 @@ struct VBench: ParsableCommand {
             Exit codes: 0 ok, 1 error, 2 regression found, 3 a benchmark failed, 64 usage.
             """,
         version: VBenchVersion.current,
-        subcommands: [Run.self, Collect.self, Send.self, Probe.self, Runs.self, Import.self]
+        subcommands: [Run.self, Collect.self, Send.self, Probe.self, Runs.self, Import.self, Lab.self]
     )
 }

@@ -5,7 +5,7 @@
 // Prints records/s and ack latency percentiles per transport, as Markdown.
 //
 // Usage: swift run -c release --package-path Benchmarks ingest-bench [--senders 256] [--records 20]
-//            [--transport unix|tcp|both] [--dir /var/tmp]
+//            [--transport unix|tcp|both] [--dir /var/tmp] [--size small|typical] [--batch 1] [--breakdown 1]
 import FoundationEssentials
 import Glibc
 import NIOPosix
@@ -15,9 +15,19 @@ import VBenchStore
 import VBenchUplink
 
 nonisolated(unsafe) var senders = 256, perSender = 20, transport = "both", dir = "/var/tmp", size = "typical", batch = 1
+let usage = """
+    usage: ingest-bench [--senders N] [--records N per sender] [--transport unix|tcp|both] [--dir DIR]
+                        [--size small|typical] [--batch records per connection] [--breakdown 1]
+    """
+func usageError(_ message: String) -> Never {
+    let text = Array("ingest-bench: \(message)\n\(usage)\n".utf8)
+    _ = text.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    exit(64)
+}
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
-    guard let v = args.popFirst() else { fatalError("\(a) needs a value") }
+    if a == "-h" || a == "--help" { print(usage); exit(0) }
+    guard let v = args.popFirst() else { usageError("\(a) needs a value") }
     switch a {
     case "--senders": senders = Int(v) ?? senders
     case "--records": perSender = Int(v) ?? perSender
@@ -26,7 +36,7 @@ while let a = args.popFirst() {
     case "--size": size = v
     case "--batch": batch = max(1, Int(v) ?? 1)
     case "--breakdown": _ = v  // "--breakdown 1": also time JSON and the store without sockets
-    default: fatalError("unknown option \(a)")
+    default: usageError("unknown option \(a)")
     }
 }
 

@@ -16,7 +16,8 @@ extension VBench {
                 Each record is validated, stored in one transaction and only then acknowledged;
                 a run id already stored is acknowledged as a duplicate. SIGINT or SIGTERM lets
                 in-flight records finish, then exits 0. vsock is used only on a hypervisor host
-                (one with /dev/vhost-vsock); elsewhere the default listen address is unix:PATH.
+                (one with /dev/vhost-vsock) or inside a vbench lab guest over vsock_loopback;
+                elsewhere the default listen address is unix:PATH.
                 """
         )
 
@@ -64,7 +65,8 @@ extension VBench {
             }
             let runStore = try SQLiteRunStore(path: store)
             var config = Collector.Configuration(endpoints: endpoints, collectorHost: hostName(),
-                                                 collectorKernel: Signals.kernelRelease(), vsockAllowed: vsockHost)
+                                                 collectorKernel: Signals.kernelRelease(),
+                                                 vsockAllowed: vsockHost || Signals.isLabVsockLoopbackGuest())
             config.maxPayloadBytes = maxFrameBytes
             config.idleTimeout = .nanoseconds(Int64(idleTimeout * 1e9))
             config.maxConnections = maxConnections
@@ -93,7 +95,7 @@ extension VBench {
             live.clear()
             collector.stop()
             let s = collector.stats
-            note("stopped: \(s.connections) connections, \(s.stored) stored, \(s.duplicates) duplicates, \(s.rejected) rejected")
+            note("stopped: \(s.connections) connections, \(s.stored) stored (\(s.storedBytes) bytes), \(s.duplicates) duplicates, \(s.rejected) rejected")
         }
     }
 }

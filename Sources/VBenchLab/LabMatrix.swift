@@ -1,0 +1,129 @@
+import Foundation
+
+/// What a lab run boots and measures: the device models, how they are attached, and the
+/// workload each guest runs. Built in (`blk`, `demo`) or read from a JSON file of the same shape.
+public struct LabMatrix: Codable, Sendable, Equatable {
+    /// How the configurations share boots.
+    public enum BootMode: String, Codable, Sendable, CaseIterable {
+        /// One boot holds every disk; the guest measures them one after another.
+        case shared
+        /// One boot per disk model.
+        case perDevice = "per-device"
+    }
+
+    public var name: String
+    public var disks: [DiskModel]
+    public var nics: [NicModel]
+    public var boot: BootMode
+    /// QEMU `cache=` of every disk (`none`: O_DIRECT on the host, what libvirt uses for raw images).
+    public var cache: String
+    /// QEMU `aio=` of every disk (`native` needs cache=none or directsync; `threads`, `io_uring`).
+    public var aio: String
+    /// Size of each backing file.
+    public var diskSizeMiB: Int
+    /// The block profile the guest runs (quick, standard, full), and optional overrides.
+    public var profile: String
+    public var runtimeSeconds: Double?
+    public var repetitions: Int?
+    /// Guest memory and vCPUs (1 vCPU beats 2 on a 2-core host: QEMU's I/O thread needs a core).
+    public var memoryMiB: Int
+    public var cpus: Int
+    /// Also send the guest's records over AF_VSOCK to a collector inside the guest
+    /// (vsock_loopback), proving the vsock paths on a real kernel.
+    public var vsockLoopback: Bool
+
+    public init(name: String, disks: [DiskModel], nics: [NicModel] = [], boot: BootMode = .shared,
+                cache: String = "none", aio: String = "native", diskSizeMiB: Int = 256, profile: String = "quick",
+                runtimeSeconds: Double? = nil, repetitions: Int? = nil, memoryMiB: Int = 512, cpus: Int = 1,
+                vsockLoopback: Bool = true) {
+        self.name = name
+        self.disks = disks
+        self.nics = nics
+        self.boot = boot
+        self.cache = cache
+        self.aio = aio
+        self.diskSizeMiB = diskSizeMiB
+        self.profile = profile
+        self.runtimeSeconds = runtimeSeconds
+        self.repetitions = repetitions
+        self.memoryMiB = memoryMiB
+        self.cpus = cpus
+        self.vsockLoopback = vsockLoopback
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case name, disks, nics, boot, cache, aio, diskSizeMiB, profile, runtimeSeconds, repetitions, memoryMiB, cpus, vsockLoopback
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = LabMatrix(name: "custom", disks: [])
+        self.init(name: try c.decodeIfPresent(String.self, forKey: .name) ?? d.name,
+                  disks: try c.decodeIfPresent([DiskModel].self, forKey: .disks) ?? [],
+                  nics: try c.decodeIfPresent([NicModel].self, forKey: .nics) ?? [],
+                  boot: try c.decodeIfPresent(BootMode.self, forKey: .boot) ?? d.boot,
+                  cache: try c.decodeIfPresent(String.self, forKey: .cache) ?? d.cache,
+                  aio: try c.decodeIfPresent(String.self, forKey: .aio) ?? d.aio,
+                  diskSizeMiB: try c.decodeIfPresent(Int.self, forKey: .diskSizeMiB) ?? d.diskSizeMiB,
+                  profile: try c.decodeIfPresent(String.self, forKey: .profile) ?? d.profile,
+                  runtimeSeconds: try c.decodeIfPresent(Double.self, forKey: .runtimeSeconds),
+                  repetitions: try c.decodeIfPresent(Int.self, forKey: .repetitions),
+                  memoryMiB: try c.decodeIfPresent(Int.self, forKey: .memoryMiB) ?? d.memoryMiB,
+                  cpus: try c.decodeIfPresent(Int.self, forKey: .cpus) ?? d.cpus,
+                  vsockLoopback: try c.decodeIfPresent(Bool.self, forKey: .vsockLoopback) ?? d.vsockLoopback)
+    }
+
+    /// Every disk model, one shared boot.
+    public static let blk = LabMatrix(name: "blk", disks: DiskModel.allCases)
+    /// The demo's quick comparison: virtio-blk against the emulated IDE and AHCI and NVMe.
+    public static let demo = LabMatrix(name: "demo", disks: [.virtioBlk, .ide, .ahci, .nvme])
+
+    /// `blk`, `demo`, or the path of a JSON matrix file.
+    public static func named(_ name: String) throws -> LabMatrix {
+        switch name {
+        case "blk": return .blk
+        case "demo": return .demo
+        case "net", "all":
+            throw LabError("--matrix \(name): the network harness (vbench run --device net) is not built yet; use blk, demo or a matrix file with disks")
+        default:
+            guard let data = FileManager.default.contents(atPath: name) else {
+                throw LabError("--matrix \(name): not blk, demo, net or all, and no readable matrix file at that path")
+            }
+            let m: LabMatrix
+            do { m = try JSONDecoder().decode(LabMatrix.self, from: data) } catch {
+                throw LabError("--matrix \(name): not a valid matrix file (\(error)); see docs/lab.md for its fields")
+            }
+            try m.check(source: name)
+            return m
+        }
+    }
+
+    /// Refuses a matrix that cannot run, naming the field.
+    public func check(source: String) throws {
+        guard !disks.isEmpty else { throw LabError("\(source): the matrix names no disks") }
+        guard disks.count <= 8 else { throw LabError("\(source): at most 8 disks per matrix; got \(disks.count)") }
+        guard ["none", "directsync", "writeback", "writethrough", "unsafe"].contains(cache) else {
+            throw LabError("\(source): cache must be none, directsync, writeback, writethrough or unsafe; got \(cache)")
+        }
+        guard ["native", "threads", "io_uring"].contains(aio) else {
+            throw LabError("\(source): aio must be native, threads or io_uring; got \(aio)")
+        }
+        if aio == "native" && !(cache == "none" || cache == "directsync") {
+            throw LabError("\(source): aio=native needs cache=none or directsync (QEMU refuses it otherwise)")
+        }
+        guard (16...65536).contains(diskSizeMiB) else { throw LabError("\(source): diskSizeMiB must be 16…65536; got \(diskSizeMiB)") }
+        guard ["quick", "standard", "full"].contains(profile) else { throw LabError("\(source): profile must be quick, standard or full; got \(profile)") }
+        guard (128...65536).contains(memoryMiB) else { throw LabError("\(source): memoryMiB must be 128…65536; got \(memoryMiB)") }
+        guard (1...64).contains(cpus) else { throw LabError("\(source): cpus must be 1…64; got \(cpus)") }
+        if let r = runtimeSeconds, !(r > 0 && r <= 3600) { throw LabError("\(source): runtimeSeconds must be in (0, 3600]; got \(r)") }
+        if let r = repetitions, !(1...100).contains(r) { throw LabError("\(source): repetitions must be 1…100; got \(r)") }
+    }
+
+    /// The boots this matrix needs: each a list of disk models.
+    public var boots: [[DiskModel]] {
+        switch boot {
+        case .shared: [disks]
+        case .perDevice: disks.map { [$0] }
+        }
+    }
+}

@@ -1,0 +1,307 @@
+import Foundation
+import NIOCore
+import VBenchCollector
+import VBenchCore
+import VBenchStore
+import VBenchSystem
+
+/// How guests are accelerated.
+public enum Acceleration: String, Sendable, CaseIterable {
+    case auto, kvm, tcg
+}
+
+/// The outcome of one guest boot.
+public struct BootResult: Sendable {
+    public var index: Int
+    public var disks: [DiskModel]
+    public var seconds: Double
+    public var timedOut: Bool
+    public var qemuStatus: Int32
+    /// Per disk model, the guest's `vbench run` exit status (nil: never reported).
+    public var runStatus: [DiskModel: Int]
+    public var sendStatus: Int?
+    /// The guest's report of the vsock loopback check (`vsock send exit 0; collector stopped: …`).
+    public var vsockReport: String?
+    public var recordsStored: Int
+    public var bytesStored: Int
+    public var console: String
+    public var commandLine: [String]
+}
+
+/// Boots guests for a matrix, collects their records over virtio-serial into the store, and
+/// runs the native baseline on this machine.
+public final class LabRunner {
+    public struct Options: Sendable {
+        public var matrix: LabMatrix
+        public var cache: LabCache
+        public var acceleration: Acceleration = .auto
+        /// Bound of one boot, from QEMU start to power-off.
+        public var bootTimeout: Double = 900
+        /// Bound of the KVM probe boot.
+        public var kvmProbeTimeout: Double = 30
+        public var runId: String
+        public var extraTags: [String: String] = [:]
+        public init(matrix: LabMatrix, cache: LabCache, runId: String) {
+            self.matrix = matrix
+            self.cache = cache
+            self.runId = runId
+        }
+    }
+
+    public let options: Options
+    public let appliance: Appliance
+    public let store: any RunStore
+    let log: (String) -> Void
+    let progress: (String) -> Void
+
+    public init(options: Options, appliance: Appliance, store: any RunStore,
+                log: @escaping (String) -> Void, progress: @escaping (String) -> Void) {
+        self.options = options
+        self.appliance = appliance
+        self.store = store
+        self.log = log
+        self.progress = progress
+    }
+
+    /// `QEMU emulator version 7.2.19 (Debian 1:7.2+dfsg-7+deb12u16)` → `7.2.19`.
+    public static func qemuVersion() throws -> (version: String, line: String) {
+        let o = try Subprocess.check("qemu-system-x86_64", ["--version"], timeout: 30, what: "qemu-system-x86_64 --version")
+        let line = String(o.stdout.split(separator: "\n").first ?? "")
+        let version = line.split(separator: " ").first { $0.first?.isNumber == true }.map(String.init) ?? "unknown"
+        return (version, line)
+    }
+
+    /// The machine-independent part of the QEMU command line.
+    func baseArguments(accel: Acceleration, initrd: String, console: String, append extra: String = "") -> [String] {
+        let m = options.matrix
+        return ["-accel", accel == .kvm ? "kvm" : "tcg", "-machine", "pc", "-cpu", "qemu64,rdrand=on",
+                "-m", "\(m.memoryMiB)", "-smp", "\(m.cpus)",
+                "-kernel", appliance.kernel.image, "-initrd", initrd,
+                "-append", "console=ttyS0 panic=-1 scsi_mod.scan=sync random.trust_cpu=on quiet vbench.lab=1" + extra,
+                "-display", "none", "-monitor", "none", "-no-reboot", "-nodefaults",
+                "-serial", "file:\(console)"]
+    }
+
+    /// Decides the acceleration: TCG unless asked for KVM or `auto` finds /dev/kvm usable and a
+    /// probe boot reaches the guest's init within the probe timeout (stock kernels hang under a
+    /// nested PVM /dev/kvm: the probe catches that).
+    public func chooseAcceleration() throws -> (Acceleration, String) {
+        switch options.acceleration {
+        case .tcg: return (.tcg, "TCG (asked for)")
+        case .kvm, .auto:
+            guard ProcessControl.canOpenReadWrite("/dev/kvm") else {
+                if options.acceleration == .kvm { throw LabError("--accel kvm: /dev/kvm is missing or not accessible to this user") }
+                return (.tcg, "TCG (no usable /dev/kvm)")
+            }
+            let dir = try options.cache.makeDirectory("runs/\(options.runId)/kvm-probe")
+            let console = "\(dir)/console.log"
+            progress("probing KVM: a boot that must reach init within \(Int(options.kvmProbeTimeout)) s")
+            let args = baseArguments(accel: .kvm, initrd: appliance.initrd, console: console)
+            let o = try Subprocess.run("qemu-system-x86_64", args, timeout: options.kvmProbeTimeout,
+                                       stdoutPath: "\(dir)/qemu.out", stderrPath: "\(dir)/qemu.err")
+            let text = (try? String(contentsOfFile: console, encoding: .utf8)) ?? ""
+            if text.contains("VBENCH-LAB: ready") && !o.timedOut {
+                return (.kvm, "KVM (probe boot reached init in \(formatFixed(o.seconds, digits: 1)) s)")
+            }
+            let why = o.timedOut ? "did not reach init within \(Int(options.kvmProbeTimeout)) s" : "QEMU exited with \(o.status)"
+            if options.acceleration == .kvm { throw LabError("--accel kvm: the KVM probe boot \(why); see \(dir)") }
+            return (.tcg, "TCG (KVM probe boot \(why))")
+        }
+    }
+
+    /// A backing file of `mib` MiB filled with a constant pattern (no holes: reads reach the
+    /// host's disk, and no partition or filesystem signature).
+    func backingFile(_ path: String, mib: Int) throws {
+        let fm = FileManager.default
+        _ = fm.createFile(atPath: path, contents: nil)
+        guard let h = FileHandle(forWritingAtPath: path) else { throw LabError("cannot create \(path)") }
+        defer { try? h.close() }
+        let chunk = Data(repeating: 0x5a, count: 1 << 20)
+        for _ in 0..<mib { try h.write(contentsOf: chunk) }
+        try h.synchronize()
+    }
+
+    /// Single-quotes a word for the guest's sh.
+    static func shellQuote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+
+    /// The job the guest runs: every disk by its serial, then one send of all records.
+    func jobScript(disks: [DiskModel], tags: [String: String], commandLine: [String]) -> String {
+        let m = options.matrix
+        var runArgs = ["--device", "blk", "--allow-destructive", "--profile", m.profile, "--out", "/out"]
+        if let r = m.runtimeSeconds { runArgs += ["--runtime", "\(r)"] }
+        if let r = m.repetitions { runArgs += ["--repeat", "\(r)"] }
+        var allTags = tags
+        allTags["qemu.cmdline"] = (["qemu-system-x86_64"] + commandLine).joined(separator: " ")
+        let tagArgs = allTags.sorted { $0.key < $1.key }.flatMap { ["--tag", "\($0.key)=\($0.value)"] }
+        var s = """
+            #!/bin/sh
+            # Generated by vbench lab for run \(options.runId).
+            say() { echo "VBENCH-LAB: $* at $(cut -d' ' -f1 /proc/uptime) s"; }
+            # The disk whose serial is $1, whatever the kernel named it (sdX names move between boots).
+            disk() {
+                for b in /sys/block/*; do
+                    for f in "$b/serial" "$b/device/serial" "$b/device/vpd_pg80"; do
+                        if [ -r "$f" ] && grep -qa "$1" "$f" 2>/dev/null; then echo "/dev/${b##*/}"; return 0; fi
+                    done
+                done
+                return 1
+            }
+            mkdir -p /out
+
+            """
+        for (i, model) in disks.enumerated() {
+            let serial = model.serial(i)
+            let args = (runArgs + tagArgs + ["--tag", "lab.disk=\(model.rawValue)"]).map(Self.shellQuote).joined(separator: " ")
+            s += """
+                if dev=$(disk \(serial)); then
+                    say "run \(model.rawValue) on $dev"
+                    timeout \(Int(options.bootTimeout)) /vbench run --target "$dev" \(args) >/tmp/run-\(i).log 2>&1
+                    status=$?
+                    say "run \(model.rawValue) exit $status"
+                    [ $status -eq 0 ] || tail -n 15 /tmp/run-\(i).log
+                else
+                    say "run \(model.rawValue) exit 127 (no disk with serial \(serial))"
+                fi
+
+                """
+        }
+        if m.vsockLoopback {
+            // AF_VSOCK on a real kernel: a collector inside this guest on vsock_loopback, the
+            // records sent to CID 1. Allowed because this kernel was booted with vbench.lab=1.
+            s += """
+                set -- /out/runs/*.json
+                if [ -e "$1" ] && modprobe vsock_loopback; then
+                    /vbench collect --listen vsock://any:5000 --store /tmp/vsock.sqlite >/tmp/vsock-collect.log 2>&1 &
+                    cpid=$!
+                    sleep 1
+                    timeout 120 /vbench send --to vsock://1:5000 --spool /tmp/vsock-spool --timeout 60 "$@" >/tmp/vsock-send.log 2>&1
+                    vstatus=$?
+                    kill -TERM $cpid; wait $cpid
+                    say "vsock send exit $vstatus; collector $(grep -o 'stopped: .*' /tmp/vsock-collect.log)"
+                    [ $vstatus -eq 0 ] || tail -n 5 /tmp/vsock-send.log /tmp/vsock-collect.log
+                fi
+
+                """
+        }
+        s += """
+            set -- /out/runs/*.json
+            if [ -e "$1" ]; then
+                /vbench send --to serial:/dev/virtio-ports/org.vbench.0 --spool /out/spool --timeout 120 "$@" 2>&1 | tail -n 5
+                say "send exit $?"
+            else
+                say "send exit 0 (no records)"
+            fi
+
+            """
+        return s
+    }
+
+    /// The base appliance plus a job archive: the kernel unpacks concatenated archives in order.
+    func bootInitrd(job: String, dir: String) throws -> String {
+        let fm = FileManager.default
+        let jobDir = "\(dir)/jobroot"
+        try? fm.removeItem(atPath: jobDir)
+        try fm.createDirectory(atPath: "\(jobDir)/job", withIntermediateDirectories: true)
+        try job.write(toFile: "\(jobDir)/job/run.sh", atomically: true, encoding: .utf8)
+        let initrd = "\(dir)/initrd.img"
+        var data = try Data(contentsOf: URL(fileURLWithPath: appliance.initrd))
+        // The next archive's header must start at a multiple of 4; the kernel skips zero padding.
+        while data.count % 4 != 0 { data.append(0) }
+        try data.write(to: URL(fileURLWithPath: initrd))
+        try Subprocess.check("sh", ["-c", "cd \"$1\" && find job | sort | cpio -o -H newc --quiet >> \"$2\"", "sh", jobDir, initrd],
+                             timeout: 60, what: "packing the job archive")
+        return initrd
+    }
+
+    /// Boots one guest with `disks`, collecting its records. `accel` from `chooseAcceleration`.
+    public func boot(index: Int, disks: [DiskModel], accel: Acceleration, qemuVersion: String) throws -> BootResult {
+        let m = options.matrix
+        let dir = try options.cache.makeDirectory("runs/\(options.runId)/boot-\(index)")
+        let socket = "\(dir)/uplink.sock"
+        guard socket.utf8.count < 108 else { throw LabError("\(socket): the path is too long for a Unix socket; use a shorter VBENCH_LAB_CACHE") }
+        var deviceArgs: [String] = []
+        var images: [String] = []
+        for (i, model) in disks.enumerated() {
+            let image = "\(dir)/disk\(i)-\(model.rawValue).img"
+            progress("boot \(index): creating \(m.diskSizeMiB) MiB backing file for \(model.rawValue)")
+            try backingFile(image, mib: m.diskSizeMiB)
+            images.append(image)
+            deviceArgs += model.qemuArguments(index: i, image: image, cache: m.cache, aio: m.aio)
+        }
+        defer { for image in images { try? FileManager.default.removeItem(atPath: image) } }
+        deviceArgs += ["-device", "virtio-serial-pci", "-chardev", "socket,id=vbc,path=\(socket)",
+                       "-device", "virtserialport,chardev=vbc,name=org.vbench.0"]
+        let console = "\(dir)/console.log"
+        // The job names the command line (without the job's own initrd path, which is per boot).
+        let args = baseArguments(accel: accel, initrd: "\(dir)/initrd.img", console: console) + deviceArgs
+        var tags = options.extraTags
+        tags["lab.run"] = options.runId
+        tags["lab.boot"] = "\(index)"
+        tags["lab.matrix"] = m.name
+        tags["qemu.version"] = qemuVersion
+        tags["qemu.accel"] = accel.rawValue
+        tags["qemu.cache"] = m.cache
+        tags["qemu.aio"] = m.aio
+        let job = jobScript(disks: disks, tags: tags, commandLine: args)
+        _ = try bootInitrd(job: job, dir: dir)
+
+        // The host side: the collector, listening before QEMU connects to it as a client.
+        try? FileManager.default.removeItem(atPath: socket)
+        var config = Collector.Configuration(endpoints: [.unix(path: socket)], collectorHost: hostName(),
+                                             collectorKernel: Signals.kernelRelease(), vsockAllowed: false)
+        // The guest is silent on the port until it sends, minutes after QEMU connected.
+        config.idleTimeout = .seconds(Int64(options.bootTimeout) + 60)
+        config.maxConnections = 4
+        let collector = Collector(configuration: config, store: store)
+        _ = try collector.start()
+        defer { collector.stop() }
+
+        progress("boot \(index): \(disks.map(\.rawValue).joined(separator: ", ")) under \(accel.rawValue.uppercased())")
+        let o = try Subprocess.run("qemu-system-x86_64", args, timeout: options.bootTimeout,
+                                   stdoutPath: "\(dir)/qemu.out", stderrPath: "\(dir)/qemu.err",
+                                   onTick: { [progress, collector] seconds in
+                                       let text = (try? String(contentsOfFile: console, encoding: .utf8)) ?? ""
+                                       let last = ConsoleMarkers(console: text).lines.last
+                                       progress("boot \(index): \(Int(seconds)) s, \(collector.stats.stored) records stored; \(last ?? "booting")")
+                                   })
+        // Let the last ack's commit finish before the store is read.
+        collector.stop()
+        let text = (try? String(contentsOfFile: console, encoding: .utf8)) ?? ""
+        let markers = ConsoleMarkers(console: text)
+        if o.status != 0 || o.timedOut {
+            let err = (try? String(contentsOfFile: "\(dir)/qemu.err", encoding: .utf8)) ?? ""
+            log("boot \(index): QEMU \(o.timedOut ? "timed out after \(Int(options.bootTimeout)) s" : "exited with \(o.status)"): \(err.split(separator: "\n").suffix(3).joined(separator: " | ")) (console: \(console))")
+        }
+        return BootResult(index: index, disks: disks, seconds: o.seconds, timedOut: o.timedOut, qemuStatus: o.status,
+                          runStatus: markers.runStatus, sendStatus: markers.sendStatus, vsockReport: markers.vsockReport, recordsStored: collector.stats.stored + collector.stats.duplicates,
+                          bytesStored: collector.stats.storedBytes, console: console, commandLine: ["qemu-system-x86_64"] + args)
+    }
+}
+
+/// What the guest's `VBENCH-LAB: …` console lines say. Serial consoles end lines with CR LF,
+/// which Swift reads as one character: lines are split on every newline kind.
+public struct ConsoleMarkers: Sendable, Equatable {
+    /// The marker texts, without the prefix and the trailing ` at N s`.
+    public var lines: [String] = []
+    /// Per disk model, the exit status of the guest's `vbench run`.
+    public var runStatus: [DiskModel: Int] = [:]
+    public var sendStatus: Int?
+    public var vsockReport: String?
+
+    public init(console: String) {
+        for raw in console.split(whereSeparator: \.isNewline) {
+            guard let r = raw.range(of: "VBENCH-LAB: ") else { continue }
+            var text = String(raw[r.upperBound...]).trimmingCharacters(in: .whitespaces)
+            if let at = text.range(of: " at ", options: .backwards), text.hasSuffix(" s") { text = String(text[..<at.lowerBound]) }
+            lines.append(text)
+            let words = text.split(separator: " ")
+            if text.hasPrefix("vsock ") {
+                vsockReport = text
+            } else if words.count >= 4, words[0] == "run", words[2] == "exit", let model = DiskModel(rawValue: String(words[1])) {
+                runStatus[model] = Int(words[3])
+            } else if words.count >= 3, words[0] == "send", words[1] == "exit" {
+                sendStatus = Int(words[2])
+            }
+        }
+    }
+}

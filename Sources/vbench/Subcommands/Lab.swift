@@ -1,0 +1,253 @@
+import ArgumentParser
+import Foundation
+import VBenchCore
+import VBenchLab
+import VBenchStore
+import VBenchSystem
+
+extension VBench {
+    /// `vbench lab`: real guests under QEMU with virtio and emulated devices.
+    struct Lab: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Boot real guests under QEMU with a device matrix, run the harness inside, collect and compare.",
+            discussion: """
+                The guest kernel is Debian's linux-image package, fetched with apt-get download
+                and unpacked into the lab cache (never installed here). Guests run under KVM only
+                when a probe boot proves it works; otherwise under TCG, and every record says which.
+                Records reach the store through the collector over virtio-serial.
+                """,
+            subcommands: [Image.self, RunMatrix.self, Demo.self]
+        )
+    }
+}
+
+/// Options every lab subcommand shares.
+struct LabOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The Debian guest kernel (linux-image-VERSION).", valueName: "version"))
+    var kernel: String = GuestKernel.defaultVersion
+
+    @Option(help: ArgumentHelp("A statically linked vbench for the guest (default: $VBENCH_LAB_BINARY, .build-static/release/vbench, or this binary when static).", valueName: "path"))
+    var binary: String?
+
+    @Option(help: ArgumentHelp("Where kernels, appliances and boot logs are kept (default: $VBENCH_LAB_CACHE or /var/tmp/vbench-lab-cache).", valueName: "dir"))
+    var cache: String?
+
+    var labCache: LabCache { cache.map(LabCache.init(root:)) ?? .standard() }
+
+    /// The static vbench for the guest, or a clear error naming how to build one.
+    func staticBinary() throws -> String {
+        var candidates: [String] = []
+        if let b = binary { candidates = [b] } else {
+            if let env = ProcessInfo.processInfo.environment["VBENCH_LAB_BINARY"] { candidates.append(env) }
+            candidates.append(".build-static/release/vbench")
+            candidates.append(CommandLine.arguments[0].contains("/") ? CommandLine.arguments[0] : "/proc/self/exe")
+        }
+        for c in candidates where FileManager.default.isExecutableFile(atPath: c) {
+            if binary != nil || (try? LabELF.isStatic(c)) == true { return c }
+        }
+        throw LabError("""
+            no statically linked vbench for the guest\(binary.map { " at \($0)" } ?? ""). Build one (a few minutes):
+                swift build -c release --scratch-path .build-static -Xswiftc -static-executable
+            then pass --binary .build-static/release/vbench (or set VBENCH_LAB_BINARY)
+            """)
+    }
+
+    /// Checks the host tools the lab uses and names the package of each missing one.
+    static func checkPrerequisites() throws {
+        var missing: [String] = []
+        if Subprocess.find("qemu-system-x86_64") == nil { missing.append("qemu-system-x86 (qemu-system-x86_64)") }
+        if !FileManager.default.isExecutableFile(atPath: Appliance.busybox) { missing.append("busybox-static (/bin/busybox)") }
+        if Subprocess.find("cpio") == nil { missing.append("cpio") }
+        if Subprocess.find("dpkg-deb") == nil { missing.append("dpkg (dpkg-deb)") }
+        if Subprocess.find("apt-get") == nil { missing.append("apt (apt-get)") }
+        guard missing.isEmpty else {
+            throw LabError("the lab needs: \(missing.joined(separator: ", ")). Install with: apt-get install -y qemu-system-x86 busybox-static cpio (scripts/deps does it)")
+        }
+    }
+
+    func appliance(log: (String) -> Void) throws -> Appliance {
+        try Self.checkPrerequisites()
+        let kernel = try GuestKernel.prepare(version: kernel, cache: labCache, log: log)
+        return try Appliance.build(kernel: kernel, binary: try staticBinary(), cache: labCache, log: log)
+    }
+}
+
+/// Exposes the ELF check to the CLI.
+enum LabELF {
+    static func isStatic(_ path: String) throws -> Bool { try Appliance.isStaticExecutable(path) }
+}
+
+extension VBench.Lab {
+    struct Image: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Build (or find in the cache) the guest appliance: kernel, initramfs with busybox, vbench and drivers.")
+
+        @OptionGroup var lab: LabOptions
+
+        func run() throws {
+            do {
+                let a = try lab.appliance(log: note)
+                print("kernel   \(a.kernel.image)")
+                print("initrd   \(a.initrd) (\(a.bytes) bytes, \(a.moduleCount) modules, hash \(a.hash))")
+            } catch let e as LabError {
+                throw fail(e.message, code: VBenchExit.error)
+            }
+        }
+    }
+
+    struct RunMatrix: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "run",
+            abstract: "Boot guests with a device matrix, measure every disk inside, collect the records, and run the native baseline.")
+
+        @OptionGroup var lab: LabOptions
+        @OptionGroup var runOptions: LabRunOptions
+
+        @Option(help: ArgumentHelp("blk (every disk model), demo (virtio-blk, ide, ahci, nvme) or a JSON matrix file.", valueName: "matrix"))
+        var matrix: String = "blk"
+
+        func run() throws {
+            try runOptions.execute(lab: lab, matrixName: matrix)
+        }
+    }
+
+    struct Demo: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "A quick lab run: virtio-blk vs ide vs ahci vs nvme against the native baseline, as a table.",
+            discussion: "Installs nothing: it checks qemu, busybox-static, cpio and the kernel package and says what is missing.")
+
+        @OptionGroup var lab: LabOptions
+        @OptionGroup var runOptions: LabRunOptions
+
+        func run() throws {
+            try runOptions.execute(lab: lab, matrixName: "demo")
+        }
+    }
+}
+
+struct LabRunOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("auto (KVM only after a probe boot proves it), kvm or tcg.", valueName: "accel"))
+    var accel: String = "auto"
+
+    @Option(help: ArgumentHelp("shared (one boot, every disk) or per-device (one boot per disk model); default: the matrix's.", valueName: "mode"))
+    var boot: String?
+
+    @Option(help: ArgumentHelp("Measured seconds per repetition in the guest (default: the profile's).", valueName: "seconds"))
+    var runtime: Double?
+
+    @Option(help: ArgumentHelp("Repetitions per workload (default: the profile's).", valueName: "n"))
+    var `repeat`: Int?
+
+    @Flag(inversion: .prefixedNo, help: "Also run the same workloads on this machine, on a file under results/lab/, as the native baseline.")
+    var native = true
+
+    @Option(name: .customLong("boot-timeout"), help: ArgumentHelp("Bound of one boot, in seconds.", valueName: "seconds"))
+    var bootTimeout: Double = 900
+
+    @Option(help: ArgumentHelp("Bound of the whole lab run, in seconds.", valueName: "seconds"))
+    var timeout: Double = 3600
+
+    @Option(help: ArgumentHelp("The SQLite results store.", valueName: "path"))
+    var store: String = "results/vbench.sqlite"
+
+    @Option(help: ArgumentHelp("Folder for the lab's summaries and the native baseline's file.", valueName: "dir"))
+    var out: String = "results"
+
+    @Option(name: .customLong("tag"), help: ArgumentHelp("A label for every record of this lab run (repeatable).", valueName: "key=value"))
+    var tags: [String] = []
+
+    func validate() throws {
+        guard Acceleration(rawValue: accel) != nil else { throw ValidationError("--accel must be auto, kvm or tcg; got \(accel)") }
+        if let b = boot, LabMatrix.BootMode(rawValue: b) == nil { throw ValidationError("--boot must be shared or per-device; got \(b)") }
+        if let r = runtime, !(r > 0 && r <= 3600) { throw ValidationError("--runtime must be in (0, 3600] seconds; got \(r)") }
+        if let r = `repeat`, !(1...100).contains(r) { throw ValidationError("--repeat must be 1…100; got \(r)") }
+        guard bootTimeout >= 30 else { throw ValidationError("--boot-timeout must be at least 30 seconds; got \(bootTimeout)") }
+        guard timeout >= bootTimeout else { throw ValidationError("--timeout (\(timeout) s) must be at least --boot-timeout (\(bootTimeout) s)") }
+        for t in tags where !t.contains("=") { throw ValidationError("--tag must be key=value; got '\(t)'") }
+    }
+
+    func execute(lab: LabOptions, matrixName: String) throws {
+        let started = Clock.monotonicNs()
+        let live = ProgressLine()
+        func say(_ s: String) { live.clear(); note(s) }
+        do {
+            var matrix = try LabMatrix.named(matrixName)
+            if let b = boot { matrix.boot = LabMatrix.BootMode(rawValue: b)! }
+            if let r = runtime { matrix.runtimeSeconds = r }
+            if let r = `repeat` { matrix.repetitions = r }
+            try matrix.check(source: "--matrix \(matrixName)")
+            let appliance = try lab.appliance(log: say)
+            let (qemuVersion, qemuLine) = try LabRunner.qemuVersion()
+            try AtomicFile.makeDirectories(out)
+            let runStore = try SQLiteRunStore(path: store)
+            let runId = ISO8601Stamp.compact(Date()) + "-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
+            var options = LabRunner.Options(matrix: matrix, cache: lab.labCache, runId: runId)
+            options.acceleration = Acceleration(rawValue: accel)!
+            options.bootTimeout = bootTimeout
+            for t in tags {
+                let p = t.split(separator: "=", maxSplits: 1)
+                options.extraTags[String(p[0])] = p.count > 1 ? String(p[1]) : ""
+            }
+            let runner = LabRunner(options: options, appliance: appliance, store: runStore, log: say, progress: { live.show($0) })
+            say("lab run \(runId): matrix \(matrix.name) (\(matrix.disks.map(\.rawValue).joined(separator: ", "))), \(matrix.boot.rawValue) boot, cache=\(matrix.cache) aio=\(matrix.aio); \(qemuLine)")
+            let (acceleration, why) = try runner.chooseAcceleration()
+            say("acceleration: \(why)")
+            var boots: [BootResult] = []
+            var failures: [String] = []
+            for (i, disks) in matrix.boots.enumerated() {
+                let elapsed = Double(Clock.monotonicNs() - started) / 1e9
+                guard elapsed + 30 < timeout else {
+                    failures.append("boot \(i) (\(disks.map(\.rawValue).joined(separator: ", "))) skipped: the --timeout of \(Int(timeout)) s is spent")
+                    continue
+                }
+                var r = runner
+                if timeout - elapsed < bootTimeout {
+                    var o = options
+                    o.bootTimeout = timeout - elapsed
+                    r = LabRunner(options: o, appliance: appliance, store: runStore, log: say, progress: { live.show($0) })
+                }
+                let b = try r.boot(index: i, disks: disks, accel: acceleration, qemuVersion: qemuVersion)
+                boots.append(b)
+                let statuses = disks.map { "\($0.rawValue) \(b.runStatus[$0].map { $0 == 0 ? "ok" : "exit \($0)" } ?? "no result")" }
+                say("boot \(i): \(formatFixed(b.seconds, digits: 1)) s, \(b.recordsStored) records (\(b.bytesStored) bytes) collected over virtio-serial; \(statuses.joined(separator: ", "))")
+                if matrix.vsockLoopback {
+                    say("boot \(i): AF_VSOCK inside the guest (vsock_loopback): \(b.vsockReport ?? "no report")")
+                    if b.vsockReport?.hasPrefix("vsock send exit 0") != true { failures.append("boot \(i): the vsock loopback check failed (\(b.vsockReport ?? "no report"); console: \(b.console))") }
+                }
+                for d in disks where b.runStatus[d] != 0 { failures.append("\(d.rawValue): \(b.runStatus[d].map { "vbench run exited \($0)" } ?? "no result") (console: \(b.console))") }
+                if b.timedOut { failures.append("boot \(i) timed out after \(Int(b.seconds)) s (console: \(b.console))") }
+                if b.sendStatus != 0 { failures.append("boot \(i): records were not all sent (send \(b.sendStatus.map(String.init) ?? "never ran"); console: \(b.console))") }
+            }
+            if native {
+                live.show("native baseline on this machine")
+                let dir = "\(out)/lab/native-\(runId)"
+                try AtomicFile.makeDirectories(dir)
+                defer { try? FileManager.default.removeItem(atPath: dir) }
+                var args = ["run", "--device", "blk", "--native", "--target", dir, "--size", "\(matrix.diskSizeMiB)m",
+                            "--profile", matrix.profile, "--out", out, "--store", store,
+                            "--tag", "lab.run=\(runId)", "--tag", "lab.disk=native", "--tag", "lab.matrix=\(matrix.name)"]
+                if let r = matrix.runtimeSeconds { args += ["--runtime", "\(r)"] }
+                if let r = matrix.repetitions { args += ["--repeat", "\(r)"] }
+                for (k, v) in options.extraTags { args += ["--tag", "\(k)=\(v)"] }
+                let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+                let o = try Subprocess.run(me, args, timeout: bootTimeout)
+                if o.status != 0 { failures.append("native baseline: vbench run exited \(o.status): \(o.stderr.split(separator: "\n").suffix(3).joined(separator: " | "))") }
+            }
+            live.clear()
+            let records = try runStore.runs(RunQuery(tags: ["lab.run": runId])).compactMap { try runStore.record($0.runId) }
+            let table = LabTable.render(records)
+            print(table)
+            let summary = LabTable.summary(runId: runId, matrix: matrix, acceleration: why, qemu: qemuLine, appliance: appliance,
+                                           boots: boots, table: table, failures: failures)
+            try AtomicFile.write(Array(summary.utf8), to: "\(out)/lab/\(runId).md")
+            say("\(records.count) records in \(store) (tag lab.run=\(runId)); summary in \(out)/lab/\(runId).md; took \(Int(Double(Clock.monotonicNs() - started) / 1e9)) s")
+            if !failures.isEmpty {
+                for f in failures { say("failed: \(f)") }
+                throw VBenchExit.benchmarkFailed
+            }
+        } catch let e as LabError {
+            live.clear()
+            throw fail(e.message, code: VBenchExit.error)
+        }
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import Testing
+import VBenchSystem
+import VBenchTestSupport
+@testable import VBenchLab
+
+@Suite struct DeviceArgumentTests {
+    /// Each model's QEMU arguments, as LAB-NOTES measured them on QEMU 7.2 (serials make the
+    /// guest's disk findable whatever name it gets).
+    @Test func diskModelsMapToTheirQEMUDevices() {
+        let args = { (m: DiskModel, i: Int) in m.qemuArguments(index: i, image: "/x/d.img", cache: "none", aio: "native").joined(separator: " ") }
+        #expect(args(.virtioBlk, 0) == "-drive file=/x/d.img,format=raw,if=none,id=d0,cache=none,aio=native -device virtio-blk-pci,drive=d0,serial=vbd0virtioblk")
+        #expect(args(.ide, 1).hasSuffix("-device ide-hd,drive=d1,bus=ide.0,unit=1,serial=vbd1ide"))
+        #expect(args(.ahci, 2).hasSuffix("-device ahci,id=ahci2 -device ide-hd,drive=d2,bus=ahci2.0,serial=vbd2ahci"))
+        #expect(args(.nvme, 3).hasSuffix("-device nvme,drive=d3,serial=vbd3nvme"))
+        #expect(args(.virtioScsi, 4).hasSuffix("-device virtio-scsi-pci,id=vs4 -device scsi-hd,drive=d4,bus=vs4.0,serial=vbd4virtioscsi"))
+        #expect(args(.pvscsi, 5).hasSuffix("-device pvscsi,id=pv5 -device scsi-hd,drive=d5,bus=pv5.0,serial=vbd5pvscsi"))
+        // No serial is a prefix of another: the guest's grep cannot pick the wrong disk.
+        let serials = DiskModel.allCases.enumerated().map { $1.serial($0) }
+        for a in serials { for b in serials where a != b { #expect(!b.contains(a)) } }
+        #expect(NicModel.e1000.qemuArguments(index: 1) == ["-nic", "user,model=e1000,restrict=on,mac=52:54:00:12:34:61"])
+    }
+
+    @Test func matricesAreCheckedAndSplitIntoBoots() throws {
+        #expect(LabMatrix.blk.boots == [DiskModel.allCases])
+        var m = LabMatrix.demo
+        m.boot = .perDevice
+        #expect(m.boots == [[.virtioBlk], [.ide], [.ahci], [.nvme]])
+        let dir = try ScratchFolder()
+        let file = dir.path + "/m.json"
+        try Data(#"{"name":"two","disks":["virtio-blk","ide"],"cache":"unsafe","aio":"threads","runtimeSeconds":0.5}"#.utf8)
+            .write(to: URL(fileURLWithPath: file))
+        let two = try LabMatrix.named(file)
+        #expect(two.name == "two" && two.disks == [.virtioBlk, .ide] && two.cache == "unsafe" && two.aio == "threads")
+        #expect(two.runtimeSeconds == 0.5 && two.profile == "quick" && two.memoryMiB == 512)
+        func refused(_ json: String, _ reason: String) throws {
+            try Data(json.utf8).write(to: URL(fileURLWithPath: file))
+            #expect(throws: LabError.self) { try LabMatrix.named(file) }
+            do { _ = try LabMatrix.named(file) } catch { #expect("\(error)".contains(reason), "\(error)") }
+        }
+        try refused(#"{"disks":[]}"#, "names no disks")
+        try refused(#"{"disks":["floppy"]}"#, "not a valid matrix file")
+        try refused(#"{"disks":["ide"],"cache":"writeback","aio":"native"}"#, "aio=native needs cache=none")
+        try refused(#"{"disks":["ide"],"diskSizeMiB":1}"#, "diskSizeMiB must be 16")
+        #expect(throws: LabError.self) { try LabMatrix.named(dir.path + "/missing.json") }
+        #expect(throws: LabError.self) { try LabMatrix.named("net") }
+    }
+
+    @Test func moduleNamesDropPathsAndCompression() {
+        #expect(Appliance.moduleName(of: "kernel/drivers/block/virtio_blk.ko") == "virtio_blk")
+        #expect(Appliance.moduleName(of: "kernel/drivers/net/ethernet/realtek/8139cp.ko.xz") == "8139cp")
+        #expect(Appliance.moduleName(of: "kernel/net/vmw_vsock/vsock-loopback.ko.zst") == "vsock_loopback")
+    }
+
+    @Test func elfCheckTellsStaticFromDynamic() throws {
+        // Debian's busybox-static is static; /bin/sh (dash) is dynamic.
+        if FileManager.default.fileExists(atPath: "/bin/busybox") { #expect(try Appliance.isStaticExecutable("/bin/busybox")) }
+        #expect(try !Appliance.isStaticExecutable("/bin/sh"))
+        let dir = try ScratchFolder()
+        try dir.write("/text", "not an executable")
+        #expect(throws: LabError.self) { try Appliance.isStaticExecutable(dir.path + "/text") }
+    }
+
+    @Test func subprocessTimeoutEndsTheChildByPID() throws {
+        let o = try Subprocess.run("sleep", ["30"], timeout: 0.5)
+        #expect(o.timedOut && o.seconds < 10)
+        let ok = try Subprocess.run("sh", ["-c", "echo out; echo err >&2; exit 3"], timeout: 10)
+        #expect(!ok.timedOut && ok.status == 3 && ok.stdout == "out\n" && ok.stderr == "err\n")
+        #expect(throws: LabError.self) { try Subprocess.check("false", [], timeout: 10, what: "a failing step") }
+        #expect(throws: LabError.self) { try Subprocess.resolve("no-such-program-vbench") }
+    }
+
+    @Test func vsockLoopbackIsAllowedOnlyInLabGuests() throws {
+        let root = try ScratchFolder()
+        try root.write("/proc/cmdline", "console=ttyS0 quiet vbench.lab=1")
+        #expect(!Signals.isLabVsockLoopbackGuest(root: root.path), "no vsock_loopback module: no")
+        try FileManager.default.createDirectory(atPath: root.path + "/sys/module/vsock_loopback", withIntermediateDirectories: true)
+        #expect(Signals.isLabVsockLoopbackGuest(root: root.path))
+        try root.write("/proc/cmdline", "console=ttyS0 vbench.lab=10")
+        #expect(!Signals.isLabVsockLoopbackGuest(root: root.path))
+        // This machine is not a lab guest.
+        #expect(!Signals.isLabVsockLoopbackGuest())
+    }
+}
+
+@Suite struct ConsoleMarkerTests {
+    /// Lines as a real TCG boot printed them on ttyS0 (CR LF line ends, kernel messages between).
+    @Test func markersOfARealBootAreRead() {
+        let console = [
+            "[    3.120000] virtio_blk virtio1: [vda] 131072 512-byte logical blocks",
+            "VBENCH-LAB: ready at 5.48 s",
+            "VBENCH-LAB: run virtio-blk on /dev/vda at 5.50 s",
+            "VBENCH-LAB: run virtio-blk exit 0 at 15.53 s",
+            "VBENCH-LAB: run ide exit 3 at 24.97 s",
+            "VBENCH-LAB: run nvme exit 127 (no disk with serial vbd2nvme) at 25.00 s",
+            "VBENCH-LAB: vsock send exit 0; collector stopped: 1 connections, 2 stored (319465 bytes), 0 duplicates, 0 rejected at 28.74 s",
+            "VBENCH-LAB: send exit 0 at 31.03 s",
+        ].joined(separator: "\r\n") + "\r\n"
+        let m = ConsoleMarkers(console: console)
+        #expect(m.runStatus == [.virtioBlk: 0, .ide: 3, .nvme: 127])
+        #expect(m.sendStatus == 0)
+        #expect(m.vsockReport == "vsock send exit 0; collector stopped: 1 connections, 2 stored (319465 bytes), 0 duplicates, 0 rejected")
+        #expect(m.lines.first == "ready" && m.lines.count == 7)
+        #expect(ConsoleMarkers(console: "no markers\n").runStatus.isEmpty)
+    }
+}
