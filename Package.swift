@@ -67,7 +67,7 @@ let package = Package(
         // The lab: guest appliance, QEMU boots with a device matrix, KVM/TCG choice, collection.
         .target(
             name: "VBenchLab",
-            dependencies: ["VBenchCore", "VBenchSystem", "VBenchStore", "VBenchCollector",
+            dependencies: ["VBenchCore", "VBenchSystem", "VBenchProbe", "VBenchStore", "VBenchCollector",
                            .product(name: "NIOCore", package: "swift-nio")]
         ),
         // Helpers shared by the test targets (scratch folders).

@@ -50,11 +50,12 @@ public final class LabRunner {
 
     public let options: Options
     public let appliance: Appliance
-    public let store: any RunStore
+    /// Where collected records go; nil for boots that collect none (hypervisor seeds).
+    public let store: (any RunStore)?
     let log: (String) -> Void
     let progress: (String) -> Void
 
-    public init(options: Options, appliance: Appliance, store: any RunStore,
+    public init(options: Options, appliance: Appliance, store: (any RunStore)?,
                 log: @escaping (String) -> Void, progress: @escaping (String) -> Void) {
         self.options = options
         self.appliance = appliance
@@ -77,7 +78,7 @@ public final class LabRunner {
         return ["-accel", accel == .kvm ? "kvm" : "tcg", "-machine", "pc", "-cpu", "qemu64,rdrand=on",
                 "-m", "\(m.memoryMiB)", "-smp", "\(m.cpus)",
                 "-kernel", appliance.kernel.image, "-initrd", initrd,
-                "-append", "console=ttyS0 panic=-1 scsi_mod.scan=sync random.trust_cpu=on quiet vbench.lab=1" + extra,
+                "-append", "console=ttyS0 panic=-1 scsi_mod.scan=sync random.trust_cpu=on loglevel=5 vbench.lab=1" + extra,
                 "-display", "none", "-monitor", "none", "-no-reboot", "-nodefaults",
                 "-serial", "file:\(console)"]
     }
@@ -121,6 +122,18 @@ public final class LabRunner {
         try h.synchronize()
     }
 
+    /// Seconds one guest `vbench run` may take: twice its measuring and ramp time, plus a minute.
+    /// A disk whose I/O stalls (LAB-NOTES saw one NVMe run in twenty stall) fails alone.
+    public func guestRunBound() -> Double {
+        let m = options.matrix
+        let profile = BlockProfile(rawValue: m.profile) ?? .quick
+        let perWorkload = (m.runtimeSeconds ?? profile.runtimeSeconds) + profile.rampSeconds
+        return Double(profile.shapes.count * (m.repetitions ?? profile.repetitions)) * perWorkload * 2 + 60
+    }
+
+    /// A boot's default bound: every disk's run bound, plus boot, send and power-off.
+    public func defaultBootTimeout(disks: Int) -> Double { Double(disks) * guestRunBound() + 180 }
+
     /// Single-quotes a word for the guest's sh.
     static func shellQuote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 
@@ -149,27 +162,48 @@ public final class LabRunner {
             mkdir -p /out
 
             """
+        let bound = Int(guestRunBound().rounded(.up))
+        s += """
+            # Send the records written so far, then move them out of the way: a disk that hangs
+            # later loses nothing that was measured before it.
+            sendfail=0
+            send() {
+                set -- /out/runs/*.json
+                [ -e "$1" ] || return 0
+                timeout 150 /vbench send --to serial:/dev/virtio-ports/org.vbench.0 --spool /out/spool --timeout 120 "$@" >/tmp/send.log 2>&1
+                st=$?
+                if [ $st -eq 0 ]; then mkdir -p /out/sent; mv "$@" /out/sent/; else tail -n 5 /tmp/send.log; sendfail=$st; fi
+                return $st
+            }
+
+            """
         for (i, model) in disks.enumerated() {
             let serial = model.serial(i)
             let args = (runArgs + tagArgs + ["--tag", "lab.disk=\(model.rawValue)"]).map(Self.shellQuote).joined(separator: " ")
             s += """
                 if dev=$(disk \(serial)); then
                     say "run \(model.rawValue) on $dev"
-                    timeout \(Int(options.bootTimeout)) /vbench run --target "$dev" \(args) >/tmp/run-\(i).log 2>&1
+                    timeout \(bound) /vbench run --target "$dev" \(args) >/tmp/run-\(i).log 2>&1
                     status=$?
                     say "run \(model.rawValue) exit $status"
                     [ $status -eq 0 ] || tail -n 15 /tmp/run-\(i).log
+                    send
+                    say "send \(model.rawValue) exit $?"
                 else
                     say "run \(model.rawValue) exit 127 (no disk with serial \(serial))"
                 fi
 
                 """
         }
+        s += """
+            say "send exit $sendfail"
+
+            """
         if m.vsockLoopback {
             // AF_VSOCK on a real kernel: a collector inside this guest on vsock_loopback, the
             // records sent to CID 1. Allowed because this kernel was booted with vbench.lab=1.
             s += """
-                set -- /out/runs/*.json
+                set -- /out/sent/*.json
                 if [ -e "$1" ] && modprobe vsock_loopback; then
                     /vbench collect --listen vsock://any:5000 --store /tmp/vsock.sqlite >/tmp/vsock-collect.log 2>&1 &
                     cpid=$!
@@ -183,16 +217,6 @@ public final class LabRunner {
 
                 """
         }
-        s += """
-            set -- /out/runs/*.json
-            if [ -e "$1" ]; then
-                /vbench send --to serial:/dev/virtio-ports/org.vbench.0 --spool /out/spool --timeout 120 "$@" 2>&1 | tail -n 5
-                say "send exit $?"
-            else
-                say "send exit 0 (no records)"
-            fi
-
-            """
         return s
     }
 
@@ -216,6 +240,7 @@ public final class LabRunner {
     /// Boots one guest with `disks`, collecting its records. `accel` from `chooseAcceleration`.
     public func boot(index: Int, disks: [DiskModel], accel: Acceleration, qemuVersion: String) throws -> BootResult {
         let m = options.matrix
+        guard let store else { throw LabError("a measuring boot needs a results store") }
         let dir = try options.cache.makeDirectory("runs/\(options.runId)/boot-\(index)")
         let socket = "\(dir)/uplink.sock"
         guard socket.utf8.count < 108 else { throw LabError("\(socket): the path is too long for a Unix socket; use a shorter VBENCH_LAB_CACHE") }

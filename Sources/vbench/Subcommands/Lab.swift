@@ -16,7 +16,7 @@ extension VBench {
                 when a probe boot proves it works; otherwise under TCG, and every record says which.
                 Records reach the store through the collector over virtio-serial.
                 """,
-            subcommands: [Image.self, RunMatrix.self, Demo.self]
+            subcommands: [Image.self, RunMatrix.self, Demo.self, Seeds.self]
         )
     }
 }
@@ -125,6 +125,87 @@ extension VBench.Lab {
     }
 }
 
+extension VBench.Lab {
+    struct Seeds: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Boot guests dressed as VMware, VirtualBox, Xen HVM and plain QEMU-TCG and check what vbench probe identifies.",
+            discussion: """
+                Each boot sets QEMU's SMBIOS type 1 strings (and for VMware the CPUID the guest
+                kernel trusts), runs vbench probe --json inside, and compares the hypervisor it
+                reports with the seed. --record also records each guest's sysfs/DMI tree into
+                DIR/lab-seed-NAME for the probe fixtures (keeping an existing expected.json) and
+                refuses a tree that carries any string of this machine.
+                """)
+
+        @OptionGroup var lab: LabOptions
+
+        @Option(help: ArgumentHelp("Record each guest's tree into DIR/lab-seed-NAME (e.g. Tests/Fixtures).", valueName: "dir"))
+        var record: String?
+
+        @Option(help: ArgumentHelp("Only this seed: vmware, virtualbox, xen or qemu-tcg (repeatable).", valueName: "name"))
+        var only: [String] = []
+
+        @Option(name: .customLong("boot-timeout"), help: ArgumentHelp("Bound of one boot, in seconds.", valueName: "seconds"))
+        var bootTimeout: Double = 300
+
+        func validate() throws {
+            let names = HypervisorSeed.all.map(\.name)
+            for o in only where !names.contains(o) { throw ValidationError("--only \(o): not one of \(names.joined(separator: ", "))") }
+            guard bootTimeout >= 30 else { throw ValidationError("--boot-timeout must be at least 30 seconds") }
+        }
+
+        func run() throws {
+            let live = ProgressLine()
+            func say(_ s: String) { live.clear(); note(s) }
+            do {
+                let appliance = try lab.appliance(log: say)
+                let runId = "seeds-" + ISO8601Stamp.compact(Date())
+                var options = LabRunner.Options(matrix: LabMatrix(name: "seeds", disks: [.virtioBlk]), cache: lab.labCache, runId: runId)
+                options.bootTimeout = bootTimeout
+                let runner = LabRunner(options: options, appliance: appliance, store: nil, log: say, progress: { live.show($0) })
+                let markers = LabRunner.hostMarkers()
+                var table = TextTable(header: ["SEED", "DMI VENDOR", "DMI PRODUCT", "EXPECTED", "DETECTED", "EVIDENCE", "BOOT"], rightAligned: [6])
+                var failures: [String] = []
+                for seed in HypervisorSeed.all where only.isEmpty || only.contains(seed.name) {
+                    let r = try runner.seedBoot(seed, record: record != nil)
+                    live.clear()
+                    let h = r.report?.environment.hypervisor
+                    table.rows.append([seed.name, h?.dmiSysVendor ?? "-", h?.dmiProductName ?? "-", seed.expected.rawValue,
+                                       h?.vendor.rawValue ?? "-", h?.evidence.joined(separator: " ") ?? (r.failure ?? "-"),
+                                       "\(formatFixed(r.seconds, digits: 1)) s"])
+                    if let f = r.failure { failures.append("\(seed.name): \(f)"); continue }
+                    if h?.vendor != seed.expected { failures.append("\(seed.name): probe said \(h?.vendor.rawValue ?? "nothing"), expected \(seed.expected.rawValue)") }
+                    if let dir = record {
+                        let tree = "\(r.folder)/tree"
+                        if let leak = LabRunner.leakedHostMarker(in: tree, markers: markers) {
+                            failures.append("\(seed.name): the recorded tree carries '\(leak)' from this machine; not copied")
+                            continue
+                        }
+                        let dest = "\(dir)/lab-seed-\(seed.name)"
+                        let fm = FileManager.default
+                        try fm.createDirectory(atPath: dest, withIntermediateDirectories: true)
+                        for entry in try fm.contentsOfDirectory(atPath: dest) where entry != "expected.json" {
+                            try fm.removeItem(atPath: "\(dest)/\(entry)")
+                        }
+                        for entry in try fm.contentsOfDirectory(atPath: tree) {
+                            try fm.copyItem(atPath: "\(tree)/\(entry)", toPath: "\(dest)/\(entry)")
+                        }
+                        say("\(seed.name): tree recorded in \(dest)")
+                    }
+                }
+                print(table.render())
+                if !failures.isEmpty {
+                    for f in failures { say("failed: \(f)") }
+                    throw VBenchExit.benchmarkFailed
+                }
+            } catch let e as LabError {
+                live.clear()
+                throw fail(e.message, code: VBenchExit.error)
+            }
+        }
+    }
+}
+
 struct LabRunOptions: ParsableArguments {
     @Option(help: ArgumentHelp("auto (KVM only after a probe boot proves it), kvm or tcg.", valueName: "accel"))
     var accel: String = "auto"
@@ -141,8 +222,8 @@ struct LabRunOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Also run the same workloads on this machine, on a file under results/lab/, as the native baseline.")
     var native = true
 
-    @Option(name: .customLong("boot-timeout"), help: ArgumentHelp("Bound of one boot, in seconds.", valueName: "seconds"))
-    var bootTimeout: Double = 900
+    @Option(name: .customLong("boot-timeout"), help: ArgumentHelp("Bound of one boot, in seconds (default: from the profile: each disk's run bound plus 180 s).", valueName: "seconds"))
+    var bootTimeout: Double?
 
     @Option(help: ArgumentHelp("Bound of the whole lab run, in seconds.", valueName: "seconds"))
     var timeout: Double = 3600
@@ -161,8 +242,11 @@ struct LabRunOptions: ParsableArguments {
         if let b = boot, LabMatrix.BootMode(rawValue: b) == nil { throw ValidationError("--boot must be shared or per-device; got \(b)") }
         if let r = runtime, !(r > 0 && r <= 3600) { throw ValidationError("--runtime must be in (0, 3600] seconds; got \(r)") }
         if let r = `repeat`, !(1...100).contains(r) { throw ValidationError("--repeat must be 1…100; got \(r)") }
-        guard bootTimeout >= 30 else { throw ValidationError("--boot-timeout must be at least 30 seconds; got \(bootTimeout)") }
-        guard timeout >= bootTimeout else { throw ValidationError("--timeout (\(timeout) s) must be at least --boot-timeout (\(bootTimeout) s)") }
+        if let b = bootTimeout {
+            guard b >= 30 else { throw ValidationError("--boot-timeout must be at least 30 seconds; got \(b)") }
+            guard timeout >= b else { throw ValidationError("--timeout (\(timeout) s) must be at least --boot-timeout (\(b) s)") }
+        }
+        guard timeout >= 60 else { throw ValidationError("--timeout must be at least 60 seconds; got \(timeout)") }
         for t in tags where !t.contains("=") { throw ValidationError("--tag must be key=value; got '\(t)'") }
     }
 
@@ -183,7 +267,8 @@ struct LabRunOptions: ParsableArguments {
             let runId = ISO8601Stamp.compact(Date()) + "-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
             var options = LabRunner.Options(matrix: matrix, cache: lab.labCache, runId: runId)
             options.acceleration = Acceleration(rawValue: accel)!
-            options.bootTimeout = bootTimeout
+            options.bootTimeout = bootTimeout ?? LabRunner(options: options, appliance: appliance, store: nil, log: { _ in }, progress: { _ in })
+                .defaultBootTimeout(disks: matrix.boots.map(\.count).max() ?? 1)
             for t in tags {
                 let p = t.split(separator: "=", maxSplits: 1)
                 options.extraTags[String(p[0])] = p.count > 1 ? String(p[1]) : ""
@@ -201,7 +286,7 @@ struct LabRunOptions: ParsableArguments {
                     continue
                 }
                 var r = runner
-                if timeout - elapsed < bootTimeout {
+                if timeout - elapsed < options.bootTimeout {
                     var o = options
                     o.bootTimeout = timeout - elapsed
                     r = LabRunner(options: o, appliance: appliance, store: runStore, log: say, progress: { live.show($0) })
@@ -230,7 +315,7 @@ struct LabRunOptions: ParsableArguments {
                 if let r = matrix.repetitions { args += ["--repeat", "\(r)"] }
                 for (k, v) in options.extraTags { args += ["--tag", "\(k)=\(v)"] }
                 let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-                let o = try Subprocess.run(me, args, timeout: bootTimeout)
+                let o = try Subprocess.run(me, args, timeout: options.bootTimeout)
                 if o.status != 0 { failures.append("native baseline: vbench run exited \(o.status): \(o.stderr.split(separator: "\n").suffix(3).joined(separator: " | "))") }
             }
             live.clear()
