@@ -57,6 +57,7 @@ enum LabTable {
     static func summary(runId: String, matrix: LabMatrix, acceleration: String, qemu: String, appliance: Appliance,
                         boots: [BootResult], table: String, failures: [String]) -> String {
         var s = "# vbench lab run \(runId)\n\n"
+        s += "- command: `\(CommandLine.arguments.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " "))`\n"
         s += "- matrix: \(matrix.name) — disks \(matrix.disks.map(\.rawValue).joined(separator: ", ")); \(matrix.boot.rawValue) boot; cache=\(matrix.cache), aio=\(matrix.aio); \(matrix.diskSizeMiB) MiB backing files; profile \(matrix.profile)"
         if let r = matrix.runtimeSeconds { s += ", runtime \(r) s" }
         if let r = matrix.repetitions { s += ", \(r) repetitions" }

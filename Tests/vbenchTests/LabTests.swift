@@ -67,4 +67,25 @@ enum LabPrerequisites {
         let summaries = try FileManager.default.contentsOfDirectory(atPath: out.path + "/lab").filter { $0.hasSuffix(".md") }
         #expect(summaries.count == 1)
     }
+
+    /// Seeded boots: QEMU's SMBIOS strings (and VMware's CPUID) of three hypervisors and plain TCG;
+    /// the guest's own `vbench probe` must name each, and the recorded trees read back the same.
+    @Test(.enabled(if: LabPrerequisites.missing == nil, "LAB TEST SKIPPED: missing \(LabPrerequisites.missing ?? "")"))
+    func seededGuestsAreIdentifiedAndRecorded() throws {
+        let out = try ScratchFolder()
+        try out.write("/lab-seed-xen/expected.json", "{}")
+        let r = try Binary.run(["lab", "seeds", "--binary", LabPrerequisites.staticBinary!, "--record", out.path], timeout: 1500)
+        print(r.stdout)
+        print(r.stderr)
+        #expect(r.status == 0, "vbench lab seeds exited \(r.status)")
+        for (seed, vendor) in [("vmware", "vmware"), ("virtualbox", "virtualbox"), ("xen", "xen"), ("qemu-tcg", "qemu-tcg")] {
+            let row = r.stdout.split(separator: "\n").first { $0.hasPrefix(seed + " ") }
+            #expect(row?.split(separator: " ", omittingEmptySubsequences: true).contains(Substring(vendor)) == true, "\(row ?? "no row for \(seed)")")
+            // The recorded tree reads back as the same hypervisor.
+            let probe = try Binary.run(["probe", "--root", out.path + "/lab-seed-\(seed)", "--json"])
+            #expect(probe.status == 0 && probe.stdout.contains("\"vendor\" : \"\(vendor)\""), "\(seed): \(probe.stdout.prefix(400))")
+        }
+        // An existing expected.json is kept.
+        #expect(FileManager.default.fileExists(atPath: out.path + "/lab-seed-xen/expected.json"))
+    }
 }
