@@ -10,6 +10,12 @@ public enum Acceleration: String, Sendable, CaseIterable {
     case auto, kvm, tcg
 }
 
+/// The guest-to-host channel of a lab boot.
+public enum LabUplink: String, Sendable {
+    case virtioSerial = "virtio-serial"
+    case vsock
+}
+
 /// The outcome of one guest boot.
 public struct BootResult: Sendable {
     public var index: Int
@@ -26,6 +32,8 @@ public struct BootResult: Sendable {
     public var bytesStored: Int
     public var console: String
     public var commandLine: [String]
+    /// The channel the records came home on.
+    public var uplink: LabUplink
 }
 
 /// Boots guests for a matrix, collects their records over virtio-serial into the store, and
@@ -41,6 +49,9 @@ public final class LabRunner {
         public var kvmProbeTimeout: Double = 30
         public var runId: String
         public var extraTags: [String: String] = [:]
+        /// How guests send records home: vsock through `vhost-vsock-pci` on a host with
+        /// /dev/vhost-vsock, else virtio-serial (a chardev on the collector's Unix socket).
+        public var uplink: LabUplink = Signals.isVsockHost() ? .vsock : .virtioSerial
         public init(matrix: LabMatrix, cache: LabCache, runId: String) {
             self.matrix = matrix
             self.cache = cache
@@ -138,7 +149,8 @@ public final class LabRunner {
     static func shellQuote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 
     /// The job the guest runs: every disk by its serial, then one send of all records.
-    func jobScript(disks: [DiskModel], tags: [String: String], commandLine: [String]) -> String {
+    func jobScript(disks: [DiskModel], tags: [String: String], commandLine: [String],
+                   sendTo: String = "serial:/dev/virtio-ports/org.vbench.0") -> String {
         let m = options.matrix
         var runArgs = ["--device", "blk", "--allow-destructive", "--profile", m.profile, "--out", "/out"]
         if let r = m.runtimeSeconds { runArgs += ["--runtime", "\(r)"] }
@@ -170,7 +182,7 @@ public final class LabRunner {
             send() {
                 set -- /out/runs/*.json
                 [ -e "$1" ] || return 0
-                timeout 150 /vbench send --to serial:/dev/virtio-ports/org.vbench.0 --spool /out/spool --timeout 120 "$@" >/tmp/send.log 2>&1
+                timeout 150 /vbench send --to \(sendTo) --spool /out/spool --timeout 120 "$@" >/tmp/send.log 2>&1
                 st=$?
                 if [ $st -eq 0 ]; then mkdir -p /out/sent; mv "$@" /out/sent/; else tail -n 5 /tmp/send.log; sendfail=$st; fi
                 return $st
@@ -254,8 +266,25 @@ public final class LabRunner {
             deviceArgs += model.qemuArguments(index: i, image: image, cache: m.cache, aio: m.aio)
         }
         defer { for image in images { try? FileManager.default.removeItem(atPath: image) } }
-        deviceArgs += ["-device", "virtio-serial-pci", "-chardev", "socket,id=vbc,path=\(socket)",
-                       "-device", "virtserialport,chardev=vbc,name=org.vbench.0"]
+        // The channel home. vsock: a guest CID of our own, the collector on the host's vsock
+        // port accepting that CID only. Never chosen without /dev/vhost-vsock (see Options.uplink).
+        let endpoint: Endpoint
+        let sendTo: String
+        var allowedCIDs: Set<UInt32>?
+        switch options.uplink {
+        case .virtioSerial:
+            deviceArgs += ["-device", "virtio-serial-pci", "-chardev", "socket,id=vbc,path=\(socket)",
+                           "-device", "virtserialport,chardev=vbc,name=org.vbench.0"]
+            endpoint = .unix(path: socket)
+            sendTo = "serial:/dev/virtio-ports/org.vbench.0"
+        case .vsock:
+            let cid = UInt32.random(in: 10_000...4_000_000)
+            let port = UInt32.random(in: 20_000...60_000)
+            deviceArgs += ["-device", "vhost-vsock-pci,guest-cid=\(cid)"]
+            endpoint = .vsock(cid: nil, port: port)
+            sendTo = "vsock://2:\(port)"
+            allowedCIDs = [cid]
+        }
         let console = "\(dir)/console.log"
         // The job names the command line (without the job's own initrd path, which is per boot).
         let args = baseArguments(accel: accel, initrd: "\(dir)/initrd.img", console: console) + deviceArgs
@@ -267,13 +296,15 @@ public final class LabRunner {
         tags["qemu.accel"] = accel.rawValue
         tags["qemu.cache"] = m.cache
         tags["qemu.aio"] = m.aio
-        let job = jobScript(disks: disks, tags: tags, commandLine: args)
+        tags["lab.uplink"] = options.uplink.rawValue
+        let job = jobScript(disks: disks, tags: tags, commandLine: args, sendTo: sendTo)
         _ = try bootInitrd(job: job, dir: dir)
 
         // The host side: the collector, listening before QEMU connects to it as a client.
         try? FileManager.default.removeItem(atPath: socket)
-        var config = Collector.Configuration(endpoints: [.unix(path: socket)], collectorHost: hostName(),
-                                             collectorKernel: Signals.kernelRelease(), vsockAllowed: false)
+        var config = Collector.Configuration(endpoints: [endpoint], collectorHost: hostName(),
+                                             collectorKernel: Signals.kernelRelease(), vsockAllowed: Signals.isVsockHost())
+        config.allowedCIDs = allowedCIDs
         // The guest is silent on the port until it sends, minutes after QEMU connected.
         config.idleTimeout = .seconds(Int64(options.bootTimeout) + 60)
         config.maxConnections = 4
@@ -299,7 +330,8 @@ public final class LabRunner {
         }
         return BootResult(index: index, disks: disks, seconds: o.seconds, timedOut: o.timedOut, qemuStatus: o.status,
                           runStatus: markers.runStatus, sendStatus: markers.sendStatus, vsockReport: markers.vsockReport, recordsStored: collector.stats.stored + collector.stats.duplicates,
-                          bytesStored: collector.stats.storedBytes, console: console, commandLine: ["qemu-system-x86_64"] + args)
+                          bytesStored: collector.stats.storedBytes, console: console, commandLine: ["qemu-system-x86_64"] + args,
+                          uplink: options.uplink)
     }
 }
 

@@ -64,7 +64,7 @@ enum LabTable {
         s += "\n- acceleration: \(acceleration)\n- \(qemu)\n- guest kernel \(appliance.kernel.version); appliance \(appliance.hash) (\(appliance.bytes) bytes)\n"
         s += "- host: \(hostName()), kernel \(Signals.kernelRelease())\n\n"
         for b in boots {
-            s += "Boot \(b.index) (\(formatFixed(b.seconds, digits: 1)) s, \(b.recordsStored) records, \(b.bytesStored) bytes over virtio-serial"
+            s += "Boot \(b.index) (\(formatFixed(b.seconds, digits: 1)) s, \(b.recordsStored) records, \(b.bytesStored) bytes over \(b.uplink.rawValue)"
             if let v = b.vsockReport { s += "; AF_VSOCK in the guest: \(v)" }
             s += "):\n\n```\n\(b.commandLine.joined(separator: " "))\n```\n\n"
         }

@@ -104,3 +104,37 @@ import VBenchTestSupport
         #expect(ConsoleMarkers(console: "no markers\n").runStatus.isEmpty)
     }
 }
+
+@Suite struct JobScriptTests {
+    static func runner(_ matrix: LabMatrix) -> LabRunner {
+        let appliance = Appliance(kernel: GuestKernel(version: "6.1.0-56-amd64", root: "/nonexistent"), initrd: "/nonexistent",
+                                  hash: "0", bytes: 0, moduleCount: 0)
+        return LabRunner(options: LabRunner.Options(matrix: matrix, cache: LabCache(root: "/nonexistent"), runId: "t"),
+                         appliance: appliance, store: nil, log: { _ in }, progress: { _ in })
+    }
+
+    /// Safety: this machine has no /dev/vhost-vsock, so the lab must not pick vsock by default.
+    @Test func uplinkDefaultsToVirtioSerialWithoutVhostVsock() {
+        #expect(!FileManager.default.fileExists(atPath: "/dev/vhost-vsock") || Signals.isVsockHost())
+        if !Signals.isVsockHost() { #expect(Self.runner(.demo).options.uplink == .virtioSerial) }
+    }
+
+    @Test func jobMeasuresEveryDiskBySerialAndSendsAfterEach() {
+        var m = LabMatrix(name: "t", disks: [.virtioBlk, .ide], runtimeSeconds: 0.5, repetitions: 3)
+        let r = Self.runner(m)
+        let job = r.jobScript(disks: m.disks, tags: ["lab.run": "t", "qemu.accel": "tcg"], commandLine: ["-accel", "tcg", "-append", "a b 'c'"])
+        #expect(job.contains("if dev=$(disk vbd0virtioblk); then") && job.contains("if dev=$(disk vbd1ide); then"))
+        #expect(job.contains("'--runtime' '0.5' '--repeat' '3'") && job.contains("'--tag' 'lab.disk=ide'"))
+        // The command line survives the guest shell's quoting.
+        #expect(job.contains(#"'qemu.cmdline=qemu-system-x86_64 -accel tcg -append a b '\''c'\'''"#))
+        #expect(job.components(separatedBy: "\n    send\n").count == 3, "a send after each disk")
+        #expect(job.contains("/vbench send --to serial:/dev/virtio-ports/org.vbench.0"))
+        #expect(job.contains("vsock://any:5000") && job.contains("--to vsock://1:5000"))
+        // Each guest run is bounded: 4 workloads x 3 repetitions x (0.5 + 0.5 ramp) s x 2 + 60.
+        #expect(r.guestRunBound() == 84 && job.contains("timeout 84 /vbench run"))
+        let vsockJob = r.jobScript(disks: m.disks, tags: [:], commandLine: [], sendTo: "vsock://2:40000")
+        #expect(vsockJob.contains("/vbench send --to vsock://2:40000"))
+        m.vsockLoopback = false
+        #expect(!Self.runner(m).jobScript(disks: m.disks, tags: [:], commandLine: []).contains("vsock_loopback"))
+    }
+}

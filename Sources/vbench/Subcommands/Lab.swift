@@ -294,7 +294,7 @@ struct LabRunOptions: ParsableArguments {
                 let b = try r.boot(index: i, disks: disks, accel: acceleration, qemuVersion: qemuVersion)
                 boots.append(b)
                 let statuses = disks.map { "\($0.rawValue) \(b.runStatus[$0].map { $0 == 0 ? "ok" : "exit \($0)" } ?? "no result")" }
-                say("boot \(i): \(formatFixed(b.seconds, digits: 1)) s, \(b.recordsStored) records (\(b.bytesStored) bytes) collected over virtio-serial; \(statuses.joined(separator: ", "))")
+                say("boot \(i): \(formatFixed(b.seconds, digits: 1)) s, \(b.recordsStored) records (\(b.bytesStored) bytes) collected over \(b.uplink.rawValue); \(statuses.joined(separator: ", "))")
                 if matrix.vsockLoopback {
                     say("boot \(i): AF_VSOCK inside the guest (vsock_loopback): \(b.vsockReport ?? "no report")")
                     if b.vsockReport?.hasPrefix("vsock send exit 0") != true { failures.append("boot \(i): the vsock loopback check failed (\(b.vsockReport ?? "no report"); console: \(b.console))") }
