@@ -1,5 +1,6 @@
 import ArgumentParser
 import VBenchCore
+import VBenchSystem
 
 /// The root command: lists the subcommands.
 @main
@@ -13,4 +14,16 @@ struct VBench: ParsableCommand {
         version: VBenchVersion.current,
         subcommands: [Run.self, Collect.self, Send.self, Probe.self, Runs.self, Import.self, Lab.self]
     )
+
+    /// Starts from a clean signal mask (see ProcessControl.unblockAllSignals), then runs the
+    /// command as ArgumentParser's own main does.
+    static func main() {
+        ProcessControl.unblockAllSignals()
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
