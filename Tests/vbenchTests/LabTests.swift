@@ -63,9 +63,17 @@ enum LabPrerequisites {
         // AF_VSOCK inside the guest over vsock_loopback: records moved and bytes counted.
         #expect(r.stderr.contains("AF_VSOCK inside the guest (vsock_loopback): vsock send exit 0; collector stopped: 1 connections, 2 stored ("),
                 "\(r.stderr)")
-        // The summary is in results/lab/.
-        let summaries = try FileManager.default.contentsOfDirectory(atPath: out.path + "/lab").filter { $0.hasSuffix(".md") }
-        #expect(summaries.count == 1)
+        // The paravirtual disk outruns the emulated IDE disk at queue depth 32 (5-7x under TCG in
+        // every boot LAB-NOTES and this lab measured; the issue asks CI to hold the lab to it).
+        let qd32 = { (r: RunRecord) in r.workloads.first { $0.name == "randread-4k-qd32" }?.summary["iops"]?.mean ?? 0 }
+        #expect(qd32(virtio) > qd32(ide), "virtio-blk \(qd32(virtio)) IOPS vs ide \(qd32(ide))")
+        // Everything of the run is under results/lab/RUN: the summary and the records.
+        let runs = try FileManager.default.contentsOfDirectory(atPath: out.path + "/lab").filter { !$0.hasPrefix("native-") }
+        #expect(runs.count == 1)
+        let folder = out.path + "/lab/" + (runs.first ?? "")
+        #expect(FileManager.default.fileExists(atPath: folder + "/summary.md"))
+        let saved = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/records.json"))) as? [Any]
+        #expect(saved?.count == 3)
     }
 
     /// Seeded boots: QEMU's SMBIOS strings (and VMware's CPUID) of three hypervisors and plain TCG;

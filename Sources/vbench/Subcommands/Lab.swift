@@ -23,8 +23,10 @@ extension VBench {
 
 /// Options every lab subcommand shares.
 struct LabOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("The Debian guest kernel (linux-image-VERSION).", valueName: "version"))
-    var kernel: String = GuestKernel.defaultVersion
+    @Option(name: .customLong("kernel"), help: ArgumentHelp("The Debian guest kernel (linux-image-VERSION); repeat it to run the matrix on each (default: \(GuestKernel.defaultVersion)).", valueName: "version"))
+    var kernels: [String] = []
+
+    var kernelVersions: [String] { kernels.isEmpty ? [GuestKernel.defaultVersion] : kernels }
 
     @Option(help: ArgumentHelp("A statically linked vbench for the guest (default: $VBENCH_LAB_BINARY, .build-static/release/vbench, or this binary when static).", valueName: "path"))
     var binary: String?
@@ -65,10 +67,14 @@ struct LabOptions: ParsableArguments {
         }
     }
 
-    func appliance(log: (String) -> Void) throws -> Appliance {
+    /// The appliance of every --kernel (the first one alone where one guest kernel is enough).
+    func appliances(log: (String) -> Void) throws -> [Appliance] {
         try Self.checkPrerequisites()
-        let kernel = try GuestKernel.prepare(version: kernel, cache: labCache, log: log)
-        return try Appliance.build(kernel: kernel, binary: try staticBinary(), cache: labCache, log: log)
+        let binary = try staticBinary()
+        return try kernelVersions.map { version in
+            let kernel = try GuestKernel.prepare(version: version, cache: labCache, log: log)
+            return try Appliance.build(kernel: kernel, binary: binary, cache: labCache, log: log)
+        }
     }
 }
 
@@ -86,9 +92,10 @@ extension VBench.Lab {
 
         func run() throws {
             do {
-                let a = try lab.appliance(log: note)
-                print("kernel   \(a.kernel.image)")
-                print("initrd   \(a.initrd) (\(a.bytes) bytes, \(a.moduleCount) modules, hash \(a.hash))")
+                for a in try lab.appliances(log: note) {
+                    print("kernel   \(a.kernel.image)")
+                    print("initrd   \(a.initrd) (\(a.bytes) bytes, \(a.moduleCount) modules, hash \(a.hash))")
+                }
             } catch let e as LabError {
                 throw fail(e.message, code: VBenchExit.error)
             }
@@ -158,7 +165,7 @@ extension VBench.Lab {
             let live = ProgressLine()
             func say(_ s: String) { live.clear(); note(s) }
             do {
-                let appliance = try lab.appliance(log: say)
+                let appliance = try lab.appliances(log: say)[0]
                 let runId = "seeds-" + ISO8601Stamp.compact(Date())
                 var options = LabRunner.Options(matrix: LabMatrix(name: "seeds", disks: [.virtioBlk]), cache: lab.labCache, runId: runId)
                 options.bootTimeout = bootTimeout
@@ -219,6 +226,9 @@ struct LabRunOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Repetitions per workload (default: the profile's).", valueName: "n"))
     var `repeat`: Int?
 
+    @Option(help: ArgumentHelp("Run the matrix this many times, kernels interleaved (A B A B …), for comparisons across boots.", valueName: "n"))
+    var rounds: Int = 1
+
     @Flag(inversion: .prefixedNo, help: "Also run the same workloads on this machine, on a file under results/lab/, as the native baseline.")
     var native = true
 
@@ -248,6 +258,7 @@ struct LabRunOptions: ParsableArguments {
         }
         guard timeout >= 60 else { throw ValidationError("--timeout must be at least 60 seconds; got \(timeout)") }
         for t in tags where !t.contains("=") { throw ValidationError("--tag must be key=value; got '\(t)'") }
+        guard (1...100).contains(rounds) else { throw ValidationError("--rounds must be 1…100; got \(rounds)") }
     }
 
     func execute(lab: LabOptions, matrixName: String) throws {
@@ -260,48 +271,54 @@ struct LabRunOptions: ParsableArguments {
             if let r = runtime { matrix.runtimeSeconds = r }
             if let r = `repeat` { matrix.repetitions = r }
             try matrix.check(source: "--matrix \(matrixName)")
-            let appliance = try lab.appliance(log: say)
+            let appliances = try lab.appliances(log: say)
             let (qemuVersion, qemuLine) = try LabRunner.qemuVersion()
             try AtomicFile.makeDirectories(out)
             let runStore = try SQLiteRunStore(path: store)
             let runId = ISO8601Stamp.compact(Date()) + "-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
             var options = LabRunner.Options(matrix: matrix, cache: lab.labCache, runId: runId)
             options.acceleration = Acceleration(rawValue: accel)!
-            options.bootTimeout = bootTimeout ?? LabRunner(options: options, appliance: appliance, store: nil, log: { _ in }, progress: { _ in })
+            options.bootTimeout = bootTimeout ?? LabRunner(options: options, appliance: appliances[0], store: nil, log: { _ in }, progress: { _ in })
                 .defaultBootTimeout(disks: matrix.boots.map(\.count).max() ?? 1)
             for t in tags {
                 let p = t.split(separator: "=", maxSplits: 1)
                 options.extraTags[String(p[0])] = p.count > 1 ? String(p[1]) : ""
             }
-            let runner = LabRunner(options: options, appliance: appliance, store: runStore, log: say, progress: { live.show($0) })
-            say("lab run \(runId): matrix \(matrix.name) (\(matrix.disks.map(\.rawValue).joined(separator: ", "))), \(matrix.boot.rawValue) boot, cache=\(matrix.cache) aio=\(matrix.aio); \(qemuLine)")
-            let (acceleration, why) = try runner.chooseAcceleration()
+            say("lab run \(runId): matrix \(matrix.name) (\(matrix.disks.map(\.rawValue).joined(separator: ", "))), \(matrix.boot.rawValue) boot, cache=\(matrix.cache) aio=\(matrix.aio); kernels \(lab.kernelVersions.joined(separator: ", ")); \(rounds) round(s); \(qemuLine)")
+            let (acceleration, why) = try LabRunner(options: options, appliance: appliances[0], store: runStore, log: say,
+                                                    progress: { live.show($0) }).chooseAcceleration()
             say("acceleration: \(why)")
             var boots: [BootResult] = []
             var failures: [String] = []
-            for (i, disks) in matrix.boots.enumerated() {
-                let elapsed = Double(Clock.monotonicNs() - started) / 1e9
-                guard elapsed + 30 < timeout else {
-                    failures.append("boot \(i) (\(disks.map(\.rawValue).joined(separator: ", "))) skipped: the --timeout of \(Int(timeout)) s is spent")
-                    continue
+            var index = 0
+            for round in 0..<rounds {
+                for appliance in appliances {
+                    for disks in matrix.boots {
+                        let i = index
+                        index += 1
+                        let elapsed = Double(Clock.monotonicNs() - started) / 1e9
+                        guard elapsed + 30 < timeout else {
+                            failures.append("boot \(i) (\(disks.map(\.rawValue).joined(separator: ", ")), kernel \(appliance.kernel.version)) skipped: the --timeout of \(Int(timeout)) s is spent")
+                            continue
+                        }
+                        var o = options
+                        o.bootTimeout = min(options.bootTimeout, timeout - elapsed)
+                        o.extraTags["lab.round"] = "\(round)"
+                        o.extraTags["lab.kernel"] = appliance.kernel.version
+                        let r = LabRunner(options: o, appliance: appliance, store: runStore, log: say, progress: { live.show($0) })
+                        let b = try r.boot(index: i, disks: disks, accel: acceleration, qemuVersion: qemuVersion)
+                        boots.append(b)
+                        let statuses = disks.map { "\($0.rawValue) \(b.runStatus[$0].map { $0 == 0 ? "ok" : "exit \($0)" } ?? "no result")" }
+                        say("boot \(i) (kernel \(appliance.kernel.version), round \(round)): \(formatFixed(b.seconds, digits: 1)) s, \(b.recordsStored) records (\(b.bytesStored) bytes) collected over \(b.uplink.rawValue); \(statuses.joined(separator: ", "))")
+                        if matrix.vsockLoopback {
+                            say("boot \(i): AF_VSOCK inside the guest (vsock_loopback): \(b.vsockReport ?? "no report")")
+                            if b.vsockReport?.hasPrefix("vsock send exit 0") != true { failures.append("boot \(i): the vsock loopback check failed (\(b.vsockReport ?? "no report"); console: \(b.console))") }
+                        }
+                        for d in disks where b.runStatus[d] != 0 { failures.append("\(d.rawValue): \(b.runStatus[d].map { "vbench run exited \($0)" } ?? "no result") (console: \(b.console))") }
+                        if b.timedOut { failures.append("boot \(i) timed out after \(Int(b.seconds)) s (console: \(b.console))") }
+                        if b.sendStatus != 0 { failures.append("boot \(i): records were not all sent (send \(b.sendStatus.map(String.init) ?? "never ran"); console: \(b.console))") }
+                    }
                 }
-                var r = runner
-                if timeout - elapsed < options.bootTimeout {
-                    var o = options
-                    o.bootTimeout = timeout - elapsed
-                    r = LabRunner(options: o, appliance: appliance, store: runStore, log: say, progress: { live.show($0) })
-                }
-                let b = try r.boot(index: i, disks: disks, accel: acceleration, qemuVersion: qemuVersion)
-                boots.append(b)
-                let statuses = disks.map { "\($0.rawValue) \(b.runStatus[$0].map { $0 == 0 ? "ok" : "exit \($0)" } ?? "no result")" }
-                say("boot \(i): \(formatFixed(b.seconds, digits: 1)) s, \(b.recordsStored) records (\(b.bytesStored) bytes) collected over \(b.uplink.rawValue); \(statuses.joined(separator: ", "))")
-                if matrix.vsockLoopback {
-                    say("boot \(i): AF_VSOCK inside the guest (vsock_loopback): \(b.vsockReport ?? "no report")")
-                    if b.vsockReport?.hasPrefix("vsock send exit 0") != true { failures.append("boot \(i): the vsock loopback check failed (\(b.vsockReport ?? "no report"); console: \(b.console))") }
-                }
-                for d in disks where b.runStatus[d] != 0 { failures.append("\(d.rawValue): \(b.runStatus[d].map { "vbench run exited \($0)" } ?? "no result") (console: \(b.console))") }
-                if b.timedOut { failures.append("boot \(i) timed out after \(Int(b.seconds)) s (console: \(b.console))") }
-                if b.sendStatus != 0 { failures.append("boot \(i): records were not all sent (send \(b.sendStatus.map(String.init) ?? "never ran"); console: \(b.console))") }
             }
             if native {
                 live.show("native baseline on this machine")
@@ -315,17 +332,22 @@ struct LabRunOptions: ParsableArguments {
                 if let r = matrix.repetitions { args += ["--repeat", "\(r)"] }
                 for (k, v) in options.extraTags { args += ["--tag", "\(k)=\(v)"] }
                 let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-                let o = try Subprocess.run(me, args, timeout: options.bootTimeout)
+                let o = try Subprocess.run(me, args, timeout: max(60, min(options.bootTimeout, timeout - Double(Clock.monotonicNs() - started) / 1e9)))
                 if o.status != 0 { failures.append("native baseline: vbench run exited \(o.status): \(o.stderr.split(separator: "\n").suffix(3).joined(separator: " | "))") }
             }
             live.clear()
             let records = try runStore.runs(RunQuery(tags: ["lab.run": runId])).compactMap { try runStore.record($0.runId) }
             let table = LabTable.render(records)
             print(table)
-            let summary = LabTable.summary(runId: runId, matrix: matrix, acceleration: why, qemu: qemuLine, appliance: appliance,
+            let summary = LabTable.summary(runId: runId, matrix: matrix, acceleration: why, qemu: qemuLine, appliances: appliances,
                                            boots: boots, table: table, failures: failures)
-            try AtomicFile.write(Array(summary.utf8), to: "\(out)/lab/\(runId).md")
-            say("\(records.count) records in \(store) (tag lab.run=\(runId)); summary in \(out)/lab/\(runId).md; took \(Int(Double(Clock.monotonicNs() - started) / 1e9)) s")
+            // Everything of the run under results/lab/RUN: the summary and the records as JSON.
+            let folder = "\(out)/lab/\(runId)"
+            try AtomicFile.makeDirectories(folder)
+            try AtomicFile.write(Array(summary.utf8), to: "\(folder)/summary.md")
+            let json = try records.map { String(decoding: try $0.jsonData(), as: UTF8.self) }
+            try AtomicFile.write(Array(("[\n" + json.joined(separator: ",\n") + "\n]\n").utf8), to: "\(folder)/records.json")
+            say("\(records.count) records in \(store) (tag lab.run=\(runId)) and \(folder)/records.json; summary in \(folder)/summary.md; took \(Int(Double(Clock.monotonicNs() - started) / 1e9)) s")
             if !failures.isEmpty {
                 for f in failures { say("failed: \(f)") }
                 throw VBenchExit.benchmarkFailed
