@@ -1,4 +1,5 @@
 import Foundation
+import VBenchCore
 
 /// What a lab run boots and measures: the device models, how they are attached, and the
 /// workload each guest runs. Built in (`blk`, `demo`) or read from a JSON file of the same shape.
@@ -118,6 +119,17 @@ public struct LabMatrix: Codable, Sendable, Equatable {
         if let r = runtimeSeconds, !(r > 0 && r <= 3600) { throw LabError("\(source): runtimeSeconds must be in (0, 3600]; got \(r)") }
         if let r = repetitions, !(1...100).contains(r) { throw LabError("\(source): repetitions must be 1…100; got \(r)") }
     }
+
+    /// Seconds one guest `vbench run` may take: twice its measuring and ramp time, plus a minute.
+    /// A disk whose I/O stalls (LAB-NOTES saw one NVMe run in twenty stall) fails alone.
+    public func guestRunBound() -> Double {
+        let p = BlockProfile(rawValue: profile) ?? .quick
+        let perWorkload = (runtimeSeconds ?? p.runtimeSeconds) + p.rampSeconds
+        return Double(p.shapes.count * (repetitions ?? p.repetitions)) * perWorkload * 2 + 60
+    }
+
+    /// A boot's default bound: every disk's run bound, plus boot, send and power-off.
+    public func defaultBootTimeout(disks: Int) -> Double { Double(disks) * guestRunBound() + 180 }
 
     /// The boots this matrix needs: each a list of disk models.
     public var boots: [[DiskModel]] {

@@ -133,18 +133,6 @@ public final class LabRunner {
         try h.synchronize()
     }
 
-    /// Seconds one guest `vbench run` may take: twice its measuring and ramp time, plus a minute.
-    /// A disk whose I/O stalls (LAB-NOTES saw one NVMe run in twenty stall) fails alone.
-    public func guestRunBound() -> Double {
-        let m = options.matrix
-        let profile = BlockProfile(rawValue: m.profile) ?? .quick
-        let perWorkload = (m.runtimeSeconds ?? profile.runtimeSeconds) + profile.rampSeconds
-        return Double(profile.shapes.count * (m.repetitions ?? profile.repetitions)) * perWorkload * 2 + 60
-    }
-
-    /// A boot's default bound: every disk's run bound, plus boot, send and power-off.
-    public func defaultBootTimeout(disks: Int) -> Double { Double(disks) * guestRunBound() + 180 }
-
     /// Single-quotes a word for the guest's sh.
     static func shellQuote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 
@@ -174,7 +162,7 @@ public final class LabRunner {
             mkdir -p /out
 
             """
-        let bound = Int(guestRunBound().rounded(.up))
+        let bound = Int(m.guestRunBound().rounded(.up))
         s += """
             # Send the records written so far, then move them out of the way: a disk that hangs
             # later loses nothing that was measured before it.

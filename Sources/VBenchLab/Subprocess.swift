@@ -24,14 +24,12 @@ public enum Subprocess {
     /// Runs `executable` with `arguments` and waits at most `timeout` seconds. Output goes to the
     /// given files when set (for long logs), else it is captured.
     public static func run(_ executable: String, _ arguments: [String], timeout: Double,
-                           stdoutPath: String? = nil, stderrPath: String? = nil, stdin: String? = nil,
-                           currentDirectory: String? = nil, environment: [String: String]? = nil,
+                           stdoutPath: String? = nil, stderrPath: String? = nil, currentDirectory: String? = nil,
                            onTick: ((Double) -> Void)? = nil) throws -> ProcessOutcome {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try resolve(executable))
         process.arguments = arguments
         if let dir = currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: dir) }
-        if let env = environment { process.environment = ProcessInfo.processInfo.environment.merging(env) { _, new in new } }
         let outPipe = Pipe(), errPipe = Pipe()
         if let p = stdoutPath {
             _ = FileManager.default.createFile(atPath: p, contents: nil)
@@ -45,7 +43,7 @@ public enum Subprocess {
         } else {
             process.standardError = errPipe
         }
-        if let p = stdin { process.standardInput = FileHandle(forReadingAtPath: p) } else { process.standardInput = FileHandle.nullDevice }
+        process.standardInput = FileHandle.nullDevice
         let start = Clock.monotonicNs()
         try process.run()
         // Drain pipes while the child runs so it never blocks on a full pipe.

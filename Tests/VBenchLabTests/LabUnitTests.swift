@@ -131,7 +131,7 @@ import VBenchTestSupport
         #expect(job.contains("/vbench send --to serial:/dev/virtio-ports/org.vbench.0"))
         #expect(job.contains("vsock://any:5000") && job.contains("--to vsock://1:5000"))
         // Each guest run is bounded: 4 workloads x 3 repetitions x (0.5 + 0.5 ramp) s x 2 + 60.
-        #expect(r.guestRunBound() == 84 && job.contains("timeout 84 /vbench run"))
+        #expect(m.guestRunBound() == 84 && job.contains("timeout 84 /vbench run"))
         let vsockJob = r.jobScript(disks: m.disks, tags: [:], commandLine: [], sendTo: "vsock://2:40000")
         #expect(vsockJob.contains("/vbench send --to vsock://2:40000"))
         m.vsockLoopback = false

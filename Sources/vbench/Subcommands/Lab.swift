@@ -45,7 +45,7 @@ struct LabOptions: ParsableArguments {
             candidates.append(CommandLine.arguments[0].contains("/") ? CommandLine.arguments[0] : "/proc/self/exe")
         }
         for c in candidates where FileManager.default.isExecutableFile(atPath: c) {
-            if binary != nil || (try? LabELF.isStatic(c)) == true { return c }
+            if binary != nil || (try? Appliance.isStaticExecutable(c)) == true { return c }
         }
         throw LabError("""
             no statically linked vbench for the guest\(binary.map { " at \($0)" } ?? ""). Build one (a few minutes):
@@ -76,11 +76,6 @@ struct LabOptions: ParsableArguments {
             return try Appliance.build(kernel: kernel, binary: binary, cache: labCache, log: log)
         }
     }
-}
-
-/// Exposes the ELF check to the CLI.
-enum LabELF {
-    static func isStatic(_ path: String) throws -> Bool { try Appliance.isStaticExecutable(path) }
 }
 
 extension VBench.Lab {
@@ -278,8 +273,7 @@ struct LabRunOptions: ParsableArguments {
             let runId = ISO8601Stamp.compact(Date()) + "-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
             var options = LabRunner.Options(matrix: matrix, cache: lab.labCache, runId: runId)
             options.acceleration = Acceleration(rawValue: accel)!
-            options.bootTimeout = bootTimeout ?? LabRunner(options: options, appliance: appliances[0], store: nil, log: { _ in }, progress: { _ in })
-                .defaultBootTimeout(disks: matrix.boots.map(\.count).max() ?? 1)
+            options.bootTimeout = bootTimeout ?? matrix.defaultBootTimeout(disks: matrix.boots.map(\.count).max() ?? 1)
             for t in tags {
                 let p = t.split(separator: "=", maxSplits: 1)
                 options.extraTags[String(p[0])] = p.count > 1 ? String(p[1]) : ""
@@ -345,7 +339,7 @@ struct LabRunOptions: ParsableArguments {
             let folder = "\(out)/lab/\(runId)"
             try AtomicFile.makeDirectories(folder)
             try AtomicFile.write(Array(summary.utf8), to: "\(folder)/summary.md")
-            let json = try records.map { String(decoding: try $0.jsonData(), as: UTF8.self) }
+            let json = try records.map { String(decoding: try $0.jsonData(pretty: false), as: UTF8.self) }
             try AtomicFile.write(Array(("[\n" + json.joined(separator: ",\n") + "\n]\n").utf8), to: "\(folder)/records.json")
             say("\(records.count) records in \(store) (tag lab.run=\(runId)) and \(folder)/records.json; summary in \(folder)/summary.md; took \(Int(Double(Clock.monotonicNs() - started) / 1e9)) s")
             if !failures.isEmpty {
