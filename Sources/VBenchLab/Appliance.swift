@@ -181,7 +181,17 @@ public struct Appliance: Sendable {
         try? fm.removeItem(atPath: stage)
         let size = (try fm.attributesOfItem(atPath: initrd))[.size] as? Int ?? 0
         log("appliance \(initrd): \(size) bytes")
+        pruneAppliances(in: cache, keeping: 4)
         return Appliance(kernel: kernel, initrd: initrd, hash: short, bytes: size, moduleCount: files.count)
+    }
+
+    /// Removes all but the `keeping` newest appliances from the cache (each binary build makes
+    /// a new one of about 30 MB; kernels and debs stay).
+    static func pruneAppliances(in cache: LabCache, keeping: Int) {
+        let fm = FileManager.default
+        let names = ((try? fm.contentsOfDirectory(atPath: cache.root)) ?? []).filter { $0.hasPrefix("appliance-") && $0.hasSuffix(".cpio.gz") }
+        let dated = names.map { ($0, ((try? fm.attributesOfItem(atPath: cache.path($0)))?[.modificationDate] as? Date) ?? .distantPast) }
+        for (name, _) in dated.sorted(by: { $0.1 > $1.1 }).dropFirst(keeping) { try? fm.removeItem(atPath: cache.path(name)) }
     }
 
     /// True when the file is an ELF executable without a dynamic loader (a static binary).

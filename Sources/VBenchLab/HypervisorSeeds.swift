@@ -75,6 +75,7 @@ extension LabRunner {
 
             """
         let initrd = try bootInitrd(job: job, dir: dir)
+        defer { try? FileManager.default.removeItem(atPath: initrd) }
         let image = "\(dir)/disk.img"
         try backingFile(image, mib: 16)
         defer { try? FileManager.default.removeItem(atPath: image) }

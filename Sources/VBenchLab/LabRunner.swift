@@ -286,7 +286,9 @@ public final class LabRunner {
         tags["qemu.aio"] = m.aio
         tags["lab.uplink"] = options.uplink.rawValue
         let job = jobScript(disks: disks, tags: tags, commandLine: args, sendTo: sendTo)
-        _ = try bootInitrd(job: job, dir: dir)
+        let initrd = try bootInitrd(job: job, dir: dir)
+        // The per-boot copy of the appliance is 30 MB; the job script stays (jobroot/) with the logs.
+        defer { try? FileManager.default.removeItem(atPath: initrd) }
 
         // The host side: the collector, listening before QEMU connects to it as a client.
         try? FileManager.default.removeItem(atPath: socket)
