@@ -36,6 +36,8 @@ let package = Package(
         ),
         .target(name: "VBenchProbe", dependencies: ["VBenchCore", "VBenchSystem"]),
         .target(name: "VBenchBlock", dependencies: ["VBenchCore", "VBenchSystem"]),
+        // STREAM kernels, pointer chase, first touch.
+        .target(name: "VBenchMemory", dependencies: ["VBenchCore", "VBenchSystem"]),
         // Durable results: SQLite in WAL mode with numbered migrations.
         .target(name: "VBenchStore", dependencies: ["VBenchCore", .product(name: "GRDB", package: "GRDB.swift")]),
         // Versioned frames and messages between guest and host; no sockets here.
@@ -47,7 +49,7 @@ let package = Package(
             name: "vbench",
             dependencies: [
                 "VBenchCore", "VBenchSystem", "VBenchProbe", "VBenchBlock", "VBenchStore", "VBenchCollector", "VBenchUplink", "VBenchWire",
-                "VBenchLab",
+                "VBenchLab", "VBenchMemory",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -94,6 +96,7 @@ let package = Package(
             name: "VBenchProbeTests",
             dependencies: ["VBenchTestSupport", "VBenchProbe", "VBenchCore", "VBenchSystem"]
         ),
+        .testTarget(name: "VBenchMemoryTests", dependencies: ["VBenchMemory", "VBenchCore", "VBenchSystem", "VBenchProbe", "VBenchTestSupport"]),
         .testTarget(name: "VBenchLabTests", dependencies: ["VBenchTestSupport", "VBenchLab", "VBenchSystem", "VBenchCore", "VBenchStore"]),
         .testTarget(name: "VBenchBlockTests", dependencies: ["VBenchTestSupport", "VBenchBlock", "VBenchCore", "VBenchSystem", "VBenchProbe"]),
         .testTarget(

@@ -68,3 +68,12 @@ int vbench_vsock_accept(int listener, unsigned int *peer_cid, unsigned int *peer
     *peer_port = addr.svm_port;
     return fd;
 }
+
+#include <sched.h>
+
+int vbench_pin_to_cpu(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof(set), &set) == 0 ? 0 : -errno;
+}

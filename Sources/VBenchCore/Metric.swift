@@ -43,6 +43,14 @@ public struct Metric: Sendable, Hashable {
     public static let net: [Metric] = [throughput, retransmits, transactions, connections, cpuLocal, cpuPeer,
                                        lostPercent, jitter, latP50, latP99, latMean]
 
+    /// Nanoseconds of one dependent load (pointer chase).
+    public static let loadLatency = Metric(key: "loadLatencyNs", unit: "ns", polarity: .lowerIsBetter)
+    /// Minor page faults taken per second while touching fresh memory.
+    public static let pageFaults = Metric(key: "pageFaultsPerSec", unit: "faults/s", polarity: .higherIsBetter)
+
+    /// Every metric a memory workload can write.
+    public static let mem: [Metric] = [bandwidth, loadLatency, pageFaults]
+
     /// Every metric vbench knows, by key.
-    public static let byKey: [String: Metric] = Dictionary((block + net).map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+    public static let byKey: [String: Metric] = Dictionary((block + net + mem).map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
 }

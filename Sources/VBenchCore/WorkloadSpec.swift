@@ -6,20 +6,23 @@ import FoundationEssentials
 public enum WorkloadSpec: Codable, Sendable, Equatable {
     case block(BlockWorkloadSpec)
     case net(NetWorkloadSpec)
+    case mem(MemWorkloadSpec)
 
     /// The workload's short name, e.g. `randread-4k-qd32`, `stream-send-p1-128k`.
     public var name: String {
         switch self {
         case .block(let s): s.name
         case .net(let s): s.name
+        case .mem(let s): s.name
         }
     }
 
-    /// `blk` or `net`.
+    /// `blk`, `net` or `mem`.
     public var kind: String {
         switch self {
         case .block: "blk"
         case .net: "net"
+        case .mem: "mem"
         }
     }
 
@@ -33,6 +36,11 @@ public enum WorkloadSpec: Codable, Sendable, Equatable {
         return nil
     }
 
+    public var mem: MemWorkloadSpec? {
+        if case .mem(let s) = self { return s }
+        return nil
+    }
+
     private enum Keys: String, CodingKey { case kind }
 
     public init(from decoder: any Decoder) throws {
@@ -40,9 +48,10 @@ public enum WorkloadSpec: Codable, Sendable, Equatable {
         switch try c.decodeIfPresent(String.self, forKey: .kind) ?? "blk" {
         case "blk": self = .block(try BlockWorkloadSpec(from: decoder))
         case "net": self = .net(try NetWorkloadSpec(from: decoder))
+        case "mem": self = .mem(try MemWorkloadSpec(from: decoder))
         case let other:
             throw DecodingError.dataCorruptedError(forKey: .kind, in: c,
-                                                   debugDescription: "unknown workload kind '\(other)' (this vbench knows blk, net)")
+                                                   debugDescription: "unknown workload kind '\(other)' (this vbench knows blk, net, mem)")
         }
     }
 
@@ -50,6 +59,7 @@ public enum WorkloadSpec: Codable, Sendable, Equatable {
         switch self {
         case .block(let s): try s.encode(to: encoder)
         case .net(let s): try s.encode(to: encoder)
+        case .mem(let s): try s.encode(to: encoder)
         }
         var c = encoder.container(keyedBy: Keys.self)
         try c.encode(kind, forKey: .kind)
@@ -128,5 +138,57 @@ public struct NetWorkloadSpec: Codable, Sendable, Equatable {
         case .rr, .crr:
             return "\(prefix)\(test.rawValue)-\(size)\(streams > 1 ? "-p\(streams)" : "")"
         }
+    }
+}
+
+/// The memory tests.
+public enum MemTest: String, Codable, Sendable, CaseIterable {
+    /// STREAM's kernels: c = a; b = s·c; c = a + b; a = b + s·c.
+    case copy, scale, add, triad
+    /// Dependent loads through a random single-cycle permutation (latency of one load).
+    case chase
+    /// Touching fresh pages for the first time (page-fault rate).
+    case firstTouch = "first-touch"
+
+    /// Bytes STREAM counts per element and iteration (8-byte doubles read and written).
+    public var streamBytesPerElement: Int? {
+        switch self {
+        case .copy, .scale: 16
+        case .add, .triad: 24
+        case .chase, .firstTouch: nil
+        }
+    }
+}
+
+/// What a memory workload asked for.
+public struct MemWorkloadSpec: Codable, Sendable, Equatable {
+    /// `stream-triad`, `chase-64m`, `first-touch-1g`.
+    public var name: String
+    public var test: MemTest
+    /// Bytes of each STREAM array, of the chase's range, or touched.
+    public var arrayBytes: UInt64
+    public var threads: Int
+    /// Threads pinned one per CPU.
+    public var pinned: Bool
+    /// STREAM: timed iterations (the first, which is dropped, not counted); chase: repetitions.
+    public var repetitions: Int
+    /// The NUMA node the memory was bound to, when it was.
+    public var numaNode: Int?
+
+    public init(name: String? = nil, test: MemTest, arrayBytes: UInt64, threads: Int = 1, pinned: Bool = true,
+                repetitions: Int, numaNode: Int? = nil) {
+        self.test = test
+        self.arrayBytes = arrayBytes
+        self.threads = threads
+        self.pinned = pinned
+        self.repetitions = repetitions
+        self.numaNode = numaNode
+        self.name = name ?? {
+            switch test {
+            case .copy, .scale, .add, .triad: "stream-\(test.rawValue)"
+            case .chase: "chase-\(ByteCount.shortName(arrayBytes))"
+            case .firstTouch: "first-touch-\(ByteCount.shortName(arrayBytes))"
+            }
+        }()
     }
 }

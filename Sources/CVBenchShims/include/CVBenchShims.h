@@ -25,4 +25,8 @@ int vbench_vsock_listen(unsigned int port, int backlog);
 /// Accepts one connection; stores the peer's CID and port. Returns the new fd, or -errno.
 int vbench_vsock_accept(int listener, unsigned int *peer_cid, unsigned int *peer_port);
 
+/// Pins the calling thread to one CPU (sched_setaffinity on a one-CPU set; CPU_SET is a macro
+/// Swift cannot import). Returns 0 or -errno.
+int vbench_pin_to_cpu(int cpu);
+
 #endif

@@ -7,8 +7,12 @@ extension VBench {
     /// `vbench run`: measure a device family and write a RunRecord.
     struct Run: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Measure block I/O on a file or disk and write a RunRecord.",
+            abstract: "Measure block I/O on a file or disk, or memory, and write a RunRecord.",
             discussion: """
+                --device mem runs STREAM's copy, scale, add and triad (arrays of --size each,
+                default four times the last-level caches; --repeat iterations, first dropped;
+                --threads, default every online CPU, pinned), a pointer chase from 16 KiB up to
+                the array size, and the first-touch page-fault rate.
                 Without --rw the profile's workloads run; with --rw one custom workload runs.
                 A file target is created, filled and removed afterwards (unless --keep).
                 Writing to a block device needs --allow-destructive and is refused when the
@@ -16,26 +20,45 @@ extension VBench {
                 """
         )
 
-        @Option(help: ArgumentHelp("Device family to measure: blk (net and mem are not yet available).", valueName: "family"))
+        @Option(help: ArgumentHelp("Device family to measure: blk or mem (net is not yet available).", valueName: "family"))
         var device: String = "blk"
+
+        @Option(help: ArgumentHelp("--device mem: threads for STREAM (default: every online CPU).", valueName: "n"))
+        var threads: Int?
 
         @OptionGroup var block: BlockOptions
         @OptionGroup var output: OutputOptions
 
         func validate() throws {
-            guard device == "blk" else {
-                if ["net", "mem", "all"].contains(device) {
-                    throw ValidationError("--device \(device) is not available yet in vbench \(VBenchVersion.current); use --device blk")
+            guard device == "blk" || device == "mem" else {
+                if ["net", "all"].contains(device) {
+                    throw ValidationError("--device \(device) is not available yet in vbench \(VBenchVersion.current); use --device blk or mem")
                 }
-                throw ValidationError("--device must be blk; got '\(device)'")
+                throw ValidationError("--device must be blk or mem; got '\(device)'")
             }
-            try block.check()
+            if device == "mem" {
+                if let t = threads, !(1...1024).contains(t) { throw ValidationError("--threads must be 1…1024; got \(t)") }
+                if let s = block.size {
+                    guard let b = ByteCount.parse(s), b >= 1 << 20, b <= 1 << 40 else {
+                        throw ValidationError("--size must be a size from 1m to 1t such as 256m; got '\(s)'")
+                    }
+                }
+                if let r = block.repeat, !(2...1000).contains(r) { throw ValidationError("--repeat for --device mem must be 2…1000 (the first iteration is dropped); got \(r)") }
+            } else {
+                if threads != nil { throw ValidationError("--threads applies to --device mem; use --numjobs for block jobs") }
+                try block.check()
+            }
             if let send = output.send {
                 do { _ = try Endpoint(send) } catch { throw ValidationError("--send: \(error)") }
             }
         }
 
         func run() throws {
+            if device == "mem" {
+                let code = MemRunService(sizeBytes: block.sizeBytes, threads: threads, iterations: block.repeat, output: output).run()
+                if code != VBenchExit.ok { throw code }
+                return
+            }
             let service = BlockRunService(options: block, output: output)
             let code = service.run()
             if code != VBenchExit.ok { throw code }

@@ -1,0 +1,89 @@
+import VBenchCore
+import VBenchSystem
+
+/// Runs the memory workloads and turns them into a RunRecord's workloads: STREAM copy, scale,
+/// add and triad (one repetition per timed iteration, the first dropped), the pointer chase
+/// over a range of sizes, and the first-touch page-fault rate.
+public struct MemHarness: Sendable {
+    public var arrayBytes: UInt64
+    public var threads: Int
+    public var iterations: Int
+    public var chaseSizes: [Int]
+    public var chaseRepetitions: Int
+    public var pin: Bool
+
+    /// STREAM's rule: each array at least four times the sum of the last-level caches; never
+    /// below 64 MiB. `lastLevelCacheBytes` comes from the probe.
+    public static func streamArrayBytes(lastLevelCacheBytes: UInt64) -> UInt64 {
+        max(4 * lastLevelCacheBytes, 64 << 20)
+    }
+
+    /// Chase ranges from 16 KiB to `maxBytes` in steps of ×4, and `maxBytes` itself: L1, L2,
+    /// last-level cache and DRAM each get points.
+    public static func chaseSizes(upTo maxBytes: Int) -> [Int] {
+        var sizes: [Int] = []
+        var s = 16 << 10
+        while s <= maxBytes { sizes.append(s); s *= 4 }
+        if sizes.last != maxBytes { sizes.append(maxBytes) }
+        return sizes
+    }
+
+    public init(arrayBytes: UInt64, threads: Int, iterations: Int = 10, chaseSizes: [Int], chaseRepetitions: Int = 3, pin: Bool = true) {
+        self.arrayBytes = arrayBytes
+        self.threads = threads
+        self.iterations = iterations
+        self.chaseSizes = chaseSizes
+        self.chaseRepetitions = chaseRepetitions
+        self.pin = pin
+    }
+
+    public enum Problem: Error, CustomStringConvertible {
+        case verification(String)
+        case system(SystemError)
+        public var description: String {
+            switch self {
+            case .verification(let why): "STREAM results are wrong: \(why)"
+            case .system(let e): "\(e)"
+            }
+        }
+    }
+
+    public func run(progress: (String) -> Void = { _ in }) throws(Problem) -> [WorkloadResult] {
+        let elements = Int(arrayBytes) / MemoryLayout<Double>.stride
+        progress("STREAM: 3 arrays of \(ByteCount.human(arrayBytes)), \(threads) thread(s), \(iterations) iterations")
+        let stream: StreamBenchmark.Result
+        do { stream = try StreamBenchmark(elements: elements, threads: threads, iterations: iterations, pin: pin).run() } catch {
+            throw .system(error)
+        }
+        if let why = stream.verificationError { throw .verification(why) }
+        var workloads: [WorkloadResult] = []
+        for test in [MemTest.copy, .scale, .add, .triad] {
+            let bytes = Double((test.streamBytesPerElement ?? 0) * elements)
+            let reps = (stream.seconds[test] ?? []).enumerated().map { i, s in
+                RepetitionResult(index: i, elapsedNs: UInt64(s * 1e9), jobs: [], metrics: [Metric.bandwidth.key: bytes / s])
+            }
+            workloads.append(WorkloadResult(spec: .mem(MemWorkloadSpec(test: test, arrayBytes: arrayBytes, threads: threads, pinned: pin,
+                                                                      repetitions: iterations - 1)),
+                                            repetitions: reps))
+        }
+        let touch = RepetitionResult(index: 0, elapsedNs: UInt64(stream.firstTouchSeconds * 1e9), jobs: [],
+                                     metrics: [Metric.pageFaults.key: Double(stream.firstTouchFaults) / max(stream.firstTouchSeconds, 1e-9),
+                                               Metric.bandwidth.key: 3 * Double(arrayBytes) / max(stream.firstTouchSeconds, 1e-9)])
+        workloads.append(WorkloadResult(spec: .mem(MemWorkloadSpec(test: .firstTouch, arrayBytes: 3 * arrayBytes, threads: threads,
+                                                                  pinned: pin, repetitions: 1)), repetitions: [touch]))
+        for size in chaseSizes {
+            progress("pointer chase over \(ByteCount.human(UInt64(size)))")
+            let loads = max(1 << 20, min(size / PointerChase.slotBytes * 8, 1 << 24))
+            var reps: [RepetitionResult] = []
+            for r in 0..<chaseRepetitions {
+                let ns: Double
+                do { ns = try PointerChase(rangeBytes: size, seed: 0x5eed &+ UInt64(r)).run(loads: loads) } catch { throw .system(error) }
+                reps.append(RepetitionResult(index: r, elapsedNs: UInt64(ns * Double(loads)), jobs: [],
+                                             metrics: [Metric.loadLatency.key: ns]))
+            }
+            workloads.append(WorkloadResult(spec: .mem(MemWorkloadSpec(test: .chase, arrayBytes: UInt64(size), threads: 1, pinned: pin,
+                                                                      repetitions: chaseRepetitions)), repetitions: reps))
+        }
+        return workloads
+    }
+}

@@ -1,0 +1,54 @@
+import ArgumentParser
+import FoundationEssentials
+import VBenchCollector
+import VBenchCore
+import VBenchStore
+import VBenchSystem
+import VBenchUplink
+
+extension OutputOptions {
+    /// Writes the record under out/runs/, prints `table` or the JSON, adds the record to the
+    /// store and sends it when asked.
+    func emit(_ record: RunRecord, table: String) -> ExitCode {
+        let data: Data
+        do { data = try record.jsonData() } catch { return fail("could not encode the record: \(error)", code: VBenchExit.error) }
+        let dir = out + "/runs"
+        let stamp = ISO8601Stamp.compact(record.startTime)
+        let file = "\(dir)/\(stamp)-\(record.family)-\(record.device.name.replacingSlashes())-\(record.runId.uuidString.prefix(8).lowercased()).json"
+        do {
+            try AtomicFile.makeDirectories(dir)
+            try AtomicFile.write(Array(data), to: file)
+        } catch {
+            return fail("could not store the record in \(dir): \(error); pass --out DIR with a writable folder", code: VBenchExit.error)
+        }
+        if json {
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print(table)
+        }
+        flushStandardOutput()
+        note("record: \(file)")
+        do {
+            let store = try SQLiteRunStore(path: storePath)
+            let env = record.environment
+            _ = try store.store(record, receipt: Receipt(peer: "local", receivedAt: Date(),
+                                                         collectorHost: env.hostname, collectorKernel: env.kernelRelease))
+        } catch {
+            return fail("the record is in \(file) but could not be added to the store: \(error)", code: VBenchExit.error)
+        }
+        if let send = send, let endpoint = try? Endpoint(send) {
+            let delivery = Delivery(uplink: Uplink(endpoint: endpoint), spool: Spool(directory: out + "/spool"))
+            do {
+                let outcome = try delivery.deliver([record])
+                if let failure = outcome.failure {
+                    note("\(outcome.spooled) record(s) wait in \(out)/spool (\(failure)); `vbench send --to \(send)` resends them")
+                } else {
+                    note("sent to \(send): \(outcome.stored) stored, \(outcome.duplicates) already there")
+                }
+            } catch {
+                return fail("could not spool the record in \(out)/spool: \(error)", code: VBenchExit.error)
+            }
+        }
+        return VBenchExit.ok
+    }
+}
