@@ -68,7 +68,10 @@ enum Golden {
         (["run", "--rw", "randread", "--bs", "32m"], "--bs must be a multiple of 512 from 512 to 16m; got 32m"),
         (["run", "--rw", "randread", "--iodepth", "4096", "--bs", "1m"], "keep it at most 1 GiB"),
         (["run", "--device", "net"], "--device net is not available yet"),
-        (["run", "--device", "disk"], "--device must be blk; got 'disk'"),
+        (["run", "--device", "disk"], "--device must be blk or mem; got 'disk'"),
+        (["run", "--device", "mem", "--threads", "0"], "--threads must be 1…1024; got 0"),
+        (["run", "--device", "mem", "--repeat", "1"], "the first iteration is dropped"),
+        (["run", "--threads", "2"], "--threads applies to --device mem"),
         (["run", "--profile", "huge"], "huge"),
         (["run", "--runtime", "0"], "--runtime must be more than 0"),
         (["run", "--io-size", "1m", "--runtime", "1"], "pass one"),
@@ -277,6 +280,25 @@ enum Golden {
         // --device without --here is a usage error.
         let usage = try Binary.run(["import", "--store", store, "--device", "eth0", forward])
         #expect(usage.status == 64 && usage.stderr.contains("--device names a device of this machine"))
+    }
+
+    @Test func memoryRunWritesAVerifiedStreamRecord() throws {
+        let out = try ScratchFolder()
+        let r = try Binary.run(["run", "--device", "mem", "--size", "8m", "--repeat", "3", "--threads", "2", "--json", "--out", out.path,
+                                "--tag", "case=mem"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let record = try RunRecord.decode(Data(r.stdout.utf8))
+        #expect(record.family == "mem" && record.device.kind == "memory" && record.tags["case"] == "mem")
+        #expect(record.tags["mem.numa"] == "single-node" && r.stderr.contains("one NUMA node: measuring node 0"))
+        let names = record.workloads.map(\.name)
+        #expect(Array(names.prefix(5)) == ["stream-copy", "stream-scale", "stream-add", "stream-triad", "first-touch-24m"])
+        #expect(names.contains("chase-16k") && names.contains("chase-16m"), "\(names)")
+        #expect(record.workloads[3].spec.mem?.threads == 2 && record.workloads[3].repetitions.count == 2)
+        // The same record is on disk and in the store.
+        let files = try FileManager.default.contentsOfDirectory(atPath: out.path + "/runs")
+        #expect(files.count == 1 && files[0].contains("-mem-"))
+        let list = try Binary.run(["runs", "list", "--store", out.path + "/vbench.sqlite"])
+        #expect(list.stdout.contains(" mem "), "\(list.stdout)")
     }
 
     @Test func probeJSONAndFixtureRoot() throws {
