@@ -11,6 +11,20 @@ public struct MemHarness: Sendable {
     public var chaseSizes: [Int]
     public var chaseRepetitions: Int
     public var pin: Bool
+    /// On a machine with several NUMA nodes: STREAM triad with threads on one node's CPUs and
+    /// the arrays bound to another node (local on the diagonal, remote elsewhere). Empty on one node.
+    public var numaPairs: [NUMAPair]
+
+    public struct NUMAPair: Sendable, Equatable {
+        public var cpuNode: Int
+        public var cpus: [Int]
+        public var memoryNode: Int
+        public init(cpuNode: Int, cpus: [Int], memoryNode: Int) {
+            self.cpuNode = cpuNode
+            self.cpus = cpus
+            self.memoryNode = memoryNode
+        }
+    }
 
     /// STREAM's rule: each array at least four times the sum of the last-level caches; never
     /// below 64 MiB. `lastLevelCacheBytes` comes from the probe.
@@ -28,7 +42,9 @@ public struct MemHarness: Sendable {
         return sizes
     }
 
-    public init(arrayBytes: UInt64, threads: Int, iterations: Int = 10, chaseSizes: [Int], chaseRepetitions: Int = 3, pin: Bool = true) {
+    public init(arrayBytes: UInt64, threads: Int, iterations: Int = 10, chaseSizes: [Int], chaseRepetitions: Int = 3, pin: Bool = true,
+                numaPairs: [NUMAPair] = []) {
+        self.numaPairs = numaPairs
         self.arrayBytes = arrayBytes
         self.threads = threads
         self.iterations = iterations
@@ -71,6 +87,23 @@ public struct MemHarness: Sendable {
                                                Metric.bandwidth.key: 3 * Double(arrayBytes) / max(stream.firstTouchSeconds, 1e-9)])
         workloads.append(WorkloadResult(spec: .mem(MemWorkloadSpec(test: .firstTouch, arrayBytes: 3 * arrayBytes, threads: threads,
                                                                   pinned: pin, repetitions: 1)), repetitions: [touch]))
+        for pair in numaPairs {
+            progress("STREAM triad: CPUs of node \(pair.cpuNode), memory on node \(pair.memoryNode)")
+            let r: StreamBenchmark.Result
+            do {
+                r = try StreamBenchmark(elements: elements, threads: pair.cpus.count, iterations: iterations, pin: true,
+                                        cpus: pair.cpus, memoryNode: pair.memoryNode).run()
+            } catch { throw .system(error) }
+            if let why = r.verificationError { throw .verification(why) }
+            let bytes = Double((MemTest.triad.streamBytesPerElement ?? 0) * elements)
+            let reps = (r.seconds[.triad] ?? []).enumerated().map { i, s in
+                RepetitionResult(index: i, elapsedNs: UInt64(s * 1e9), jobs: [], metrics: [Metric.bandwidth.key: bytes / s])
+            }
+            let name = "stream-triad-cpu\(pair.cpuNode)-mem\(pair.memoryNode)"
+            workloads.append(WorkloadResult(spec: .mem(MemWorkloadSpec(name: name, test: .triad, arrayBytes: arrayBytes, threads: pair.cpus.count,
+                                                                      pinned: true, repetitions: iterations - 1, numaNode: pair.memoryNode)),
+                                            repetitions: reps))
+        }
         for size in chaseSizes {
             progress("pointer chase over \(ByteCount.human(UInt64(size)))")
             let loads = max(1 << 20, min(size / PointerChase.slotBytes * 8, 1 << 24))

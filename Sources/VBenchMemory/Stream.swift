@@ -3,14 +3,32 @@ import VBenchSystem
 
 /// Memory that the kernels share across threads, unmapped when released.
 final class SharedDoubles: @unchecked Sendable {
-    let buffer: AlignedBuffer
+    private let buffer: AlignedBuffer?
+    private let numaMemory: UnsafeMutableRawPointer?
     let pointer: UnsafeMutablePointer<Double>
     let count: Int
 
-    init(count: Int) throws(SystemError) {
-        buffer = try AlignedBuffer(count: count * MemoryLayout<Double>.stride)
-        pointer = buffer.base.bindMemory(to: Double.self, capacity: count)
+    /// `count` doubles: huge-page-advised anonymous memory, or memory bound to NUMA node `node`.
+    init(count: Int, node: Int? = nil) throws(SystemError) {
+        let bytes = count * MemoryLayout<Double>.stride
+        if let node {
+            guard let p = NUMA.allocate(bytes: bytes, onNode: node) else {
+                throw SystemError("numa_alloc_onnode", "\(bytes) bytes on node \(node)", errno: .init(rawValue: 12))  // ENOMEM
+            }
+            numaMemory = p
+            buffer = nil
+            pointer = p.bindMemory(to: Double.self, capacity: count)
+        } else {
+            let b = try AlignedBuffer(count: bytes)
+            pointer = b.base.bindMemory(to: Double.self, capacity: count)
+            buffer = consume b
+            numaMemory = nil
+        }
         self.count = count
+    }
+
+    deinit {
+        if let numaMemory { NUMA.free(numaMemory, bytes: count * MemoryLayout<Double>.stride) }
     }
 }
 
@@ -25,13 +43,19 @@ public struct StreamBenchmark: Sendable {
     /// Iterations including the dropped first one (STREAM's NTIMES, 10 by default).
     public var iterations: Int
     public var pin: Bool
+    /// CPUs to pin thread i to (`cpus[i % count]`); nil: CPU i modulo the online CPUs.
+    public var cpus: [Int]?
+    /// Bind the arrays to this NUMA node (libnuma) instead of first-touch placement.
+    public var memoryNode: Int?
     public static let scalar = 3.0
 
-    public init(elements: Int, threads: Int, iterations: Int = 10, pin: Bool = true) {
+    public init(elements: Int, threads: Int, iterations: Int = 10, pin: Bool = true, cpus: [Int]? = nil, memoryNode: Int? = nil) {
         self.elements = elements
         self.threads = max(1, threads)
         self.iterations = max(2, iterations)
         self.pin = pin
+        self.cpus = cpus.flatMap { $0.isEmpty ? nil : $0 }
+        self.memoryNode = memoryNode
     }
 
     /// Per kernel, the seconds of each iteration after the first.
@@ -46,7 +70,9 @@ public struct StreamBenchmark: Sendable {
 
     /// Runs the benchmark; throws only when the arrays cannot be mapped.
     public func run() throws(SystemError) -> Result {
-        let a = try SharedDoubles(count: elements), b = try SharedDoubles(count: elements), c = try SharedDoubles(count: elements)
+        let node = memoryNode
+        let a = try SharedDoubles(count: elements, node: node), b = try SharedDoubles(count: elements, node: node)
+        let c = try SharedDoubles(count: elements, node: node)
         let n = elements, t = threads, iters = iterations, pin = self.pin
         let barrier = ThreadBarrier(count: t)
         // Per thread: [iteration][kernel] start/end stamps, and first-touch figures.
@@ -61,9 +87,10 @@ public struct StreamBenchmark: Sendable {
             }
         }
         let times = Times(iterations: iters, threads: t)
-        let cpus = Affinity.onlineCPUs()
+        let online = Affinity.onlineCPUs()
+        let pinList = cpus
         try ThreadGroup.run(count: t) { index in
-            if pin { Affinity.pin(cpu: index % cpus) }
+            if pin { Affinity.pin(cpu: pinList.map { $0[index % $0.count] } ?? index % online) }
             let lo = n * index / t, hi = n * (index + 1) / t
             let pa = a.pointer, pb = b.pointer, pc = c.pointer
             // First touch by the thread that will use the slice (NUMA-local pages).

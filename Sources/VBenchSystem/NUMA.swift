@@ -11,3 +11,17 @@ public enum NUMA {
         return n > 0 ? n : nil
     }
 }
+
+extension NUMA {
+    /// `bytes` of memory bound to NUMA node `node` (zeroed, page-aligned), or nil when libnuma
+    /// cannot give it. Free with `free(_:bytes:)`.
+    /// The corresponding C functions are `numa_alloc_onnode` and `numa_free`.
+    public static func allocate(bytes: Int, onNode node: Int) -> UnsafeMutableRawPointer? {
+        guard numa_available() >= 0, node >= 0, node <= Int(numa_max_node()) else { return nil }
+        return numa_alloc_onnode(bytes, Int32(node))
+    }
+
+    public static func free(_ pointer: UnsafeMutableRawPointer, bytes: Int) {
+        numa_free(pointer, bytes)
+    }
+}

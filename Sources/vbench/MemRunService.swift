@@ -23,16 +23,20 @@ struct MemRunService {
         let threadCount = threads ?? Affinity.onlineCPUs()
         var allTags = tags
         if let llc { allTags["mem.lastLevelCacheBytes"] = "\(llc)" }
-        // One node: say so (libnuma reports node 0 only); per-node runs need more than one.
-        if environment.numaNodes <= 1 {
+        // One node: say so; several: triad for every (CPU node, memory node) pair as well.
+        let topology = NUMATopology(fs: fs, onlineCPUs: environment.onlineCpus)
+        var pairs: [MemHarness.NUMAPair] = []
+        if topology.nodes.count <= 1 {
             note("one NUMA node: measuring node 0 (local vs remote needs two or more nodes)")
             allTags["mem.numa"] = "single-node"
         } else {
-            note("\(environment.numaNodes) NUMA nodes: this version measures with first-touch placement across nodes; per-node runs are not built yet")
-            allTags["mem.numa"] = "first-touch"
+            let cpusOf = Dictionary(topology.nodes.map { ($0.id, $0.cpus) }, uniquingKeysWith: { a, _ in a })
+            pairs = topology.measurementPairs.map { MemHarness.NUMAPair(cpuNode: $0.cpuNode, cpus: cpusOf[$0.cpuNode] ?? [], memoryNode: $0.memoryNode) }
+            note("\(topology.nodes.count) NUMA nodes: STREAM triad for each of \(pairs.count) (CPU node, memory node) pairs as well")
+            allTags["mem.numa"] = "nodes=\(topology.nodes.count)"
         }
         let harness = MemHarness(arrayBytes: arrayBytes, threads: threadCount, iterations: iterations ?? 10,
-                                 chaseSizes: MemHarness.chaseSizes(upTo: Int(max(arrayBytes, 16 << 20))))
+                                 chaseSizes: MemHarness.chaseSizes(upTo: Int(max(arrayBytes, 16 << 20))), numaPairs: pairs)
         let live = ProgressLine()
         let start = Date()
         let workloads: [WorkloadResult]

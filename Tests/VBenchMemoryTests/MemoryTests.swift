@@ -104,3 +104,43 @@ import VBenchTestSupport
         #expect((CacheTopology(fs: RootedFileSystem()).lastLevelBytes ?? 0) > 0)
     }
 }
+
+@Suite struct NUMATests {
+    /// A two-socket tree as sysfs lays it out (node0: CPUs 0-3,8-11; node1: 4-7,12-15;
+    /// SLIT 10/21), plus a memory-only node 2 (CXL): pairs are every CPU node × every node.
+    @Test func twoNodeTreeGivesLocalAndRemotePairs() throws {
+        let root = try ScratchFolder()
+        try root.write("/sys/devices/system/node/node0/cpulist", "0-3,8-11")
+        try root.write("/sys/devices/system/node/node0/distance", "10 21 30")
+        try root.write("/sys/devices/system/node/node0/meminfo", "Node 0 MemTotal:       65536000 kB\nNode 0 MemFree:        1 kB")
+        try root.write("/sys/devices/system/node/node1/cpulist", "4-7,12-15")
+        try root.write("/sys/devices/system/node/node1/distance", "21 10 30")
+        try root.write("/sys/devices/system/node/node2/cpulist", "")
+        try root.write("/sys/devices/system/node/node2/distance", "30 30 10")
+        let t = NUMATopology(fs: RootedFileSystem(root: root.path), onlineCPUs: 16)
+        #expect(t.nodes.map(\.id) == [0, 1, 2])
+        #expect(t.nodes[0].cpus == [0, 1, 2, 3, 8, 9, 10, 11] && t.nodes[1].cpus == [4, 5, 6, 7, 12, 13, 14, 15])
+        #expect(t.nodes[0].distances == [10, 21, 30] && t.nodes[0].memoryBytes == 65_536_000 * 1024)
+        #expect(t.nodesWithCPUs.map(\.id) == [0, 1])
+        let pairs = t.measurementPairs.map { "\($0.cpuNode)-\($0.memoryNode)" }
+        #expect(pairs == ["0-0", "0-1", "0-2", "1-0", "1-1", "1-2"])
+    }
+
+    @Test func oneNodeMachinesMeasureNodeZero() throws {
+        let root = try ScratchFolder()
+        #expect(NUMATopology(fs: RootedFileSystem(root: root.path), onlineCPUs: 2).measurementPairs.map { "\($0.cpuNode)-\($0.memoryNode)" } == ["0-0"])
+        let live = NUMATopology(fs: RootedFileSystem(), onlineCPUs: Affinity.onlineCPUs())
+        #expect(live.nodes.first?.id == 0 && live.nodes.first?.cpus.isEmpty == false)
+    }
+
+    /// Arrays bound to node 0 through libnuma, threads pinned to the node's CPUs: the kernels
+    /// verify, and the harness names the pair.
+    @Test func triadOnMemoryBoundToANodeVerifies() throws {
+        let r = try StreamBenchmark(elements: 50_000, threads: 2, iterations: 3, cpus: [0], memoryNode: 0).run()
+        #expect(r.verificationError == nil)
+        let h = MemHarness(arrayBytes: 1 << 20, threads: 1, iterations: 3, chaseSizes: [], numaPairs: [.init(cpuNode: 0, cpus: [0], memoryNode: 0)])
+        let names = try h.run().map(\.name)
+        #expect(names.contains("stream-triad-cpu0-mem0"))
+        #expect(throws: (any Error).self) { try StreamBenchmark(elements: 1000, threads: 1, iterations: 2, memoryNode: 99).run() }
+    }
+}
