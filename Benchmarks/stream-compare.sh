@@ -33,7 +33,7 @@ trap 'rm -rf "$work"' EXIT
 gcc -O3 -march=native -fopenmp "$SCRIPT_DIR/stream/stream-ref.c" -o "$work/stream-ref" -lm
 bytes=$(python3 -c "import sys; s=sys.argv[1].lower(); u={'k':1<<10,'m':1<<20,'g':1<<30}; print(int(s[:-1])*u[s[-1]] if s[-1] in u else int(s))" "$SIZE")
 elements=$((bytes / 8))
-export OMP_NUM_THREADS=$THREADS OMP_PROC_BIND=close OMP_PLACES=cores
+export OMP_NUM_THREADS=$THREADS OMP_PROC_BIND=close OMP_PLACES=threads  # thread i on CPU i, as vbench pins
 
 run_c() { timeout 600 "$work/stream-ref" "$elements" "$NTIMES"; }
 run_v() {
