@@ -68,7 +68,7 @@ enum Golden {
         (["run", "--rw", "randread", "--bs", "32m"], "--bs must be a multiple of 512 from 512 to 16m; got 32m"),
         (["run", "--rw", "randread", "--iodepth", "4096", "--bs", "1m"], "keep it at most 1 GiB"),
         (["run", "--device", "net"], "--device net is not available yet"),
-        (["run", "--device", "disk"], "--device must be blk or mem; got 'disk'"),
+        (["run", "--device", "disk"], "--device must be blk, mem or all; got 'disk'"),
         (["run", "--device", "mem", "--threads", "0"], "--threads must be 1…1024; got 0"),
         (["run", "--device", "mem", "--repeat", "1"], "the first iteration is dropped"),
         (["run", "--threads", "2"], "--threads applies to --device mem"),
@@ -299,6 +299,15 @@ enum Golden {
         #expect(files.count == 1 && files[0].contains("-mem-"))
         let list = try Binary.run(["runs", "list", "--store", out.path + "/vbench.sqlite"])
         #expect(list.stdout.contains(" mem "), "\(list.stdout)")
+    }
+
+    @Test func deviceAllWritesOneRecordPerFamily() throws {
+        let out = try ScratchFolder()
+        let r = try Binary.run(["run", "--device", "all", "--target", out.path, "--rw", "randread", "--runtime", "0.2", "--ramp", "0",
+                                "--repeat", "2", "--size", "8m", "--out", out.path + "/o"], timeout: 300)
+        #expect(r.status == 0, "\(r.stderr)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: out.path + "/o/runs").sorted()
+        #expect(files.count == 2 && files.contains { $0.contains("-blk-") } && files.contains { $0.contains("-mem-") }, "\(files)")
     }
 
     @Test func probeJSONAndFixtureRoot() throws {

@@ -20,7 +20,7 @@ extension VBench {
                 """
         )
 
-        @Option(help: ArgumentHelp("Device family to measure: blk or mem (net is not yet available).", valueName: "family"))
+        @Option(help: ArgumentHelp("Device family to measure: blk, mem, or all (one record each; net is not yet available).", valueName: "family"))
         var device: String = "blk"
 
         @Option(help: ArgumentHelp("--device mem: threads for STREAM (default: every online CPU).", valueName: "n"))
@@ -30,13 +30,16 @@ extension VBench {
         @OptionGroup var output: OutputOptions
 
         func validate() throws {
-            guard device == "blk" || device == "mem" else {
-                if ["net", "all"].contains(device) {
-                    throw ValidationError("--device \(device) is not available yet in vbench \(VBenchVersion.current); use --device blk or mem")
+            guard ["blk", "mem", "all"].contains(device) else {
+                if device == "net" {
+                    throw ValidationError("--device net is not available yet in vbench \(VBenchVersion.current); use --device blk, mem or all")
                 }
-                throw ValidationError("--device must be blk or mem; got '\(device)'")
+                throw ValidationError("--device must be blk, mem or all; got '\(device)'")
             }
-            if device == "mem" {
+            if device == "all" {
+                if threads != nil { throw ValidationError("--threads applies to --device mem; run it on its own") }
+                try block.check()
+            } else if device == "mem" {
                 if let t = threads, !(1...1024).contains(t) { throw ValidationError("--threads must be 1…1024; got \(t)") }
                 if let s = block.size {
                     guard let b = ByteCount.parse(s), b >= 1 << 20, b <= 1 << 40 else {
@@ -57,6 +60,16 @@ extension VBench {
             if device == "mem" {
                 let code = MemRunService(sizeBytes: block.sizeBytes, threads: threads, iterations: block.repeat, output: output).run()
                 if code != VBenchExit.ok { throw code }
+                return
+            }
+            if device == "all" {
+                // One record per family: blk with the block options, mem with its defaults
+                // (the block --size and --repeat mean other things there); net once it exists.
+                note("--device all: blk, then mem (net is not available yet)")
+                let blk = BlockRunService(options: block, output: output).run()
+                let mem = MemRunService(sizeBytes: nil, threads: nil, iterations: nil, output: output).run()
+                let worst = [blk, mem].max { $0.rawValue < $1.rawValue } ?? VBenchExit.ok
+                if worst != VBenchExit.ok { throw worst }
                 return
             }
             let service = BlockRunService(options: block, output: output)
