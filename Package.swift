@@ -36,6 +36,8 @@ let package = Package(
         ),
         .target(name: "VBenchProbe", dependencies: ["VBenchCore", "VBenchSystem"]),
         .target(name: "VBenchBlock", dependencies: ["VBenchCore", "VBenchSystem"]),
+        // TCP stream and request/response tests, and the peer that serves them.
+        .target(name: "VBenchNet", dependencies: ["VBenchCore", "VBenchSystem"]),
         // STREAM kernels, pointer chase, first touch.
         .target(name: "VBenchMemory", dependencies: ["VBenchCore", "VBenchSystem"]),
         // Durable results: SQLite in WAL mode with numbered migrations.
@@ -96,6 +98,7 @@ let package = Package(
             name: "VBenchProbeTests",
             dependencies: ["VBenchTestSupport", "VBenchProbe", "VBenchCore", "VBenchSystem"]
         ),
+        .testTarget(name: "VBenchNetTests", dependencies: ["VBenchNet", "VBenchCore", "VBenchSystem"]),
         .testTarget(name: "VBenchMemoryTests", dependencies: ["VBenchMemory", "VBenchCore", "VBenchSystem", "VBenchProbe", "VBenchTestSupport"]),
         .testTarget(name: "VBenchLabTests", dependencies: ["VBenchTestSupport", "VBenchLab", "VBenchSystem", "VBenchCore", "VBenchStore"]),
         .testTarget(name: "VBenchBlockTests", dependencies: ["VBenchTestSupport", "VBenchBlock", "VBenchCore", "VBenchSystem", "VBenchProbe"]),

@@ -77,3 +77,16 @@ int vbench_pin_to_cpu(int cpu) {
     CPU_SET(cpu, &set);
     return sched_setaffinity(0, sizeof(set), &set) == 0 ? 0 : -errno;
 }
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+int vbench_tcp_info(int fd, uint32_t *total_retrans, uint32_t *rtt_us) {
+    struct tcp_info info;
+    socklen_t len = sizeof(info);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return -errno;
+    *total_retrans = info.tcpi_total_retrans;
+    *rtt_us = info.tcpi_rtt;
+    return 0;
+}

@@ -29,4 +29,8 @@ int vbench_vsock_accept(int listener, unsigned int *peer_cid, unsigned int *peer
 /// Swift cannot import). Returns 0 or -errno.
 int vbench_pin_to_cpu(int cpu);
 
+/// TCP_INFO of a connected socket: total retransmitted segments and smoothed RTT (µs).
+/// Returns 0 or -errno.
+int vbench_tcp_info(int fd, uint32_t *total_retrans, uint32_t *rtt_us);
+
 #endif

@@ -1,0 +1,160 @@
+import FoundationEssentials
+import Synchronization
+import VBenchCore
+import VBenchSystem
+
+/// The client side of the network tests: asks `vbench serve` for each test over the control
+/// connection and measures its own side (bytes, transactions, latency, CPU, retransmits).
+public final class NetClient: @unchecked Sendable {
+    public let host: String
+    public let port: UInt16
+    /// Bind data connections to this interface (SO_BINDTODEVICE), when set.
+    public let device: String?
+    private let control: LineChannel
+
+    public enum Failure: Error, CustomStringConvertible {
+        case peer(String)
+        case system(SystemError)
+        public var description: String {
+            switch self {
+            case .peer(let why): "the peer: \(why)"
+            case .system(let e): "\(e)"
+            }
+        }
+    }
+
+    /// Connects the control channel and says hello.
+    public init(host: String, port: UInt16, device: String? = nil) throws(Failure) {
+        self.host = host
+        self.port = port
+        self.device = device
+        let socket: TCPSocket
+        do { socket = try TCPSocket.connect(host: host, port: port, device: device) } catch { throw .system(error) }
+        socket.setNoDelay()
+        socket.setReceiveTimeout(ms: 60_000)
+        control = LineChannel(socket)
+        guard control.send(ControlRequest(op: .hello, version: LineChannel.version)),
+              let reply = control.receive(ControlReply.self), reply.ok else {
+            throw .peer("\(host):\(port) did not answer as vbench serve does")
+        }
+    }
+
+    deinit { _ = control.send(ControlRequest(op: .bye)) }
+
+    private func start(_ request: ControlRequest) throws(Failure) -> UInt16 {
+        guard control.send(request), let reply = control.receive(ControlReply.self) else { throw .peer("the control connection closed") }
+        guard reply.ok, let port = reply.dataPort else { throw .peer(reply.error ?? "refused the test") }
+        return port
+    }
+
+    private func finish() throws(Failure) -> ControlReply {
+        guard let reply = control.receive(ControlReply.self), reply.ok else { throw .peer("no report at the end of the test") }
+        return reply
+    }
+
+    /// One repetition of a stream test.
+    public func stream(spec: NetWorkloadSpec, seconds: Double, index: Int) throws(Failure) -> RepetitionResult {
+        let dataPort = try start(ControlRequest(op: .stream, direction: spec.direction, streams: spec.streams,
+                                                messageSize: spec.messageSizeBytes, seconds: seconds))
+        var sockets: [TCPSocket] = []
+        for _ in 0..<spec.streams {
+            do { sockets.append(try TCPSocket.connect(host: host, port: dataPort, device: device)) } catch { throw .system(error) }
+        }
+        let jobs = Mutex<[JobResult?]>(Array(repeating: nil, count: spec.streams))
+        let size = spec.messageSizeBytes, direction = spec.direction
+        let start = Clock.monotonicNs()
+        let connected = sockets
+        try? ThreadGroup.run(count: connected.count) { i in
+            let s = connected[i]
+            let cpu0 = Clock.threadCPU()
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 4096)
+            defer { buffer.deallocate() }
+            var sent: UInt64 = 0, received: UInt64 = 0
+            if direction == .send {
+                buffer.initializeMemory(as: UInt8.self, repeating: 0x5a, count: size)
+                let end = Clock.monotonicNs() + UInt64(seconds * 1e9)
+                while Clock.monotonicNs() < end {
+                    guard s.sendAll(buffer, size) else { break }
+                    sent += UInt64(size)
+                }
+            } else {
+                s.setReceiveTimeout(ms: Int((seconds + 30) * 1000))
+                while true {
+                    let n = s.receive(buffer, size)
+                    if n == 0 { break }
+                    received += UInt64(n)
+                }
+            }
+            let retrans = UInt64(s.tcpInfo()?.retransmits ?? 0)
+            if direction == .send { s.shutdownWrite() }
+            let cpu1 = Clock.threadCPU()
+            let job = JobResult(index: i, readOps: 0, writeOps: retrans, readBytes: received, writeBytes: sent,
+                                cpuUserNs: cpu1.userNs - cpu0.userNs, cpuSystemNs: cpu1.systemNs - cpu0.systemNs,
+                                submitCalls: 0, reapCalls: 0)
+            jobs.withLock { $0[i] = job }
+        }
+        let elapsed = Clock.monotonicNs() - start
+        let peer = try finish()
+        for s in sockets { s.close() }
+        let js = jobs.withLock { $0.compactMap { $0 } }
+        // Goodput is what the receiver got: the server's count when the client sends.
+        let delivered = direction == .send ? Double(peer.bytes ?? 0) : Double(js.reduce(0) { $0 + $1.readBytes })
+        let wall = Double(elapsed) / 1e9
+        let cpuLocal = Double(js.reduce(0) { $0 + $1.cpuUserNs + $1.cpuSystemNs })
+        var metrics: [String: Double] = [
+            Metric.throughput.key: delivered * 8 / wall,
+            Metric.cpuLocal.key: cpuLocal / Double(elapsed) * 100,
+            Metric.cpuPeer.key: Double(peer.cpuNs ?? 0) / Double(max(peer.elapsedNs ?? elapsed, 1)) * 100,
+        ]
+        // The sender's retransmits: ours when we send, the server's when it sends.
+        metrics[Metric.retransmits.key] = direction == .send ? Double(js.reduce(0) { $0 + $1.writeOps }) : Double(peer.retransmits ?? 0)
+        // writeOps carried retransmits per job above; keep the job counters honest (no ops).
+        let clean = js.map { JobResult(index: $0.index, readOps: 0, writeOps: 0, readBytes: $0.readBytes, writeBytes: $0.writeBytes,
+                                       cpuUserNs: $0.cpuUserNs, cpuSystemNs: $0.cpuSystemNs, submitCalls: 0, reapCalls: 0) }
+        return RepetitionResult(index: index, elapsedNs: elapsed, jobs: clean, metrics: metrics)
+    }
+
+    /// One repetition of a request/response test on one connection: transactions/s and the
+    /// latency of each round trip.
+    public func requestResponse(spec: NetWorkloadSpec, seconds: Double, index: Int) throws(Failure) -> RepetitionResult {
+        let respSize = spec.responseSizeBytes ?? spec.messageSizeBytes
+        let dataPort = try start(ControlRequest(op: .rr, messageSize: spec.messageSizeBytes, responseSize: respSize, seconds: seconds))
+        let s: TCPSocket
+        do { s = try TCPSocket.connect(host: host, port: dataPort, device: device) } catch { throw .system(error) }
+        s.setNoDelay()
+        s.setReceiveTimeout(ms: 10_000)
+        let req = UnsafeMutableRawPointer.allocate(byteCount: spec.messageSizeBytes, alignment: 64)
+        let resp = UnsafeMutableRawPointer.allocate(byteCount: respSize, alignment: 64)
+        defer { req.deallocate(); resp.deallocate() }
+        req.initializeMemory(as: UInt8.self, repeating: 0x5a, count: spec.messageSizeBytes)
+        var histogram = LatencyHistogram()
+        let cpu0 = Clock.threadCPU()
+        let start = Clock.monotonicNs()
+        let end = start + UInt64(seconds * 1e9)
+        var count: UInt64 = 0
+        var now = start
+        while now < end {
+            guard s.sendAll(req, spec.messageSizeBytes), s.receiveExactly(resp, respSize) else { break }
+            let t = Clock.monotonicNs()
+            histogram.record(t - now)
+            now = t
+            count += 1
+        }
+        let elapsed = now - start
+        s.close()
+        let cpu1 = Clock.threadCPU()
+        let peer = try finish()
+        let job = JobResult(index: 0, readOps: count, writeOps: 0, readBytes: count * UInt64(respSize),
+                            writeBytes: count * UInt64(spec.messageSizeBytes),
+                            cpuUserNs: cpu1.userNs - cpu0.userNs, cpuSystemNs: cpu1.systemNs - cpu0.systemNs, submitCalls: 0, reapCalls: 0)
+        var metrics: [String: Double] = [
+            Metric.transactions.key: Double(count) / (Double(elapsed) / 1e9),
+            Metric.cpuLocal.key: Double(job.cpuUserNs + job.cpuSystemNs) / Double(max(elapsed, 1)) * 100,
+            Metric.cpuPeer.key: Double(peer.cpuNs ?? 0) / Double(max(peer.elapsedNs ?? elapsed, 1)) * 100,
+        ]
+        if let v = histogram.value(atPercentile: 50) { metrics[Metric.latP50.key] = Double(v) }
+        if let v = histogram.value(atPercentile: 99) { metrics[Metric.latP99.key] = Double(v) }
+        if let v = histogram.mean { metrics[Metric.latMean.key] = v }
+        return RepetitionResult(index: index, elapsedNs: elapsed, jobs: [job], metrics: metrics, latency: histogram)
+    }
+}
