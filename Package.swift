@@ -51,7 +51,7 @@ let package = Package(
             name: "vbench",
             dependencies: [
                 "VBenchCore", "VBenchSystem", "VBenchProbe", "VBenchBlock", "VBenchStore", "VBenchCollector", "VBenchUplink", "VBenchWire",
-                "VBenchLab", "VBenchMemory",
+                "VBenchLab", "VBenchMemory", "VBenchNet",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

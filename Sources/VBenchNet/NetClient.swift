@@ -157,4 +157,85 @@ public final class NetClient: @unchecked Sendable {
         if let v = histogram.mean { metrics[Metric.latMean.key] = v }
         return RepetitionResult(index: index, elapsedNs: elapsed, jobs: [job], metrics: metrics, latency: histogram)
     }
+
+    /// One repetition of connect/request/response/close cycles: connections per second and the
+    /// latency of each whole cycle.
+    public func connectRequestClose(spec: NetWorkloadSpec, seconds: Double, index: Int) throws(Failure) -> RepetitionResult {
+        let respSize = spec.responseSizeBytes ?? spec.messageSizeBytes
+        let dataPort = try start(ControlRequest(op: .crr, messageSize: spec.messageSizeBytes, responseSize: respSize, seconds: seconds))
+        let req = UnsafeMutableRawPointer.allocate(byteCount: spec.messageSizeBytes, alignment: 64)
+        let resp = UnsafeMutableRawPointer.allocate(byteCount: respSize, alignment: 64)
+        defer { req.deallocate(); resp.deallocate() }
+        req.initializeMemory(as: UInt8.self, repeating: 0x5a, count: spec.messageSizeBytes)
+        var histogram = LatencyHistogram()
+        let cpu0 = Clock.threadCPU()
+        let start = Clock.monotonicNs()
+        let end = start + UInt64(seconds * 1e9)
+        var count: UInt64 = 0, failures = 0
+        var now = start
+        while now < end && failures < 100 {
+            if let s = try? TCPSocket.connect(host: host, port: dataPort, device: device) {
+                s.setNoDelay()
+                s.setReceiveTimeout(ms: 5000)
+                if s.sendAll(req, spec.messageSizeBytes), s.receiveExactly(resp, respSize) { count += 1 } else { failures += 1 }
+                s.close()
+            } else {
+                failures += 1
+            }
+            let t = Clock.monotonicNs()
+            histogram.record(t - now)
+            now = t
+        }
+        let elapsed = now - start
+        let cpu1 = Clock.threadCPU()
+        let peer = try finish()
+        let job = JobResult(index: 0, readOps: count, writeOps: 0, readBytes: count * UInt64(respSize),
+                            writeBytes: count * UInt64(spec.messageSizeBytes),
+                            cpuUserNs: cpu1.userNs - cpu0.userNs, cpuSystemNs: cpu1.systemNs - cpu0.systemNs, submitCalls: 0, reapCalls: 0)
+        var metrics: [String: Double] = [
+            Metric.connections.key: Double(count) / (Double(max(elapsed, 1)) / 1e9),
+            Metric.cpuLocal.key: Double(job.cpuUserNs + job.cpuSystemNs) / Double(max(elapsed, 1)) * 100,
+            Metric.cpuPeer.key: Double(peer.cpuNs ?? 0) / Double(max(peer.elapsedNs ?? elapsed, 1)) * 100,
+        ]
+        if let v = histogram.value(atPercentile: 50) { metrics[Metric.latP50.key] = Double(v) }
+        if let v = histogram.value(atPercentile: 99) { metrics[Metric.latP99.key] = Double(v) }
+        if let v = histogram.mean { metrics[Metric.latMean.key] = v }
+        return RepetitionResult(index: index, elapsedNs: elapsed, jobs: [job], metrics: metrics, latency: histogram)
+    }
+
+    /// Runs `spec` `repetitions` times for `seconds` each.
+    public func run(_ spec: NetWorkloadSpec, seconds: Double, repetitions: Int) throws(Failure) -> WorkloadResult {
+        var reps: [RepetitionResult] = []
+        for i in 0..<repetitions {
+            switch spec.test {
+            case .stream: reps.append(try stream(spec: spec, seconds: seconds, index: i))
+            case .rr: reps.append(try requestResponse(spec: spec, seconds: seconds, index: i))
+            case .crr: reps.append(try connectRequestClose(spec: spec, seconds: seconds, index: i))
+            }
+        }
+        return WorkloadResult(spec: .net(spec), repetitions: reps)
+    }
+}
+
+/// The standard set of network workloads, as netperf and iperf3 users run them: streams one
+/// way and the other with 1 and N connections, 1-byte and sized request/response, and
+/// connect/request/response/close.
+public enum NetProfile {
+    public static func workloads(peer: String, interface: String?, streams: Int, messageSize: Int, rrSize: Int,
+                                 seconds: Double, repetitions: Int) -> [NetWorkloadSpec] {
+        var specs: [NetWorkloadSpec] = []
+        for direction in [NetDirection.send, .receive] {
+            for n in Set([1, streams]).sorted() {
+                specs.append(NetWorkloadSpec(test: .stream, direction: direction, streams: n, messageSizeBytes: messageSize,
+                                             runtimeNs: UInt64(seconds * 1e9), repetitions: repetitions, peer: peer, interface: interface))
+            }
+        }
+        for size in Set([1, rrSize]).sorted() {
+            specs.append(NetWorkloadSpec(test: .rr, messageSizeBytes: size, responseSizeBytes: size, runtimeNs: UInt64(seconds * 1e9),
+                                         repetitions: repetitions, peer: peer, interface: interface))
+        }
+        specs.append(NetWorkloadSpec(test: .crr, messageSizeBytes: 1, responseSizeBytes: 1, runtimeNs: UInt64(seconds * 1e9),
+                                     repetitions: repetitions, peer: peer, interface: interface))
+        return specs
+    }
 }

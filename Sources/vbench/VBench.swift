@@ -12,7 +12,7 @@ struct VBench: ParsableCommand {
             Exit codes: 0 ok, 1 error, 2 regression found, 3 a benchmark failed, 64 usage.
             """,
         version: VBenchVersion.current,
-        subcommands: [Run.self, Collect.self, Send.self, Probe.self, Runs.self, Import.self, Lab.self]
+        subcommands: [Run.self, Serve.self, Collect.self, Send.self, Probe.self, Runs.self, Import.self, Lab.self]
     )
 
     /// Starts from a clean signal mask (see ProcessControl.unblockAllSignals), then runs the

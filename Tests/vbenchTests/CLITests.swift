@@ -67,8 +67,10 @@ enum Golden {
         (["run", "--rw", "randread", "--bs", "1000"], "--bs must be a multiple of 512 from 512 to 16m; got 1000"),
         (["run", "--rw", "randread", "--bs", "32m"], "--bs must be a multiple of 512 from 512 to 16m; got 32m"),
         (["run", "--rw", "randread", "--iodepth", "4096", "--bs", "1m"], "keep it at most 1 GiB"),
-        (["run", "--device", "net"], "--device net is not available yet"),
-        (["run", "--device", "disk"], "--device must be blk, mem or all; got 'disk'"),
+        (["run", "--device", "net"], "--device net needs --peer HOST[:PORT]"),
+        (["run", "--device", "net", "--peer", "127.0.0.1", "--streams", "0"], "--streams must be 1…128; got 0"),
+        (["serve", "--listen", "nowhere"], "--listen must be ADDR:PORT"),
+        (["run", "--device", "disk"], "--device must be blk, net, mem or all; got 'disk'"),
         (["run", "--device", "mem", "--threads", "0"], "--threads must be 1…1024; got 0"),
         (["run", "--device", "mem", "--repeat", "1"], "the first iteration is dropped"),
         (["run", "--threads", "2"], "--threads applies to --device mem"),
@@ -308,6 +310,44 @@ enum Golden {
         #expect(r.status == 0, "\(r.stderr)")
         let files = try FileManager.default.contentsOfDirectory(atPath: out.path + "/o/runs").sorted()
         #expect(files.count == 2 && files.contains { $0.contains("-blk-") } && files.contains { $0.contains("-mem-") }, "\(files)")
+    }
+
+    /// `vbench serve` as its own process on loopback, `vbench run --device net` against it.
+    @Test func networkRunAgainstServeOnLoopback() throws {
+        let out = try ScratchFolder()
+        let port = Int.random(in: 20_000..<60_000)
+        let serve = Process()
+        // Not under timeout(1): it would inherit this test thread's blocked SIGTERM and never
+        // pass ours on. vbench clears its own mask; the defer below bounds it with SIGKILL.
+        serve.executableURL = URL(fileURLWithPath: Binary.path)
+        serve.arguments = ["serve", "--listen", "127.0.0.1:\(port)"]
+        let err = Pipe()
+        serve.standardError = err
+        try serve.run()
+        defer {
+            if serve.isRunning { kill(serve.processIdentifier, SIGKILL) }
+            serve.waitUntilExit()
+        }
+        let deadline = Date().addingTimeInterval(30)
+        while !Self.listening(port) && Date() < deadline { usleep(50_000) }
+        let r = try Binary.run(["run", "--device", "net", "--peer", "127.0.0.1:\(port)", "--runtime", "0.3", "--repeat", "2",
+                                "--streams", "2", "--json", "--out", out.path], timeout: 120)
+        #expect(r.status == 0, "\(r.stderr)")
+        let record = try RunRecord.decode(Data(r.stdout.utf8))
+        #expect(record.family == "net" && record.device.name == "lo" && record.device.kind == "net")
+        #expect(record.workloads.map(\.name) == ["stream-send-p1-128k", "stream-send-p2-128k", "stream-recv-p1-128k", "stream-recv-p2-128k",
+                                                 "rr-1b", "rr-1k", "crr-1b"])
+        for w in record.workloads {
+            #expect(w.repetitions.count == 2)
+            let key = w.spec.net?.test == .stream ? "throughputBitsPerSec" : w.spec.net?.test == .rr ? "transactionsPerSec" : "connectionsPerSec"
+            #expect((w.summary[key]?.min ?? 0) > 0, "\(w.name) \(key)")
+        }
+        #expect(record.workloads[4].latencyNs?.percentiles["p99"] != nil)
+        // SIGTERM: serve stops and says how many tests it served (7 workloads x 2).
+        kill(serve.processIdentifier, SIGTERM)
+        serve.waitUntilExit()
+        let said = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(serve.terminationStatus == 0 && said.contains("stopped: 14 tests served"), "\(said)")
     }
 
     @Test func probeJSONAndFixtureRoot() throws {

@@ -20,22 +20,27 @@ extension VBench {
                 """
         )
 
-        @Option(help: ArgumentHelp("Device family to measure: blk, mem, or all (one record each; net is not yet available).", valueName: "family"))
+        @Option(help: ArgumentHelp("Device family to measure: blk, net (needs --peer), mem, or all (one record each).", valueName: "family"))
         var device: String = "blk"
 
         @Option(help: ArgumentHelp("--device mem: threads for STREAM (default: every online CPU).", valueName: "n"))
         var threads: Int?
 
         @OptionGroup var block: BlockOptions
+        @OptionGroup var net: NetOptions
         @OptionGroup var output: OutputOptions
 
         func validate() throws {
-            guard ["blk", "mem", "all"].contains(device) else {
-                if device == "net" {
-                    throw ValidationError("--device net is not available yet in vbench \(VBenchVersion.current); use --device blk, mem or all")
-                }
-                throw ValidationError("--device must be blk, mem or all; got '\(device)'")
+            guard ["blk", "net", "mem", "all"].contains(device) else {
+                throw ValidationError("--device must be blk, net, mem or all; got '\(device)'")
             }
+            if device == "net" {
+                try net.check()
+                if let r = block.runtime, !(r > 0 && r <= 3600) { throw ValidationError("--runtime must be in (0, 3600] seconds; got \(r)") }
+                if let r = block.repeat, !(1...1000).contains(r) { throw ValidationError("--repeat must be 1…1000; got \(r)") }
+                return
+            }
+            if device == "all", net.peer != nil { try net.check() }
             if device == "all" {
                 if threads != nil { throw ValidationError("--threads applies to --device mem; run it on its own") }
                 try block.check()
@@ -62,13 +67,19 @@ extension VBench {
                 if code != VBenchExit.ok { throw code }
                 return
             }
+            if device == "net" {
+                let code = NetRunService(net: net, seconds: block.runtime ?? 3, repetitions: block.repeat ?? 3, output: output).run()
+                if code != VBenchExit.ok { throw code }
+                return
+            }
             if device == "all" {
-                // One record per family: blk with the block options, mem with its defaults
-                // (the block --size and --repeat mean other things there); net once it exists.
-                note("--device all: blk, then mem (net is not available yet)")
-                let blk = BlockRunService(options: block, output: output).run()
-                let mem = MemRunService(sizeBytes: nil, threads: nil, iterations: nil, output: output).run()
-                let worst = [blk, mem].max { $0.rawValue < $1.rawValue } ?? VBenchExit.ok
+                // One record per family: blk with the block options, net when --peer is given
+                // (3 s x 3), mem with its defaults (--size and --repeat mean other things there).
+                note("--device all: blk\(net.peer != nil ? ", net" : " (net needs --peer)"), mem")
+                var codes = [BlockRunService(options: block, output: output).run()]
+                if net.peer != nil { codes.append(NetRunService(net: net, seconds: 3, repetitions: 3, output: output).run()) }
+                codes.append(MemRunService(sizeBytes: nil, threads: nil, iterations: nil, output: output).run())
+                let worst = codes.max { $0.rawValue < $1.rawValue } ?? VBenchExit.ok
                 if worst != VBenchExit.ok { throw worst }
                 return
             }

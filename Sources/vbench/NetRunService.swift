@@ -1,0 +1,127 @@
+import ArgumentParser
+import FoundationEssentials
+import VBenchCore
+import VBenchNet
+import VBenchProbe
+import VBenchSystem
+
+/// Options of `vbench run --device net`.
+struct NetOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("--device net: the host running vbench serve (HOST or HOST:PORT, port 5201 by default).", valueName: "host[:port]"))
+    var peer: String?
+
+    @Option(help: ArgumentHelp("--device net: the interface to test through, or auto (the one the kernel routes to the peer); repeatable.", valueName: "name|auto"))
+    var iface: [String] = []
+
+    @Option(help: ArgumentHelp("--device net: parallel connections of the multi-stream tests.", valueName: "n"))
+    var streams: Int = 4
+
+    @Option(name: .customLong("message-size"), help: ArgumentHelp("--device net: bytes per write in stream tests.", valueName: "size"))
+    var messageSize: String = "128k"
+
+    @Option(name: .customLong("rr-size"), help: ArgumentHelp("--device net: request and response size of the sized request/response test (besides 1 byte).", valueName: "size"))
+    var rrSize: String = "1k"
+
+    var peerHostPort: (String, UInt16)? {
+        guard let p = peer else { return nil }
+        if let split = VBench.Serve.split(p), !p.hasSuffix("]") { return split }
+        let host = p.hasPrefix("[") && p.hasSuffix("]") ? String(p.dropFirst().dropLast()) : p
+        return (host, 5201)
+    }
+
+    func check() throws {
+        guard peer != nil else { throw ValidationError("--device net needs --peer HOST[:PORT] (a machine running vbench serve)") }
+        guard peerHostPort != nil else { throw ValidationError("--peer must be HOST or HOST:PORT; got '\(peer ?? "")'") }
+        guard (1...128).contains(streams) else { throw ValidationError("--streams must be 1…128; got \(streams)") }
+        guard let m = ByteCount.parse(messageSize), (1...(16 << 20)).contains(m) else { throw ValidationError("--message-size must be 1…16m; got '\(messageSize)'") }
+        guard let r = ByteCount.parse(rrSize), (1...(16 << 20)).contains(r) else { throw ValidationError("--rr-size must be 1…16m; got '\(rrSize)'") }
+    }
+}
+
+/// `vbench run --device net`: the standard network workloads against a `vbench serve` peer,
+/// one record per interface.
+struct NetRunService {
+    var net: NetOptions
+    var seconds: Double
+    var repetitions: Int
+    var output: OutputOptions
+
+    func run() -> ExitCode {
+        let fs = RootedFileSystem()
+        let environment = SystemProbe(fs: fs).environment()
+        let inventory = DeviceInventory(fs: fs, hypervisor: environment.hypervisor.vendor)
+        let tags: [String: String]
+        do { tags = try output.parsedTags() } catch { return fail("\(error)", code: VBenchExit.usage) }
+        let (host, port) = net.peerHostPort!
+        // Interfaces: as named, or the one the kernel routes to the peer.
+        var names: [String] = []
+        for i in (net.iface.isEmpty ? ["auto"] : net.iface) {
+            if i == "auto" {
+                guard let source = Interfaces.sourceAddress(toward: host), let name = Interfaces.name(holding: source) else {
+                    return fail("no route to \(host) (is it an address? names are not resolved); pass --iface NAME", code: VBenchExit.error)
+                }
+                names.append(name)
+            } else {
+                names.append(i)
+            }
+        }
+        var worst = VBenchExit.ok
+        for name in Set(names).sorted() {
+            guard let device = inventory.nic(named: name) else {
+                note("no interface \(name) here (see vbench probe); skipped")
+                worst = VBenchExit.error
+                continue
+            }
+            // Bind to the interface only when one was named: loopback and routed tests need no binding.
+            let bind = net.iface.isEmpty || net.iface == ["auto"] ? nil : name
+            let live = ProgressLine()
+            let start = Date()
+            var workloads: [WorkloadResult] = []
+            do {
+                let client = try NetClient(host: host, port: port, device: bind)
+                let specs = NetProfile.workloads(peer: "\(host):\(port)", interface: name, streams: net.streams,
+                                                 messageSize: Int(ByteCount.parse(net.messageSize) ?? 131072),
+                                                 rrSize: Int(ByteCount.parse(net.rrSize) ?? 1024), seconds: seconds, repetitions: repetitions)
+                for (i, spec) in specs.enumerated() {
+                    live.show("\(name): \(spec.name) (\(i + 1)/\(specs.count))")
+                    workloads.append(try client.run(spec, seconds: seconds, repetitions: repetitions))
+                }
+            } catch {
+                live.clear()
+                note("\(name): \(error)")
+                worst = VBenchExit.benchmarkFailed
+                continue
+            }
+            live.clear()
+            let record = RunRecord(runId: UUID(), startTime: start, endTime: Date(), role: output.native ? .native : .guest,
+                                   tool: ToolInfo(), tags: tags, environment: environment, device: device, family: "net",
+                                   target: nil, workloads: workloads)
+            let code = output.emit(record, table: NetTable.render(record))
+            if code.rawValue > worst.rawValue { worst = code }
+        }
+        return worst
+    }
+}
+
+/// The table `vbench run --device net` prints.
+enum NetTable {
+    static func render(_ r: RunRecord) -> String {
+        var table = TextTable(header: ["NIC", "DRIVER", "CLASS", "MTU", "WORKLOAD", "RESULT", "P50", "P99", "RETRANS", "COV", "N"],
+                              rightAligned: [3, 5, 6, 7, 8, 9, 10])
+        for w in r.workloads {
+            guard let spec = w.spec.net else { continue }
+            let key = spec.test == .stream ? Metric.throughput.key : spec.test == .rr ? Metric.transactions.key : Metric.connections.key
+            guard let s = w.summary[key] else { continue }
+            let result = spec.test == .stream ? formatFixed(s.median / 1e9, digits: 2) + " Gbit/s"
+                : BlockTable.formatCount(s.median) + (spec.test == .rr ? " trans/s" : " conn/s")
+            let p50 = w.latencyNs?.percentiles["p50"].map(BlockTable.formatDuration) ?? "-"
+            let p99 = w.latencyNs?.percentiles["p99"].map(BlockTable.formatDuration) ?? "-"
+            let retrans = w.summary[Metric.retransmits.key].map { formatFixed($0.median, digits: 0) } ?? "-"
+            table.rows.append([r.device.name, r.device.driver ?? "-", r.device.deviceClass.rawValue, r.device.mtuBytes.map(String.init) ?? "-",
+                               w.name, result, p50, p99, retrans, formatFixed(s.cov * 100, digits: 1) + "%", "\(w.repetitions.count)"])
+        }
+        return "network of \(r.role == .native ? "the native host" : "a guest") on \(r.environment.hypervisor.vendor.displayName), kernel \(r.environment.kernelRelease), peer \(r.workloads.first?.spec.net?.peer ?? "-")\n"
+            + table.render()
+            + "\nStreams: goodput at the receiver, median of repetitions; request/response: transactions/s and round-trip latency."
+    }
+}
