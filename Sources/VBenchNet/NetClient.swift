@@ -61,13 +61,17 @@ public final class NetClient: @unchecked Sendable {
             do { sockets.append(try TCPSocket.connect(host: host, port: dataPort, device: device)) } catch { throw .system(error) }
         }
         let jobs = Mutex<[JobResult?]>(Array(repeating: nil, count: spec.streams))
+        // Each stream's own end: the wall time is the last one's, not when the group noticed.
+        let ends = Mutex<UInt64>(0)
         let size = spec.messageSizeBytes, direction = spec.direction
         let start = Clock.monotonicNs()
         let connected = sockets
         try? ThreadGroup.run(count: connected.count) { i in
             let s = connected[i]
             let cpu0 = Clock.threadCPU()
-            let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 4096)
+            // Receivers read up to 1 MiB per call whatever the writer's message size.
+            let capacity = direction == .send ? size : max(size, 1 << 20)
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 4096)
             defer { buffer.deallocate() }
             var sent: UInt64 = 0, received: UInt64 = 0
             if direction == .send {
@@ -80,7 +84,7 @@ public final class NetClient: @unchecked Sendable {
             } else {
                 s.setReceiveTimeout(ms: Int((seconds + 30) * 1000))
                 while true {
-                    let n = s.receive(buffer, size)
+                    let n = s.receive(buffer, capacity)
                     if n == 0 { break }
                     received += UInt64(n)
                 }
@@ -88,12 +92,14 @@ public final class NetClient: @unchecked Sendable {
             let retrans = UInt64(s.tcpInfo()?.retransmits ?? 0)
             if direction == .send { s.shutdownWrite() }
             let cpu1 = Clock.threadCPU()
+            let finished = Clock.monotonicNs()
+            ends.withLock { $0 = max($0, finished) }
             let job = JobResult(index: i, readOps: 0, writeOps: retrans, readBytes: received, writeBytes: sent,
                                 cpuUserNs: cpu1.userNs - cpu0.userNs, cpuSystemNs: cpu1.systemNs - cpu0.systemNs,
                                 submitCalls: 0, reapCalls: 0)
             jobs.withLock { $0[i] = job }
         }
-        let elapsed = Clock.monotonicNs() - start
+        let elapsed = max(ends.withLock { $0 }, start + 1) - start
         let peer = try finish()
         for s in sockets { s.close() }
         let js = jobs.withLock { $0.compactMap { $0 } }

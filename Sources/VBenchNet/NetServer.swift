@@ -115,13 +115,15 @@ public final class NetServer: @unchecked Sendable {
                 let s = connected[i]
                 let cpu0 = Clock.threadCPU()
                 var moved: UInt64 = 0
-                let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 4096)
+                // Receivers read up to 1 MiB per call whatever the writer's message size.
+                let capacity = direction == .send ? max(size, 1 << 20) : size
+                let buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 4096)
                 defer { buffer.deallocate() }
                 if direction == .send {
                     // The client sends: read until it closes.
                     s.setReceiveTimeout(ms: Int((seconds + 30) * 1000))
                     while true {
-                        let n = s.receive(buffer, size)
+                        let n = s.receive(buffer, capacity)
                         if n == 0 { break }
                         moved += UInt64(n)
                     }
