@@ -134,18 +134,11 @@ public struct RepetitionResult: Codable, Sendable, Equatable {
     public var writeLatencyNs: LatencyResult?
     public var jobs: [JobResult]
 
+    /// A block repetition: its metrics (IOPS, bandwidth, CPU per I/O, latency) are derived from
+    /// the jobs' counts and the latency histograms.
     public init(index: Int, elapsedNs: UInt64, jobs: [JobResult],
                 latency: LatencyHistogram?, readLatency: LatencyHistogram?, writeLatency: LatencyHistogram?) {
-        self.index = index
-        self.elapsedNs = elapsedNs
-        self.jobs = jobs
-        readOps = jobs.reduce(0) { $0 + $1.readOps }
-        writeOps = jobs.reduce(0) { $0 + $1.writeOps }
-        readBytes = jobs.reduce(0) { $0 + $1.readBytes }
-        writeBytes = jobs.reduce(0) { $0 + $1.writeBytes }
-        cpuUserNs = jobs.reduce(0) { $0 + $1.cpuUserNs }
-        cpuSystemNs = jobs.reduce(0) { $0 + $1.cpuSystemNs }
-        latencyNs = latency.flatMap { $0.totalCount > 0 ? LatencyResult($0) : nil }
+        self.init(index: index, elapsedNs: elapsedNs, jobs: jobs, metrics: [:], latency: latency)
         readLatencyNs = readLatency.flatMap { $0.totalCount > 0 ? LatencyResult($0) : nil }
         writeLatencyNs = writeLatency.flatMap { $0.totalCount > 0 ? LatencyResult($0) : nil }
 

@@ -153,15 +153,8 @@ public final class NetClient: @unchecked Sendable {
         let job = JobResult(index: 0, readOps: count, writeOps: 0, readBytes: count * UInt64(respSize),
                             writeBytes: count * UInt64(spec.messageSizeBytes),
                             cpuUserNs: cpu1.userNs - cpu0.userNs, cpuSystemNs: cpu1.systemNs - cpu0.systemNs, submitCalls: 0, reapCalls: 0)
-        var metrics: [String: Double] = [
-            Metric.transactions.key: Double(count) / (Double(elapsed) / 1e9),
-            Metric.cpuLocal.key: Double(job.cpuUserNs + job.cpuSystemNs) / Double(max(elapsed, 1)) * 100,
-            Metric.cpuPeer.key: Double(peer.cpuNs ?? 0) / Double(max(peer.elapsedNs ?? elapsed, 1)) * 100,
-        ]
-        if let v = histogram.value(atPercentile: 50) { metrics[Metric.latP50.key] = Double(v) }
-        if let v = histogram.value(atPercentile: 99) { metrics[Metric.latP99.key] = Double(v) }
-        if let v = histogram.mean { metrics[Metric.latMean.key] = v }
-        return RepetitionResult(index: index, elapsedNs: elapsed, jobs: [job], metrics: metrics, latency: histogram)
+        return Self.transactionRepetition(index: index, rate: Metric.transactions, count: count, elapsed: elapsed,
+                                          job: job, peer: peer, histogram: histogram)
     }
 
     /// One repetition of connect/request/response/close cycles: connections per second and the
@@ -198,8 +191,16 @@ public final class NetClient: @unchecked Sendable {
         let job = JobResult(index: 0, readOps: count, writeOps: 0, readBytes: count * UInt64(respSize),
                             writeBytes: count * UInt64(spec.messageSizeBytes),
                             cpuUserNs: cpu1.userNs - cpu0.userNs, cpuSystemNs: cpu1.systemNs - cpu0.systemNs, submitCalls: 0, reapCalls: 0)
+        return Self.transactionRepetition(index: index, rate: Metric.connections, count: count, elapsed: elapsed,
+                                          job: job, peer: peer, histogram: histogram)
+    }
+
+    /// A request/response or connect/request/response/close repetition: the rate, both ends'
+    /// CPU and the latency percentiles of every cycle.
+    static func transactionRepetition(index: Int, rate: Metric, count: UInt64, elapsed: UInt64, job: JobResult,
+                                      peer: ControlReply, histogram: LatencyHistogram) -> RepetitionResult {
         var metrics: [String: Double] = [
-            Metric.connections.key: Double(count) / (Double(max(elapsed, 1)) / 1e9),
+            rate.key: Double(count) / (Double(max(elapsed, 1)) / 1e9),
             Metric.cpuLocal.key: Double(job.cpuUserNs + job.cpuSystemNs) / Double(max(elapsed, 1)) * 100,
             Metric.cpuPeer.key: Double(peer.cpuNs ?? 0) / Double(max(peer.elapsedNs ?? elapsed, 1)) * 100,
         ]
