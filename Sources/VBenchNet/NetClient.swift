@@ -129,32 +129,11 @@ public final class NetClient: @unchecked Sendable {
         do { s = try TCPSocket.connect(host: host, port: dataPort, device: device) } catch { throw .system(error) }
         s.setNoDelay()
         s.setReceiveTimeout(ms: 10_000)
-        let req = UnsafeMutableRawPointer.allocate(byteCount: spec.messageSizeBytes, alignment: 64)
-        let resp = UnsafeMutableRawPointer.allocate(byteCount: respSize, alignment: 64)
-        defer { req.deallocate(); resp.deallocate() }
-        req.initializeMemory(as: UInt8.self, repeating: 0x5a, count: spec.messageSizeBytes)
-        var histogram = LatencyHistogram()
-        let cpu0 = Clock.threadCPU()
-        let start = Clock.monotonicNs()
-        let end = start + UInt64(seconds * 1e9)
-        var count: UInt64 = 0
-        var now = start
-        while now < end {
-            guard s.sendAll(req, spec.messageSizeBytes), s.receiveExactly(resp, respSize) else { break }
-            let t = Clock.monotonicNs()
-            histogram.record(t - now)
-            now = t
-            count += 1
+        // A failed round trip ends the test (the connection is gone) and is not timed.
+        return try cycles(spec: spec, responseSize: respSize, seconds: seconds, index: index, rate: Metric.transactions,
+                          after: { s.close() }) { req, resp in
+            s.sendAll(req, spec.messageSizeBytes) && s.receiveExactly(resp, respSize) ? .done : .stop
         }
-        let elapsed = now - start
-        s.close()
-        let cpu1 = Clock.threadCPU()
-        let peer = try finish()
-        let job = JobResult(index: 0, readOps: count, writeOps: 0, readBytes: count * UInt64(respSize),
-                            writeBytes: count * UInt64(spec.messageSizeBytes),
-                            cpuUserNs: cpu1.userNs - cpu0.userNs, cpuSystemNs: cpu1.systemNs - cpu0.systemNs, submitCalls: 0, reapCalls: 0)
-        return Self.transactionRepetition(index: index, rate: Metric.transactions, count: count, elapsed: elapsed,
-                                          job: job, peer: peer, histogram: histogram)
     }
 
     /// One repetition of connect/request/response/close cycles: connections per second and the
@@ -162,6 +141,25 @@ public final class NetClient: @unchecked Sendable {
     public func connectRequestClose(spec: NetWorkloadSpec, seconds: Double, index: Int) throws(Failure) -> RepetitionResult {
         let respSize = spec.responseSizeBytes ?? spec.messageSizeBytes
         let dataPort = try start(ControlRequest(op: .crr, messageSize: spec.messageSizeBytes, responseSize: respSize, seconds: seconds))
+        let (host, device) = (self.host, self.device)
+        // A failed cycle is timed and counted; a hundred failures end the test.
+        return try cycles(spec: spec, responseSize: respSize, seconds: seconds, index: index, rate: Metric.connections,
+                          after: {}) { req, resp in
+            guard let s = try? TCPSocket.connect(host: host, port: dataPort, device: device) else { return .failed }
+            defer { s.close() }
+            s.setNoDelay()
+            s.setReceiveTimeout(ms: 5000)
+            return s.sendAll(req, spec.messageSizeBytes) && s.receiveExactly(resp, respSize) ? .done : .failed
+        }
+    }
+
+    enum Cycle { case done, failed, stop }
+
+    /// Runs `cycle` for `seconds`, timing each one into a histogram, then collects the peer's
+    /// report (after `after`, which lets the peer see the end) and builds the repetition.
+    private func cycles(spec: NetWorkloadSpec, responseSize respSize: Int, seconds: Double, index: Int, rate: Metric,
+                        after: () -> Void,
+                        cycle: (UnsafeMutableRawPointer, UnsafeMutableRawPointer) -> Cycle) throws(Failure) -> RepetitionResult {
         let req = UnsafeMutableRawPointer.allocate(byteCount: spec.messageSizeBytes, alignment: 64)
         let resp = UnsafeMutableRawPointer.allocate(byteCount: respSize, alignment: 64)
         defer { req.deallocate(); resp.deallocate() }
@@ -172,27 +170,24 @@ public final class NetClient: @unchecked Sendable {
         let end = start + UInt64(seconds * 1e9)
         var count: UInt64 = 0, failures = 0
         var now = start
-        while now < end && failures < 100 {
-            if let s = try? TCPSocket.connect(host: host, port: dataPort, device: device) {
-                s.setNoDelay()
-                s.setReceiveTimeout(ms: 5000)
-                if s.sendAll(req, spec.messageSizeBytes), s.receiveExactly(resp, respSize) { count += 1 } else { failures += 1 }
-                s.close()
-            } else {
-                failures += 1
+        loop: while now < end && failures < 100 {
+            switch cycle(req, resp) {
+            case .stop: break loop
+            case .done: count += 1
+            case .failed: failures += 1
             }
             let t = Clock.monotonicNs()
             histogram.record(t - now)
             now = t
         }
         let elapsed = now - start
+        after()
         let cpu1 = Clock.threadCPU()
         let peer = try finish()
         let job = JobResult(index: 0, readOps: count, writeOps: 0, readBytes: count * UInt64(respSize),
                             writeBytes: count * UInt64(spec.messageSizeBytes),
                             cpuUserNs: cpu1.userNs - cpu0.userNs, cpuSystemNs: cpu1.systemNs - cpu0.systemNs, submitCalls: 0, reapCalls: 0)
-        return Self.transactionRepetition(index: index, rate: Metric.connections, count: count, elapsed: elapsed,
-                                          job: job, peer: peer, histogram: histogram)
+        return Self.transactionRepetition(index: index, rate: rate, count: count, elapsed: elapsed, job: job, peer: peer, histogram: histogram)
     }
 
     /// A request/response or connect/request/response/close repetition: the rate, both ends'
