@@ -104,7 +104,7 @@ let package = Package(
         .testTarget(name: "VBenchBlockTests", dependencies: ["VBenchTestSupport", "VBenchBlock", "VBenchCore", "VBenchSystem", "VBenchProbe"]),
         .testTarget(
             name: "vbenchTests",
-            dependencies: ["VBenchTestSupport", "vbench", "VBenchCore", "VBenchStore", "VBenchUplink", "VBenchCollector", "VBenchWire"],
+            dependencies: ["VBenchTestSupport", "vbench", "VBenchCore", "VBenchStore", "VBenchUplink", "VBenchCollector", "VBenchWire", "VBenchLab"],
             exclude: ["Golden"]
         ),
     ],

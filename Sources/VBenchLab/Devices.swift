@@ -74,11 +74,6 @@ public enum NicModel: String, CaseIterable, Codable, Sendable {
         case .rtl8139: "8139cp"
         }
     }
-
-    /// QEMU user networking, restricted: the guest reaches nothing outside QEMU's own stack.
-    public func qemuArguments(index i: Int) -> [String] {
-        ["-nic", "user,model=\(qemuDevice),restrict=on,mac=52:54:00:12:34:\(String(format2: 0x60 + i))"]
-    }
 }
 
 extension String {

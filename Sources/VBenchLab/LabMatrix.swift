@@ -6,10 +6,21 @@ import VBenchCore
 public struct LabMatrix: Codable, Sendable, Equatable {
     /// How the configurations share boots.
     public enum BootMode: String, Codable, Sendable, CaseIterable {
-        /// One boot holds every disk; the guest measures them one after another.
+        /// One boot holds every disk and NIC; the guest measures them one after another.
         case shared
-        /// One boot per disk model.
+        /// One boot per disk model and one per NIC model.
         case perDevice = "per-device"
+    }
+
+    /// The devices of one boot.
+    public struct Boot: Sendable, Equatable {
+        public var disks: [DiskModel]
+        public var nics: [NicModel]
+        public init(disks: [DiskModel], nics: [NicModel] = []) {
+            self.disks = disks
+            self.nics = nics
+        }
+        public var label: String { (disks.map(\.rawValue) + nics.map(\.rawValue)).joined(separator: ", ") }
     }
 
     public var name: String
@@ -74,18 +85,26 @@ public struct LabMatrix: Codable, Sendable, Equatable {
                   vsockLoopback: try c.decodeIfPresent(Bool.self, forKey: .vsockLoopback) ?? d.vsockLoopback)
     }
 
+    /// The NICs of the `net` and `all` matrices: the paravirtual one and the emulated ones QEMU
+    /// has that Debian's generic kernel drives.
+    public static let labNics: [NicModel] = [.virtioNet, .e1000, .vmxnet3]
     /// Every disk model, one shared boot.
     public static let blk = LabMatrix(name: "blk", disks: DiskModel.allCases)
-    /// The demo's quick comparison: virtio-blk against the emulated IDE and AHCI and NVMe.
-    public static let demo = LabMatrix(name: "demo", disks: [.virtioBlk, .ide, .ahci, .nvme])
+    /// virtio-net against e1000 and vmxnet3, against `vbench serve` in the lab's namespace.
+    public static let net = LabMatrix(name: "net", disks: [], nics: labNics)
+    /// Every disk model and NIC.
+    public static let all = LabMatrix(name: "all", disks: DiskModel.allCases, nics: labNics)
+    /// The demo's quick comparison: virtio-blk against the emulated IDE and AHCI and NVMe, and
+    /// virtio-net against e1000.
+    public static let demo = LabMatrix(name: "demo", disks: [.virtioBlk, .ide, .ahci, .nvme], nics: [.virtioNet, .e1000])
 
-    /// `blk`, `demo`, or the path of a JSON matrix file.
+    /// `blk`, `net`, `all`, `demo`, or the path of a JSON matrix file.
     public static func named(_ name: String) throws -> LabMatrix {
         switch name {
         case "blk": return .blk
+        case "net": return .net
+        case "all": return .all
         case "demo": return .demo
-        case "net", "all":
-            throw LabError("--matrix \(name): the network harness (vbench run --device net) is not built yet; use blk, demo or a matrix file with disks")
         default:
             guard let data = FileManager.default.contents(atPath: name) else {
                 throw LabError("--matrix \(name): not blk, demo, net or all, and no readable matrix file at that path")
@@ -101,8 +120,9 @@ public struct LabMatrix: Codable, Sendable, Equatable {
 
     /// Refuses a matrix that cannot run, naming the field.
     public func check(source: String) throws {
-        guard !disks.isEmpty else { throw LabError("\(source): the matrix names no disks") }
+        guard !disks.isEmpty || !nics.isEmpty else { throw LabError("\(source): the matrix names no disks and no NICs") }
         guard disks.count <= 8 else { throw LabError("\(source): at most 8 disks per matrix; got \(disks.count)") }
+        guard nics.count <= 4 else { throw LabError("\(source): at most 4 NICs per matrix; got \(nics.count)") }
         guard ["none", "directsync", "writeback", "writethrough", "unsafe"].contains(cache) else {
             throw LabError("\(source): cache must be none, directsync, writeback, writethrough or unsafe; got \(cache)")
         }
@@ -128,14 +148,27 @@ public struct LabMatrix: Codable, Sendable, Equatable {
         return Double(p.shapes.count * (repetitions ?? p.repetitions)) * perWorkload * 2 + 60
     }
 
-    /// A boot's default bound: every disk's run bound, plus boot, send and power-off.
-    public func defaultBootTimeout(disks: Int) -> Double { Double(disks) * guestRunBound() + 180 }
+    /// Seconds and repetitions of each network workload in the guest: the matrix's runtime and
+    /// repetitions when set, else 2 s × 3.
+    public var netSeconds: Double { runtimeSeconds ?? 2 }
+    public var netRepetitions: Int { repetitions ?? 3 }
 
-    /// The boots this matrix needs: each a list of disk models.
-    public var boots: [[DiskModel]] {
+    /// Seconds the guest's `vbench run --device net` may take for `nics` NICs: twice the
+    /// measuring time of the seven network workloads (plus a second of setup each), plus a minute.
+    public func guestNetRunBound(nics: Int) -> Double {
+        Double(nics * 7 * netRepetitions) * (netSeconds + 1) * 2 + 60
+    }
+
+    /// A boot's default bound: every disk's run bound and the NICs' run, plus boot, send and power-off.
+    public func defaultBootTimeout(_ boot: Boot) -> Double {
+        Double(boot.disks.count) * guestRunBound() + (boot.nics.isEmpty ? 0 : guestNetRunBound(nics: boot.nics.count)) + 180
+    }
+
+    /// The boots this matrix needs.
+    public var boots: [Boot] {
         switch boot {
-        case .shared: [disks]
-        case .perDevice: disks.map { [$0] }
+        case .shared: [Boot(disks: disks, nics: nics)]
+        case .perDevice: disks.map { Boot(disks: [$0]) } + nics.map { Boot(disks: [], nics: [$0]) }
         }
     }
 }

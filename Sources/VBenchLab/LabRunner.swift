@@ -20,11 +20,18 @@ public enum LabUplink: String, Sendable {
 public struct BootResult: Sendable {
     public var index: Int
     public var disks: [DiskModel]
+    public var nics: [NicModel]
     public var seconds: Double
     public var timedOut: Bool
     public var qemuStatus: Int32
     /// Per disk model, the guest's `vbench run` exit status (nil: never reported).
     public var runStatus: [DiskModel: Int]
+    /// The exit status of the guest's `vbench run --device net` (nil: no NICs, or never reported).
+    public var netStatus: Int?
+    /// The guest interface of each NIC model (`nic virtio-net eth0` markers).
+    public var nicInterfaces: [NicModel: String]
+    /// What the peer said when it stopped (`stopped: N tests served, …`).
+    public var serveReport: String?
     public var sendStatus: Int?
     /// The guest's report of the vsock loopback check (`vsock send exit 0; collector stopped: …`).
     public var vsockReport: String?
@@ -52,6 +59,8 @@ public final class LabRunner {
         /// How guests send records home: vsock through `vhost-vsock-pci` on a host with
         /// /dev/vhost-vsock, else virtio-serial (a chardev on the collector's Unix socket).
         public var uplink: LabUplink = Signals.isVsockHost() ? .vsock : .virtioSerial
+        /// This machine's vbench, which runs `serve` as the guests' network peer.
+        public var hostBinary: String = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         public init(matrix: LabMatrix, cache: LabCache, runId: String) {
             self.matrix = matrix
             self.cache = cache
@@ -136,8 +145,9 @@ public final class LabRunner {
     /// Single-quotes a word for the guest's sh.
     static func shellQuote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 
-    /// The job the guest runs: every disk by its serial, then one send of all records.
-    func jobScript(disks: [DiskModel], tags: [String: String], commandLine: [String],
+    /// The job the guest runs: every disk by its serial, then the NICs (found by MAC, addressed,
+    /// routed to the peer) in one `vbench run --device net --iface auto`; records sent after each.
+    func jobScript(disks: [DiskModel], nics: [NicModel] = [], tags: [String: String], commandLine: [String],
                    sendTo: String = "serial:/dev/virtio-ports/org.vbench.0") -> String {
         let m = options.matrix
         var runArgs = ["--device", "blk", "--allow-destructive", "--profile", m.profile, "--out", "/out"]
@@ -195,6 +205,9 @@ public final class LabRunner {
 
                 """
         }
+        if !nics.isEmpty {
+            s += netJob(nics: nics, tagArgs: tagArgs)
+        }
         s += """
             say "send exit $sendfail"
 
@@ -220,6 +233,69 @@ public final class LabRunner {
         return s
     }
 
+    /// The NIC part of the job. Each NIC is found by the MAC the lab gave it, gets
+    /// 10.77.(i+1).2/24 and a route to the peer 10.77.0.1 with metric i+1; once every link has
+    /// carrier, one `vbench run --device net --iface auto` tests every interface routing the
+    /// peer, each bound to its interface.
+    func netJob(nics: [NicModel], tagArgs: [String]) -> String {
+        let m = options.matrix
+        let bound = Int(m.guestNetRunBound(nics: nics.count).rounded(.up))
+        var s = """
+            # The interface whose MAC is $1.
+            nicif() {
+                for n in /sys/class/net/*; do
+                    [ "$(cat "$n/address" 2>/dev/null)" = "$1" ] && { echo "${n##*/}"; return 0; }
+                done
+                return 1
+            }
+            # Loose reverse-path checks: the peer's replies come back on the NIC that asked.
+            for f in /proc/sys/net/ipv4/conf/*/rp_filter; do echo 2 > "$f"; done
+            nets=""
+
+            """
+        for (i, nic) in nics.enumerated() {
+            s += """
+                if ifc=$(nicif \(LabNetwork.mac(i))); then
+                    ip addr add \(LabNetwork.guestAddress(i))/24 dev "$ifc" && ip link set "$ifc" up
+                    nets="$nets $ifc:\(i + 1):\(LabNetwork.hostAddress(i))"
+                    say "nic \(nic.rawValue) $ifc $(readlink /sys/class/net/$ifc/device/driver | sed 's|.*/||')"
+                else
+                    say "nic \(nic.rawValue) missing (no interface with MAC \(LabNetwork.mac(i)))"
+                fi
+
+                """
+        }
+        let args = (["--device", "net", "--peer", LabNetwork.peerAddress, "--iface", "auto",
+                     "--runtime", "\(m.netSeconds)", "--repeat", "\(m.netRepetitions)", "--out", "/out"]
+                    + tagArgs + ["--tag", "lab.nics=\(nics.map(\.rawValue).joined(separator: ","))"]).map(Self.shellQuote).joined(separator: " ")
+        s += """
+            # Carrier on every link (e1000 negotiates for a moment), at most 15 s; then the routes.
+            for t in $(seq 1 30); do
+                down=0
+                for n in $nets; do [ "$(cat /sys/class/net/${n%%:*}/carrier 2>/dev/null)" = 1 ] || down=1; done
+                [ $down -eq 0 ] && break
+                sleep 0.5
+            done
+            for n in $nets; do
+                ifc=${n%%:*}; rest=${n#*:}; metric=${rest%%:*}; gw=${rest#*:}
+                ip route add \(LabNetwork.peerAddress)/32 via "$gw" dev "$ifc" metric "$metric"
+            done
+            if [ -n "$nets" ]; then
+                say "run net on$nets"
+                timeout \(bound) /vbench run \(args) >/tmp/run-net.log 2>&1
+                status=$?
+                say "run net exit $status"
+                [ $status -eq 0 ] || tail -n 15 /tmp/run-net.log
+                send
+                say "send net exit $?"
+            else
+                say "run net exit 127 (no NIC found)"
+            fi
+
+            """
+        return s
+    }
+
     /// The base appliance plus a job archive: the kernel unpacks concatenated archives in order.
     func bootInitrd(job: String, dir: String) throws -> String {
         let fm = FileManager.default
@@ -237,9 +313,10 @@ public final class LabRunner {
         return initrd
     }
 
-    /// Boots one guest with `disks`, collecting its records. `accel` from `chooseAcceleration`.
-    public func boot(index: Int, disks: [DiskModel], accel: Acceleration, qemuVersion: String) throws -> BootResult {
+    /// Boots one guest with `devices`, collecting its records. `accel` from `chooseAcceleration`.
+    public func boot(index: Int, devices: LabMatrix.Boot, accel: Acceleration, qemuVersion: String) throws -> BootResult {
         let m = options.matrix
+        let disks = devices.disks, nics = devices.nics
         guard let store else { throw LabError("a measuring boot needs a results store") }
         let dir = try options.cache.makeDirectory("runs/\(options.runId)/boot-\(index)")
         let socket = "\(dir)/uplink.sock"
@@ -254,6 +331,16 @@ public final class LabRunner {
             deviceArgs += model.qemuArguments(index: i, image: image, cache: m.cache, aio: m.aio)
         }
         defer { for image in images { try? FileManager.default.removeItem(atPath: image) } }
+        // NICs: tap devices in a namespace of our own, the peer inside it.
+        var network: LabNetwork?
+        if !nics.isEmpty {
+            progress("boot \(index): network namespace with \(nics.count) tap devices and vbench serve")
+            let n = try LabNetwork(nics: nics, tag: index, log: log)
+            try n.startServe(binary: options.hostBinary, folder: dir, idleTimeout: options.bootTimeout + 60)
+            for (i, nic) in nics.enumerated() { deviceArgs += LabNetwork.qemuArguments(nic, index: i) }
+            network = n
+        }
+        defer { network?.remove() }
         // The channel home. vsock: a guest CID of our own, the collector on the host's vsock
         // port accepting that CID only. Never chosen without /dev/vhost-vsock (see Options.uplink).
         let endpoint: Endpoint
@@ -285,7 +372,8 @@ public final class LabRunner {
         tags["qemu.cache"] = m.cache
         tags["qemu.aio"] = m.aio
         tags["lab.uplink"] = options.uplink.rawValue
-        let job = jobScript(disks: disks, tags: tags, commandLine: args, sendTo: sendTo)
+        if !nics.isEmpty { tags["lab.netns"] = "tap" }
+        let job = jobScript(disks: disks, nics: nics, tags: tags, commandLine: args, sendTo: sendTo)
         let initrd = try bootInitrd(job: job, dir: dir)
         // The per-boot copy of the appliance is 30 MB; the job script stays (jobroot/) with the logs.
         defer { try? FileManager.default.removeItem(atPath: initrd) }
@@ -302,8 +390,10 @@ public final class LabRunner {
         _ = try collector.start()
         defer { collector.stop() }
 
-        progress("boot \(index): \(disks.map(\.rawValue).joined(separator: ", ")) under \(accel.rawValue.uppercased())")
-        let o = try Subprocess.run("qemu-system-x86_64", args, timeout: options.bootTimeout,
+        progress("boot \(index): \(devices.label) under \(accel.rawValue.uppercased())")
+        // With NICs, QEMU runs inside the namespace (ip execs it: the bounded PID is QEMU's).
+        let (program, programArgs) = network.map { ("ip", $0.execPrefix + ["qemu-system-x86_64"] + args) } ?? ("qemu-system-x86_64", args)
+        let o = try Subprocess.run(program, programArgs, timeout: options.bootTimeout,
                                    stdoutPath: "\(dir)/qemu.out", stderrPath: "\(dir)/qemu.err",
                                    onTick: { [progress, collector] seconds in
                                        let text = (try? String(contentsOfFile: console, encoding: .utf8)) ?? ""
@@ -312,14 +402,16 @@ public final class LabRunner {
                                    })
         // Let the last ack's commit finish before the store is read.
         collector.stop()
+        network?.remove()
         let text = (try? String(contentsOfFile: console, encoding: .utf8)) ?? ""
         let markers = ConsoleMarkers(console: text)
         if o.status != 0 || o.timedOut {
             let err = (try? String(contentsOfFile: "\(dir)/qemu.err", encoding: .utf8)) ?? ""
             log("boot \(index): QEMU \(o.timedOut ? "timed out after \(Int(options.bootTimeout)) s" : "exited with \(o.status)"): \(err.split(separator: "\n").suffix(3).joined(separator: " | ")) (console: \(console))")
         }
-        return BootResult(index: index, disks: disks, seconds: o.seconds, timedOut: o.timedOut, qemuStatus: o.status,
-                          runStatus: markers.runStatus, sendStatus: markers.sendStatus, vsockReport: markers.vsockReport, recordsStored: collector.stats.stored + collector.stats.duplicates,
+        return BootResult(index: index, disks: disks, nics: nics, seconds: o.seconds, timedOut: o.timedOut, qemuStatus: o.status,
+                          runStatus: markers.runStatus, netStatus: markers.netStatus, nicInterfaces: markers.nicInterfaces,
+                          serveReport: network?.serveReport, sendStatus: markers.sendStatus, vsockReport: markers.vsockReport, recordsStored: collector.stats.stored + collector.stats.duplicates,
                           bytesStored: collector.stats.storedBytes, console: console, commandLine: ["qemu-system-x86_64"] + args,
                           uplink: options.uplink)
     }
@@ -332,6 +424,10 @@ public struct ConsoleMarkers: Sendable, Equatable {
     public var lines: [String] = []
     /// Per disk model, the exit status of the guest's `vbench run`.
     public var runStatus: [DiskModel: Int] = [:]
+    /// The exit status of the guest's `vbench run --device net`.
+    public var netStatus: Int?
+    /// The interface each NIC model got (`nic virtio-net eth0 virtio_net`).
+    public var nicInterfaces: [NicModel: String] = [:]
     public var sendStatus: Int?
     public var vsockReport: String?
 
@@ -346,6 +442,10 @@ public struct ConsoleMarkers: Sendable, Equatable {
                 vsockReport = text
             } else if words.count >= 4, words[0] == "run", words[2] == "exit", let model = DiskModel(rawValue: String(words[1])) {
                 runStatus[model] = Int(words[3])
+            } else if words.count >= 4, words[0] == "run", words[1] == "net", words[2] == "exit" {
+                netStatus = Int(words[3])
+            } else if words.count >= 3, words[0] == "nic", let model = NicModel(rawValue: String(words[1])), words[2] != "missing" {
+                nicInterfaces[model] = String(words[2])
             } else if words.count >= 3, words[0] == "send", words[1] == "exit" {
                 sendStatus = Int(words[2])
             }

@@ -118,3 +118,49 @@ public enum Subprocess {
 private final class DataBox: @unchecked Sendable {
     var data = Data()
 }
+
+/// A program the lab keeps running beside a boot (the guest's network peer), output to files,
+/// stopped by its own PID: SIGTERM, then SIGKILL after a grace period.
+public final class BackgroundProcess: @unchecked Sendable {
+    let process = Process()
+    public let stderrPath: String
+
+    public init(_ executable: String, _ arguments: [String], stdoutPath: String, stderrPath: String) throws {
+        self.stderrPath = stderrPath
+        process.executableURL = URL(fileURLWithPath: try Subprocess.resolve(executable))
+        process.arguments = arguments
+        _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+    public var isRunning: Bool { process.isRunning }
+
+    /// Waits until its error output contains `text`, it exits, or `timeout` seconds pass.
+    public func waitForOutput(_ text: String, timeout: Double) -> Bool {
+        let deadline = Clock.monotonicNs() + UInt64(timeout * 1e9)
+        while Clock.monotonicNs() < deadline {
+            if let s = try? String(contentsOfFile: stderrPath, encoding: .utf8), s.contains(text) { return true }
+            if !process.isRunning { return false }
+            Clock.sleep(nanoseconds: 50_000_000)
+        }
+        return false
+    }
+
+    /// Stops it (SIGTERM, SIGKILL after `grace` seconds) and returns its exit status.
+    @discardableResult
+    public func stop(grace: Double = 5) -> Int32 {
+        if process.isRunning {
+            ProcessControl.signal(pid: pid, ProcessControl.terminate)
+            let killAt = Clock.monotonicNs() + UInt64(grace * 1e9)
+            while process.isRunning && Clock.monotonicNs() < killAt { Clock.sleep(nanoseconds: 50_000_000) }
+            if process.isRunning { ProcessControl.signal(pid: pid, ProcessControl.kill) }
+        }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+}

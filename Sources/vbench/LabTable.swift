@@ -20,6 +20,84 @@ enum LabTable {
     /// averaged and counted in N. Ratios are of mean IOPS, to the native row and to virtio-blk
     /// of the same kernel.
     static func render(_ records: [RunRecord]) -> String {
+        let disks = renderDisks(records.filter { $0.family == "blk" })
+        let nics = renderNics(records.filter { $0.family == "net" })
+        switch (disks, nics) {
+        case (nil, nil): return "no lab records were stored"
+        case (let d?, nil): return d
+        case (nil, let n?): return n
+        case (let d?, let n?): return d + "\n\n" + n
+        }
+    }
+
+    /// The NIC rows: per network workload, NIC model and kernel, the result (goodput, transactions
+    /// or connections per second), p99, and the ratio to virtio-net of the same kernel.
+    static func renderNics(_ records: [RunRecord]) -> String? {
+        struct NicRow {
+            var model: String
+            var kernel: String
+            var interface: String
+            var driver: String
+            var deviceClass: String
+            var values: [Double] = []
+            var p99: [Double] = []
+            var retrans: [Double] = []
+        }
+        var rows: [String: NicRow] = [:]
+        var order: [String] = []
+        var workloads: [(name: String, test: NetTest)] = []
+        let kernels = Set(records.map(\.environment.kernelRelease))
+        for r in records {
+            // The lab tests NICs through --iface auto: the record's driver names the model.
+            let model = NicModel.allCases.first { $0.guestDriver == r.device.driver }?.rawValue ?? (r.device.driver ?? r.device.name)
+            let kernel = r.environment.kernelRelease
+            for w in r.workloads {
+                guard let spec = w.spec.net else { continue }
+                if !workloads.contains(where: { $0.name == w.name }) { workloads.append((w.name, spec.test)) }
+                let key = "\(w.name)|\(model)|\(kernel)"
+                if rows[key] == nil {
+                    order.append(key)
+                    rows[key] = NicRow(model: model, kernel: kernel, interface: r.device.name, driver: r.device.driver ?? "-",
+                                       deviceClass: r.device.deviceClass.rawValue)
+                }
+                let metric = spec.test == .stream ? Metric.throughput : spec.test == .rr ? Metric.transactions : Metric.connections
+                if let v = w.summary[metric.key]?.mean { rows[key]?.values.append(v) }
+                if let v = w.latencyNs?.percentiles["p99"] { rows[key]?.p99.append(Double(v)) }
+                if let v = w.summary[Metric.retransmits.key]?.mean { rows[key]?.retrans.append(v) }
+            }
+        }
+        guard !order.isEmpty else { return nil }
+        func mean(_ v: [Double]) -> Double? { v.isEmpty ? nil : v.reduce(0, +) / Double(v.count) }
+        let showKernel = kernels.count > 1
+        var header = ["WORKLOAD", "NIC"]
+        if showKernel { header.append("KERNEL") }
+        header += ["IFACE", "DRIVER", "CLASS", "RESULT", "P99", "RETRANS", "×VIRTIO", "N"]
+        let first = showKernel ? 6 : 5
+        var table = TextTable(header: header, rightAligned: Set(first..<(first + 5)))
+        let rank = ["virtio-net": 0, "vmxnet3": 1, "e1000e": 2, "e1000": 3, "rtl8139": 4]
+        for (name, test) in workloads {
+            let group = order.filter { $0.hasPrefix(name + "|") }.compactMap { rows[$0] }
+                .sorted { (rank[$0.model] ?? 9, $0.model, $0.kernel) < (rank[$1.model] ?? 9, $1.model, $1.kernel) }
+            for row in group {
+                let virtio = group.first { $0.model == "virtio-net" && $0.kernel == row.kernel }.flatMap { mean($0.values) }
+                let value = mean(row.values)
+                let result = value.map { test == .stream ? formatFixed($0 / 1e9, digits: 2) + " Gbit/s"
+                    : BlockTable.formatCount($0) + (test == .rr ? " trans/s" : " conn/s") } ?? "-"
+                let ratio = row.model == "virtio-net" ? "1.00"
+                    : (virtio.flatMap { b in value.map { b > 0 ? formatFixed($0 / b, digits: 2) : "-" } } ?? "-")
+                var cells = [name, row.model]
+                if showKernel { cells.append(row.kernel) }
+                cells += [row.interface, row.driver, row.deviceClass, result,
+                          mean(row.p99).map { BlockTable.formatDuration(UInt64($0)) } ?? "-",
+                          test == .stream ? (mean(row.retrans).map { formatFixed($0, digits: 0) } ?? "-") : "-",
+                          ratio, "\(row.values.count)"]
+                table.rows.append(cells)
+            }
+        }
+        return table.render() + "\nNICs against vbench serve in the lab's network namespace (tap devices, no vhost-net): streams are goodput at the receiver, request/response transactions/s with round-trip p99; means of repetitions; ×VIRTIO is the ratio to virtio-net."
+    }
+
+    static func renderDisks(_ records: [RunRecord]) -> String? {
         var rows: [String: Row] = [:]
         var order: [String] = []
         var workloadOrder: [String] = []
@@ -71,7 +149,7 @@ enum LabTable {
                 table.rows.append(cells)
             }
         }
-        guard !table.rows.isEmpty else { return "no lab records were stored" }
+        guard !table.rows.isEmpty else { return nil }
         return table.render() + "\nIOPS and MB/s: mean of repetitions (and of N records when a matrix ran several rounds); P99: latency from submission to completion; ratios of mean IOPS."
     }
 
@@ -79,7 +157,7 @@ enum LabTable {
                         boots: [BootResult], table: String, failures: [String]) -> String {
         var s = "# vbench lab run \(runId)\n\n"
         s += "- command: `\(CommandLine.arguments.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " "))`\n"
-        s += "- matrix: \(matrix.name) — disks \(matrix.disks.map(\.rawValue).joined(separator: ", ")); \(matrix.boot.rawValue) boot; cache=\(matrix.cache), aio=\(matrix.aio); \(matrix.diskSizeMiB) MiB backing files; profile \(matrix.profile)"
+        s += "- matrix: \(matrix.name) — disks \(matrix.disks.map(\.rawValue).joined(separator: ", "))\(matrix.nics.isEmpty ? "" : "; NICs \(matrix.nics.map(\.rawValue).joined(separator: ", ")) (tap devices in a network namespace, vbench serve inside; \(matrix.netSeconds) s × \(matrix.netRepetitions) per network workload)"); \(matrix.boot.rawValue) boot; cache=\(matrix.cache), aio=\(matrix.aio); \(matrix.diskSizeMiB) MiB backing files; profile \(matrix.profile)"
         if let r = matrix.runtimeSeconds { s += ", runtime \(r) s" }
         if let r = matrix.repetitions { s += ", \(r) repetitions" }
         s += "\n- acceleration: \(acceleration)\n- \(qemu)\n- guest kernels: \(appliances.map { "\($0.kernel.version) (appliance \($0.hash), \($0.bytes) bytes)" }.joined(separator: ", "))\n"
@@ -87,6 +165,7 @@ enum LabTable {
         for b in boots {
             s += "Boot \(b.index) (\(formatFixed(b.seconds, digits: 1)) s, \(b.recordsStored) records, \(b.bytesStored) bytes over \(b.uplink.rawValue)"
             if let v = b.vsockReport { s += "; AF_VSOCK in the guest: \(v)" }
+            if !b.nics.isEmpty { s += "; NICs \(b.nics.map { "\($0.rawValue) as \(b.nicInterfaces[$0] ?? "missing")" }.joined(separator: ", ")), peer: \(b.serveReport ?? "no report")" }
             s += "):\n\n```\n\(b.commandLine.joined(separator: " "))\n```\n\n"
         }
         s += "```\n\(table)\n```\n"

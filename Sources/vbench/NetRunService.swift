@@ -10,7 +10,7 @@ struct NetOptions: ParsableArguments {
     @Option(help: ArgumentHelp("--device net: the host running vbench serve (HOST or HOST:PORT, port 5201 by default).", valueName: "host[:port]"))
     var peer: String?
 
-    @Option(help: ArgumentHelp("--device net: the interface to test through, or auto (the one the kernel routes to the peer); repeatable.", valueName: "name|auto"))
+    @Option(help: ArgumentHelp("--device net: the interface to test through (bound with SO_BINDTODEVICE), or auto: every non-loopback interface with a route to the peer, one record each; repeatable.", valueName: "name|auto"))
     var iface: [String] = []
 
     @Option(help: ArgumentHelp("--device net: parallel connections of the multi-stream tests.", valueName: "n"))
@@ -53,27 +53,38 @@ struct NetRunService {
         let tags: [String: String]
         do { tags = try output.parsedTags() } catch { return fail("\(error)", code: VBenchExit.usage) }
         let (host, port) = net.peerHostPort!
-        // Interfaces: as named, or the one the kernel routes to the peer.
-        var names: [String] = []
+        // Interfaces: as named (bound with SO_BINDTODEVICE), or auto: every non-loopback
+        // interface with a route to the peer, each bound to its interface when there are
+        // several; a peer on this machine (loopback) has no such route: then the one the
+        // kernel picks, unbound.
+        var chosen: [(name: String, bind: Bool)] = []
         for i in (net.iface.isEmpty ? ["auto"] : net.iface) {
-            if i == "auto" {
-                guard let source = Interfaces.sourceAddress(toward: host), let name = Interfaces.name(holding: source) else {
-                    return fail("no route to \(host) (is it an address? names are not resolved); pass --iface NAME", code: VBenchExit.error)
-                }
-                names.append(name)
-            } else {
-                names.append(i)
+            guard i == "auto" else { chosen.append((i, true)); continue }
+            guard let address = Interfaces.addressBytes(host) else {
+                return fail("--peer \(host): --iface auto needs a numeric address (names are not resolved); pass an address or --iface NAME", code: VBenchExit.usage)
             }
+            let table = fs.readString(address.count == 4 ? "/proc/net/route" : "/proc/net/ipv6_route") ?? ""
+            let routes = address.count == 4 ? Interfaces.parseIPv4Routes(table) : Interfaces.parseIPv6Routes(table)
+            // The kernel's own choice first: a peer on this machine goes over loopback whatever
+            // the main table says (the local table wins; a default route covers 127.0.0.1 too).
+            guard let source = Interfaces.sourceAddress(toward: host), let kernelChoice = Interfaces.name(holding: source) else {
+                return fail("no route to \(host); check the address, or pass --iface NAME", code: VBenchExit.error)
+            }
+            var routed = Interfaces.interfaces(routing: address, routes: routes)
+            if kernelChoice == "lo" || routed.isEmpty { routed = [kernelChoice] }
+            chosen += routed.map { ($0, routed.count > 1) }
         }
+        var seen = Set<String>()
+        chosen = chosen.filter { seen.insert($0.name).inserted }
+        if chosen.count > 1 { note("testing \(chosen.count) interfaces toward \(host): \(chosen.map(\.name).joined(separator: ", "))") }
         var worst = VBenchExit.ok
-        for name in Set(names).sorted() {
+        for (name, bindIt) in chosen {
             guard let device = inventory.nic(named: name) else {
                 note("no interface \(name) here (see vbench probe); skipped")
                 worst = VBenchExit.error
                 continue
             }
-            // Bind to the interface only when one was named: loopback and routed tests need no binding.
-            let bind = net.iface.isEmpty || net.iface == ["auto"] ? nil : name
+            let bind = bindIt ? name : nil
             let live = ProgressLine()
             let start = Date()
             var workloads: [WorkloadResult] = []

@@ -18,14 +18,23 @@ import VBenchTestSupport
         // No serial is a prefix of another: the guest's grep cannot pick the wrong disk.
         let serials = DiskModel.allCases.enumerated().map { $1.serial($0) }
         for a in serials { for b in serials where a != b { #expect(!b.contains(a)) } }
-        #expect(NicModel.e1000.qemuArguments(index: 1) == ["-nic", "user,model=e1000,restrict=on,mac=52:54:00:12:34:61"])
+        // NICs: a tap of the lab's namespace each, a MAC the guest finds them by.
+        #expect(LabNetwork.qemuArguments(.e1000, index: 1) == ["-netdev", "tap,id=n1,ifname=vbtap1,script=no,downscript=no",
+                                                               "-device", "e1000,netdev=n1,mac=52:54:00:77:02:02"])
+        #expect(LabNetwork.qemuArguments(.virtioNet, index: 0)[3] == "virtio-net-pci,netdev=n0,mac=52:54:00:77:01:02")
+        #expect(LabNetwork.guestAddress(2) == "10.77.3.2" && LabNetwork.hostAddress(2) == "10.77.3.1")
     }
 
     @Test func matricesAreCheckedAndSplitIntoBoots() throws {
-        #expect(LabMatrix.blk.boots == [DiskModel.allCases])
+        #expect(LabMatrix.blk.boots == [LabMatrix.Boot(disks: DiskModel.allCases)])
         var m = LabMatrix.demo
+        #expect(m.boots == [LabMatrix.Boot(disks: [.virtioBlk, .ide, .ahci, .nvme], nics: [.virtioNet, .e1000])])
         m.boot = .perDevice
-        #expect(m.boots == [[.virtioBlk], [.ide], [.ahci], [.nvme]])
+        #expect(m.boots.map(\.label) == ["virtio-blk", "ide", "ahci", "nvme", "virtio-net", "e1000"])
+        #expect(try LabMatrix.named("net").boots == [LabMatrix.Boot(disks: [], nics: [.virtioNet, .e1000, .vmxnet3])])
+        #expect(try LabMatrix.named("all").disks == DiskModel.allCases)
+        // NIC boots are bounded by their network run: 3 NICs x 7 workloads x 3 x (2 + 1) s x 2 + 60, plus 180.
+        #expect(LabMatrix.net.guestNetRunBound(nics: 3) == 438 && LabMatrix.net.defaultBootTimeout(LabMatrix.net.boots[0]) == 618)
         let dir = try ScratchFolder()
         let file = dir.path + "/m.json"
         try Data(#"{"name":"two","disks":["virtio-blk","ide"],"cache":"unsafe","aio":"threads","runtimeSeconds":0.5}"#.utf8)
@@ -38,12 +47,13 @@ import VBenchTestSupport
             #expect(throws: LabError.self) { try LabMatrix.named(file) }
             do { _ = try LabMatrix.named(file) } catch { #expect("\(error)".contains(reason), "\(error)") }
         }
-        try refused(#"{"disks":[]}"#, "names no disks")
+        try refused(#"{"disks":[]}"#, "names no disks and no NICs")
+        try refused(#"{"nics":["virtio-net","e1000","e1000","e1000","e1000"]}"#, "at most 4 NICs")
+        try refused(#"{"nics":["tulip"]}"#, "not a valid matrix file")
         try refused(#"{"disks":["floppy"]}"#, "not a valid matrix file")
         try refused(#"{"disks":["ide"],"cache":"writeback","aio":"native"}"#, "aio=native needs cache=none")
         try refused(#"{"disks":["ide"],"diskSizeMiB":1}"#, "diskSizeMiB must be 16")
         #expect(throws: LabError.self) { try LabMatrix.named(dir.path + "/missing.json") }
-        #expect(throws: LabError.self) { try LabMatrix.named("net") }
     }
 
     @Test func moduleNamesDropPathsAndCompression() {
@@ -103,6 +113,21 @@ import VBenchTestSupport
         #expect(m.lines.first == "ready" && m.lines.count == 7)
         #expect(ConsoleMarkers(console: "no markers\n").runStatus.isEmpty)
     }
+
+    @Test func networkMarkersNameEachNICAndTheRunStatus() {
+        let console = [
+            "VBENCH-LAB: nic virtio-net eth0 virtio_net at 6.01 s",
+            "VBENCH-LAB: nic e1000 eth1 e1000 at 6.02 s",
+            "VBENCH-LAB: nic vmxnet3 missing (no interface with MAC 52:54:00:77:03:02) at 6.03 s",
+            "VBENCH-LAB: run net on eth0:1:10.77.1.1 eth1:2:10.77.2.1 at 7.00 s",
+            "VBENCH-LAB: run net exit 0 at 60.00 s",
+            "VBENCH-LAB: send net exit 0 at 61.00 s",
+            "VBENCH-LAB: send exit 0 at 61.10 s",
+        ].joined(separator: "\r\n")
+        let m = ConsoleMarkers(console: console)
+        #expect(m.nicInterfaces == [.virtioNet: "eth0", .e1000: "eth1"])
+        #expect(m.netStatus == 0 && m.sendStatus == 0 && m.runStatus.isEmpty)
+    }
 }
 
 @Suite struct JobScriptTests {
@@ -136,5 +161,20 @@ import VBenchTestSupport
         #expect(vsockJob.contains("/vbench send --to vsock://2:40000"))
         m.vsockLoopback = false
         #expect(!Self.runner(m).jobScript(disks: m.disks, tags: [:], commandLine: []).contains("vsock_loopback"))
+    }
+
+    @Test func nicsAreFoundByMACAddressedRoutedAndTestedInOneAutoRun() {
+        let m = LabMatrix(name: "t", disks: [.virtioBlk], nics: [.virtioNet, .e1000], runtimeSeconds: 1, repetitions: 2)
+        let job = Self.runner(m).jobScript(disks: m.disks, nics: m.nics, tags: ["lab.run": "t"], commandLine: [])
+        #expect(job.contains("if ifc=$(nicif 52:54:00:77:01:02); then") && job.contains("if ifc=$(nicif 52:54:00:77:02:02); then"))
+        #expect(job.contains("ip addr add 10.77.2.2/24 dev \"$ifc\"") && job.contains("nets=\"$nets $ifc:2:10.77.2.1\""))
+        #expect(job.contains("ip route add 10.77.0.1/32 via \"$gw\" dev \"$ifc\" metric \"$metric\""))
+        // 2 NICs x 7 workloads x 2 repetitions x (1 + 1) s x 2 + 60 = 172.
+        #expect(job.contains("timeout 172 /vbench run '--device' 'net' '--peer' '10.77.0.1' '--iface' 'auto' '--runtime' '1.0' '--repeat' '2'"))
+        #expect(job.contains("'--tag' 'lab.nics=virtio-net,e1000'") && job.contains("say \"run net exit $status\""))
+        // The NICs run after the disks, and their records are sent before the final marker.
+        let disk = job.range(of: "disk vbd0virtioblk")!.lowerBound, net = job.range(of: "run net on")!.lowerBound
+        #expect(disk < net && job.range(of: "say \"send exit $sendfail\"")!.lowerBound > net)
+        #expect(!Self.runner(m).jobScript(disks: m.disks, tags: [:], commandLine: []).contains("nicif"))
     }
 }

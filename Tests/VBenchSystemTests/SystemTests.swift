@@ -103,3 +103,68 @@ import Testing
         #expect(FileStatus.split(dev) == (259, 65536))
     }
 }
+
+@Suite struct RouteTableTests {
+    /// A lab guest's table: the peer 10.77.0.1 routed over three NICs by metric, each NIC's own
+    /// subnet, and a rejected route.
+    static let guestTable = """
+        Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
+        eth0\t01004D0A\t01014D0A\t0007\t0\t0\t1\tFFFFFFFF\t0\t0\t0
+        eth1\t01004D0A\t01024D0A\t0007\t0\t0\t2\tFFFFFFFF\t0\t0\t0
+        eth2\t01004D0A\t01034D0A\t0007\t0\t0\t3\tFFFFFFFF\t0\t0\t0
+        eth0\t00014D0A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
+        eth1\t00024D0A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
+        eth3\t00004D0A\t00000000\t0201\t0\t0\t0\t0000FFFF\t0\t0\t0
+        """
+
+    @Test func ipv4RoutesDecodeInNetworkOrder() {
+        let routes = Interfaces.parseIPv4Routes(Self.guestTable)
+        #expect(routes.count == 6)
+        #expect(routes[0] == KernelRoute(interface: "eth0", destination: [10, 77, 0, 1], prefixLength: 32,
+                                         gateway: [10, 77, 1, 1], metric: 1, flags: 7))
+        #expect(routes[3].destination == [10, 77, 1, 0] && routes[3].prefixLength == 24)
+        #expect(routes[5].prefixLength == 16 && !routes[5].isUsable)
+    }
+
+    @Test func autoPicksEveryInterfaceRoutingThePeerByMetric() {
+        let routes = Interfaces.parseIPv4Routes(Self.guestTable)
+        #expect(Interfaces.interfaces(routing: [10, 77, 0, 1], routes: routes) == ["eth0", "eth1", "eth2"])
+        #expect(Interfaces.interfaces(routing: [10, 77, 2, 9], routes: routes) == ["eth1"])
+        // Only a rejected route covers 10.77.9.9; nothing routes 192.0.2.1.
+        #expect(Interfaces.interfaces(routing: [10, 77, 9, 9], routes: routes).isEmpty)
+        #expect(Interfaces.interfaces(routing: [192, 0, 2, 1], routes: routes).isEmpty)
+        // A default route covers everything of its family, and loopback never counts.
+        let withDefault = routes + [KernelRoute(interface: "eth9", destination: [0, 0, 0, 0], prefixLength: 0, gateway: [10, 0, 0, 1], metric: 100, flags: 3),
+                                    KernelRoute(interface: "lo", destination: [192, 0, 2, 0], prefixLength: 24, gateway: [0, 0, 0, 0], metric: 0, flags: 1)]
+        #expect(Interfaces.interfaces(routing: [192, 0, 2, 1], routes: withDefault) == ["eth9"])
+    }
+
+    @Test func ipv6RoutesDecodeAndMatchByPrefix() {
+        let table = """
+            fd000000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0
+            00000000000000000000000000000000 00 00000000000000000000000000000000 00 fd000000000000000000000000000001 00000400 00000001 00000000 00000003     eth1
+            00000000000000000000000000000001 80 00000000000000000000000000000000 00 00000000000000000000000000000000 00000000 00000002 00000000 80200001       lo
+            00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo
+            """
+        let routes = Interfaces.parseIPv6Routes(table)
+        #expect(routes.count == 4)
+        #expect(routes[0].prefixLength == 64 && routes[0].metric == 256 && routes[0].destination.first == 0xfd)
+        let peer = Interfaces.addressBytes("fd00::5")!
+        #expect(peer.count == 16)
+        #expect(Interfaces.interfaces(routing: peer, routes: routes) == ["eth0", "eth1"])
+        #expect(Interfaces.interfaces(routing: Interfaces.addressBytes("[2001:db8::1]")!, routes: routes) == ["eth1"])
+    }
+
+    @Test func numericAddressesOnly() {
+        #expect(Interfaces.addressBytes("10.77.0.1") == [10, 77, 0, 1])
+        #expect(Interfaces.addressBytes("peer.example") == nil)
+        #expect(Interfaces.addressBytes("10.77.0") == nil)
+    }
+
+    @Test func thisMachinesTableParses() throws {
+        // Real /proc/net/route (read only): every line after the header decodes.
+        let text = try String(contentsOfFile: "/proc/net/route", encoding: .utf8)
+        let lines = text.split(separator: "\n").count - 1
+        #expect(Interfaces.parseIPv4Routes(text).count == lines)
+    }
+}

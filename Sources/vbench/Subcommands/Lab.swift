@@ -273,12 +273,12 @@ struct LabRunOptions: ParsableArguments {
             let runId = ISO8601Stamp.compact(Date()) + "-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
             var options = LabRunner.Options(matrix: matrix, cache: lab.labCache, runId: runId)
             options.acceleration = Acceleration(rawValue: accel)!
-            options.bootTimeout = bootTimeout ?? matrix.defaultBootTimeout(disks: matrix.boots.map(\.count).max() ?? 1)
+            options.bootTimeout = bootTimeout ?? (matrix.boots.map(matrix.defaultBootTimeout).max() ?? 600)
             for t in tags {
                 let p = t.split(separator: "=", maxSplits: 1)
                 options.extraTags[String(p[0])] = p.count > 1 ? String(p[1]) : ""
             }
-            say("lab run \(runId): matrix \(matrix.name) (\(matrix.disks.map(\.rawValue).joined(separator: ", "))), \(matrix.boot.rawValue) boot, cache=\(matrix.cache) aio=\(matrix.aio); kernels \(lab.kernelVersions.joined(separator: ", ")); \(rounds) round(s); \(qemuLine)")
+            say("lab run \(runId): matrix \(matrix.name) (\(LabMatrix.Boot(disks: matrix.disks, nics: matrix.nics).label)), \(matrix.boot.rawValue) boot, cache=\(matrix.cache) aio=\(matrix.aio); kernels \(lab.kernelVersions.joined(separator: ", ")); \(rounds) round(s); \(qemuLine)")
             let (acceleration, why) = try LabRunner(options: options, appliance: appliances[0], store: runStore, log: say,
                                                     progress: { live.show($0) }).chooseAcceleration()
             say("acceleration: \(why)")
@@ -287,12 +287,12 @@ struct LabRunOptions: ParsableArguments {
             var index = 0
             for round in 0..<rounds {
                 for appliance in appliances {
-                    for disks in matrix.boots {
+                    for devices in matrix.boots {
                         let i = index
                         index += 1
                         let elapsed = Double(Clock.monotonicNs() - started) / 1e9
                         guard elapsed + 30 < timeout else {
-                            failures.append("boot \(i) (\(disks.map(\.rawValue).joined(separator: ", ")), kernel \(appliance.kernel.version)) skipped: the --timeout of \(Int(timeout)) s is spent")
+                            failures.append("boot \(i) (\(devices.label), kernel \(appliance.kernel.version)) skipped: the --timeout of \(Int(timeout)) s is spent")
                             continue
                         }
                         var o = options
@@ -300,21 +300,32 @@ struct LabRunOptions: ParsableArguments {
                         o.extraTags["lab.round"] = "\(round)"
                         o.extraTags["lab.kernel"] = appliance.kernel.version
                         let r = LabRunner(options: o, appliance: appliance, store: runStore, log: say, progress: { live.show($0) })
-                        let b = try r.boot(index: i, disks: disks, accel: acceleration, qemuVersion: qemuVersion)
+                        let b = try r.boot(index: i, devices: devices, accel: acceleration, qemuVersion: qemuVersion)
                         boots.append(b)
-                        let statuses = disks.map { "\($0.rawValue) \(b.runStatus[$0].map { $0 == 0 ? "ok" : "exit \($0)" } ?? "no result")" }
+                        var statuses = devices.disks.map { "\($0.rawValue) \(b.runStatus[$0].map { $0 == 0 ? "ok" : "exit \($0)" } ?? "no result")" }
+                        if !devices.nics.isEmpty {
+                            statuses.append("net \(b.netStatus.map { $0 == 0 ? "ok" : "exit \($0)" } ?? "no result") (\(devices.nics.map { "\($0.rawValue) \(b.nicInterfaces[$0] ?? "missing")" }.joined(separator: ", ")); peer \(b.serveReport ?? "said nothing"))")
+                        }
                         say("boot \(i) (kernel \(appliance.kernel.version), round \(round)): \(formatFixed(b.seconds, digits: 1)) s, \(b.recordsStored) records (\(b.bytesStored) bytes) collected over \(b.uplink.rawValue); \(statuses.joined(separator: ", "))")
                         if matrix.vsockLoopback {
                             say("boot \(i): AF_VSOCK inside the guest (vsock_loopback): \(b.vsockReport ?? "no report")")
                             if b.vsockReport?.hasPrefix("vsock send exit 0") != true { failures.append("boot \(i): the vsock loopback check failed (\(b.vsockReport ?? "no report"); console: \(b.console))") }
                         }
-                        for d in disks where b.runStatus[d] != 0 { failures.append("\(d.rawValue): \(b.runStatus[d].map { "vbench run exited \($0)" } ?? "no result") (console: \(b.console))") }
+                        for d in devices.disks where b.runStatus[d] != 0 { failures.append("\(d.rawValue): \(b.runStatus[d].map { "vbench run exited \($0)" } ?? "no result") (console: \(b.console))") }
+                        if !devices.nics.isEmpty {
+                            if b.netStatus != 0 { failures.append("net (\(devices.nics.map(\.rawValue).joined(separator: ", "))): \(b.netStatus.map { "vbench run --device net exited \($0)" } ?? "no result") (console: \(b.console))") }
+                            // Every NIC must have its own record, named by its driver.
+                            let stored = try runStore.runs(RunQuery(tags: ["lab.run": runId, "lab.boot": "\(i)"])).compactMap { try runStore.record($0.runId) }
+                            for nic in devices.nics where !stored.contains(where: { $0.family == "net" && $0.device.driver == nic.guestDriver }) {
+                                failures.append("\(nic.rawValue): no network record with driver \(nic.guestDriver) reached the store (console: \(b.console))")
+                            }
+                        }
                         if b.timedOut { failures.append("boot \(i) timed out after \(Int(b.seconds)) s (console: \(b.console))") }
                         if b.sendStatus != 0 { failures.append("boot \(i): records were not all sent (send \(b.sendStatus.map(String.init) ?? "never ran"); console: \(b.console))") }
                     }
                 }
             }
-            if native {
+            if native && !matrix.disks.isEmpty {
                 live.show("native baseline on this machine")
                 let dir = "\(out)/lab/native-\(runId)"
                 try AtomicFile.makeDirectories(dir)
