@@ -14,7 +14,9 @@ extension VBench {
                 The guest kernel is Debian's linux-image package, fetched with apt-get download
                 and unpacked into the lab cache (never installed here). Guests run under KVM only
                 when a probe boot proves it works; otherwise under TCG, and every record says which.
-                Records reach the store through the collector over virtio-serial.
+                Records reach the store through the collector over virtio-serial. NICs sit on tap
+                devices in a network namespace the lab creates (root, iproute2 and /dev/net/tun),
+                with vbench serve inside as their peer: guests reach nothing else.
                 """,
             subcommands: [Image.self, RunMatrix.self, Demo.self, Seeds.self]
         )
@@ -105,7 +107,7 @@ extension VBench.Lab {
         @OptionGroup var lab: LabOptions
         @OptionGroup var runOptions: LabRunOptions
 
-        @Option(help: ArgumentHelp("blk (every disk model), demo (virtio-blk, ide, ahci, nvme) or a JSON matrix file.", valueName: "matrix"))
+        @Option(help: ArgumentHelp("blk (every disk model), net (virtio-net, e1000, vmxnet3), all (both), demo (virtio-blk, ide, ahci, nvme, virtio-net, e1000) or a JSON matrix file.", valueName: "matrix"))
         var matrix: String = "blk"
 
         func run() throws {
@@ -115,8 +117,8 @@ extension VBench.Lab {
 
     struct Demo: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "A quick lab run: virtio-blk vs ide vs ahci vs nvme against the native baseline, as a table.",
-            discussion: "Installs nothing: it checks qemu, busybox-static, cpio and the kernel package and says what is missing.")
+            abstract: "A quick lab run: virtio-blk vs ide vs ahci vs nvme against the native baseline, virtio-net vs e1000, as tables.",
+            discussion: "Installs nothing: it checks qemu, busybox-static, cpio and the kernel package and says what is missing. Without root, iproute2 or /dev/net/tun it leaves out the NICs and says so.")
 
         @OptionGroup var lab: LabOptions
         @OptionGroup var runOptions: LabRunOptions
@@ -266,6 +268,12 @@ struct LabRunOptions: ParsableArguments {
             if let r = runtime { matrix.runtimeSeconds = r }
             if let r = `repeat` { matrix.repetitions = r }
             try matrix.check(source: "--matrix \(matrixName)")
+            if !matrix.nics.isEmpty {
+                do { try LabNetwork.checkPrerequisites() } catch let e as LabError where matrixName == "demo" {
+                    say("the demo leaves out its NICs: \(e.message)")
+                    matrix.nics = []
+                }
+            }
             let appliances = try lab.appliances(log: say)
             let (qemuVersion, qemuLine) = try LabRunner.qemuVersion()
             try AtomicFile.makeDirectories(out)
