@@ -35,6 +35,7 @@ let package = Package(
             ]
         ),
         .target(name: "VBenchProbe", dependencies: ["VBenchCore", "VBenchSystem"]),
+        .target(name: "VBenchReport", dependencies: ["VBenchCore"]),
         .target(name: "VBenchBlock", dependencies: ["VBenchCore", "VBenchSystem"]),
         // TCP stream and request/response tests, and the peer that serves them.
         .target(name: "VBenchNet", dependencies: ["VBenchCore", "VBenchSystem"]),
@@ -51,7 +52,7 @@ let package = Package(
             name: "vbench",
             dependencies: [
                 "VBenchCore", "VBenchSystem", "VBenchProbe", "VBenchBlock", "VBenchStore", "VBenchCollector", "VBenchUplink", "VBenchWire",
-                "VBenchLab", "VBenchMemory", "VBenchNet",
+                "VBenchLab", "VBenchMemory", "VBenchNet", "VBenchReport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -75,8 +76,8 @@ let package = Package(
                            .product(name: "NIOCore", package: "swift-nio")]
         ),
         // Helpers shared by the test targets (scratch folders).
-        .target(name: "VBenchTestSupport", path: "Tests/VBenchTestSupport"),
-        .testTarget(name: "VBenchCoreTests", dependencies: ["VBenchCore"]),
+        .target(name: "VBenchTestSupport", dependencies: ["VBenchCore"], path: "Tests/VBenchTestSupport"),
+        .testTarget(name: "VBenchCoreTests", dependencies: ["VBenchCore", "VBenchTestSupport"]),
         .testTarget(
             name: "VBenchCollectorTests",
             dependencies: ["VBenchTestSupport", "VBenchCollector", "VBenchUplink", "VBenchStore", "VBenchWire", "VBenchCore", "VBenchSystem",
@@ -102,6 +103,7 @@ let package = Package(
         .testTarget(name: "VBenchMemoryTests", dependencies: ["VBenchMemory", "VBenchCore", "VBenchSystem", "VBenchProbe", "VBenchTestSupport"]),
         .testTarget(name: "VBenchLabTests", dependencies: ["VBenchTestSupport", "VBenchLab", "VBenchSystem", "VBenchCore", "VBenchStore"]),
         .testTarget(name: "VBenchBlockTests", dependencies: ["VBenchTestSupport", "VBenchBlock", "VBenchCore", "VBenchSystem", "VBenchProbe"]),
+        .testTarget(name: "VBenchReportTests", dependencies: ["VBenchReport", "VBenchCore", "VBenchTestSupport"], exclude: ["Golden"]),
         .testTarget(
             name: "vbenchTests",
             dependencies: ["VBenchTestSupport", "vbench", "VBenchCore", "VBenchStore", "VBenchUplink", "VBenchCollector", "VBenchWire", "VBenchLab"],

@@ -152,6 +152,14 @@ public struct DeviceInfo: Codable, Sendable, Equatable {
     public var controllerDriver: String?
     /// Every driver from the device up to the root bus, leaf first.
     public var driverChain: [String]
+
+    /// The driver that tells this device apart from others of its kind: the controller's for a
+    /// generic disk driver (`sd` over ata_piix, ahci, virtio_scsi, vmw_pvscsi), else the
+    /// device's own; the name when there is no driver.
+    public var distinguishingDriver: String {
+        if driver == "sd" || driver == nil, let c = controllerDriver { return c }
+        return driver ?? name
+    }
     public var deviceClass: DeviceClass
     /// PCI `vendor:device` of the nearest PCI ancestor, lowercase hex.
     public var pciId: String?

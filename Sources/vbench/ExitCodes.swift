@@ -5,7 +5,10 @@ import VBenchSystem
 enum VBenchExit {
     static let ok = ExitCode(0)
     static let error = ExitCode(1)
+    static let regression = ExitCode(2)
     static let benchmarkFailed = ExitCode(3)
+    /// `compare`: nothing of the baseline selection to compare against.
+    static let baselineMissing = ExitCode(5)
     static let usage = ExitCode(64)
 }
 

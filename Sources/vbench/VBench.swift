@@ -9,10 +9,10 @@ struct VBench: ParsableCommand {
         commandName: "vbench",
         abstract: "Measure how far a guest's disks, NICs and memory are from the bare host.",
         discussion: """
-            Exit codes: 0 ok, 1 error, 2 regression found, 3 a benchmark failed, 64 usage.
+            Exit codes: 0 ok, 1 error, 2 regression found, 3 a benchmark failed, 5 compare's baseline missing, 64 usage.
             """,
         version: VBenchVersion.current,
-        subcommands: [Run.self, Serve.self, Collect.self, Send.self, Probe.self, Runs.self, Import.self, Lab.self]
+        subcommands: [Run.self, Serve.self, Collect.self, Send.self, Probe.self, Runs.self, Import.self, Compare.self, Lab.self]
     )
 
     /// Starts from a clean signal mask (see ProcessControl.unblockAllSignals), then runs the

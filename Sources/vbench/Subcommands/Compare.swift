@@ -1,0 +1,211 @@
+import ArgumentParser
+import Foundation
+import VBenchCore
+import VBenchReport
+import VBenchStore
+import VBenchSystem
+
+/// One side of a comparison: a filter over the store, or a file of records.
+struct RunSelection {
+    var text: String
+    var query: RunQuery?
+    var file: String?
+
+    /// `kernel=6.1.0-56-amd64,role=guest,lab.disk=ide` (keys family, role, class, driver,
+    /// kernel, hypervisor, since, until; any other key is a tag), or the path of a records file
+    /// (a JSON array as lab runs write, one record, or a folder of record files).
+    static func parse(_ text: String, common: RunQuery) throws -> RunSelection {
+        if text.contains("/") || text.hasSuffix(".json") || FileManager.default.fileExists(atPath: text) {
+            guard FileManager.default.fileExists(atPath: text) else {
+                throw ValidationError("\(text): no such records file or folder")
+            }
+            return RunSelection(text: text, file: text)
+        }
+        var q = common
+        for part in text.split(separator: ",") {
+            let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2, !kv[0].isEmpty else {
+                throw ValidationError("selection '\(text)': '\(part)' is not key=value (e.g. kernel=6.1.0-56-amd64,lab.disk=ide)")
+            }
+            let (k, v) = (kv[0], kv[1])
+            switch k {
+            case "family": q.family = v
+            case "role":
+                guard let r = RunRole(rawValue: v) else { throw ValidationError("selection '\(text)': role must be guest or native; got \(v)") }
+                q.role = r
+            case "class":
+                guard let c = DeviceClass(rawValue: v) else { throw ValidationError("selection '\(text)': unknown device class \(v)") }
+                q.deviceClass = c
+            case "driver": q.driver = v
+            case "kernel": q.kernel = v
+            case "hypervisor":
+                guard let h = Hypervisor(rawValue: v) else { throw ValidationError("selection '\(text)': unknown hypervisor \(v)") }
+                q.hypervisor = h
+            case "since", "until":
+                guard let d = try? Date(v, strategy: .iso8601) else { throw ValidationError("selection '\(text)': \(k) must be ISO 8601; got \(v)") }
+                if k == "since" { q.since = d } else { q.until = d }
+            default: q.tags[k.hasPrefix("tag.") ? String(k.dropFirst(4)) : k] = v
+            }
+        }
+        return RunSelection(text: text, query: q)
+    }
+
+    /// The selected records; a file's records are filtered by the common options too.
+    func records(store: () throws -> SQLiteRunStore, common: RunQuery) throws -> [RunRecord] {
+        if let q = query {
+            let s = try store()
+            return try s.runs(q).compactMap { try s.record($0.runId) }
+        }
+        let path = file!
+        var isDir: ObjCBool = false
+        FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
+        let files = isDir.boolValue
+            ? try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".json") }.sorted().map { "\(path)/\($0)" }
+            : [path]
+        var out: [RunRecord] = []
+        for f in files {
+            guard let data = FileManager.default.contents(atPath: f) else { throw ValidationError("\(f): cannot be read") }
+            do {
+                if data.first(where: { !($0 == 0x20 || $0 == 0x0a || $0 == 0x0d || $0 == 0x09) }) == UInt8(ascii: "[") {
+                    let items = try JSONSerialization.jsonObject(with: data) as? [Any] ?? []
+                    for item in items { out.append(try RunRecord.decode(JSONSerialization.data(withJSONObject: item))) }
+                } else {
+                    out.append(try RunRecord.decode(data))
+                }
+            } catch {
+                throw ValidationError("\(f): not vbench records (\(error))")
+            }
+        }
+        return out.filter { common.matches($0) }
+    }
+}
+
+extension RunQuery {
+    /// The same filter applied to a record in memory (for records read from files).
+    func matches(_ r: RunRecord) -> Bool {
+        if let f = family, r.family != f { return false }
+        if let x = role, r.role != x { return false }
+        if let c = deviceClass, r.device.deviceClass != c { return false }
+        if let d = driver, r.device.driver != d && r.device.controllerDriver != d { return false }
+        if let k = kernel, r.environment.kernelRelease != k { return false }
+        if let h = hypervisor, r.environment.hypervisor.vendor != h { return false }
+        if let s = since, r.startTime < s { return false }
+        if let u = until, r.startTime >= u { return false }
+        for (k, v) in tags where r.tags[k] != v { return false }
+        return true
+    }
+}
+
+extension VBench {
+    /// `vbench compare BASELINE CANDIDATE`: regression checks with a significance test.
+    struct Compare: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Compare two selections of runs metric by metric; exit 2 when the candidate regressed.",
+            discussion: """
+                Each side is a selection over the store, key=value[,key=value…] with keys family,
+                role, class, driver, kernel, hypervisor, since, until, or any tag (lab.kernel=…),
+                or a records file (results/lab/RUN/records.json) or folder. The options below
+                filter both sides.
+
+                Per workload, device driver and metric (IOPS, bandwidth, p99; goodput,
+                transactions, connections; memory bandwidth and latency), a two-sided permutation
+                test on the samples: each record's mean when both sides have two or more records
+                (boots interleaved A B A B carry the drift between boots into the test), else the
+                repetitions. A regression is p < alpha and a change beyond the threshold in the
+                metric's bad direction. When the sizes cannot reach alpha at all it says so and
+                asks for more samples instead of guessing.
+
+                Exit: 0 no regression, 2 regression, 5 baseline missing, 1 error, 64 usage.
+                """)
+
+        @Argument(help: ArgumentHelp("The baseline: key=value,… or a records file.", valueName: "baseline"))
+        var baseline: String
+        @Argument(help: ArgumentHelp("The candidate: key=value,… or a records file.", valueName: "candidate"))
+        var candidate: String
+
+        @OptionGroup var storeOptions: StoreOptions
+        @OptionGroup var selection: SelectionOptions
+
+        @Option(help: ArgumentHelp("strict (2 %), default (5 %), relaxed (10 %), or a JSON file {\"alpha\":0.01,\"minChange\":0.05,\"metrics\":{\"latP99Ns\":0.1}}.", valueName: "preset|file"))
+        var thresholds: String = "default"
+
+        @Option(help: ArgumentHelp("Significance level (overrides the thresholds').", valueName: "p"))
+        var alpha: Double?
+
+        @Option(name: .customLong("min-change"), help: ArgumentHelp("Smallest change that counts, in percent (overrides the thresholds' default).", valueName: "percent"))
+        var minChange: Double?
+
+        @Option(name: .customLong("metric"), help: ArgumentHelp("Only this metric key (iops, bwBytesPerSec, latP99Ns, throughputBitsPerSec, …); repeatable.", valueName: "key"))
+        var metrics: [String] = []
+
+        @Option(help: ArgumentHelp("text, markdown or json.", valueName: "format"))
+        var format: String = "text"
+
+        @Option(help: ArgumentHelp("Also write the report to this file (atomically).", valueName: "path"))
+        var output: String?
+
+        func validate() throws {
+            guard ["text", "markdown", "json"].contains(format) else { throw ValidationError("--format must be text, markdown or json; got \(format)") }
+            if let a = alpha, !(a > 0 && a < 1) { throw ValidationError("--alpha must be in (0, 1); got \(a)") }
+            if let m = minChange, !(m >= 0 && m < 1000) { throw ValidationError("--min-change is a percentage in [0, 1000); got \(m)") }
+        }
+
+        func loadThresholds() throws -> Thresholds {
+            var t: Thresholds
+            if let preset = Thresholds.preset(thresholds) {
+                t = preset
+            } else {
+                guard let data = FileManager.default.contents(atPath: thresholds) else {
+                    throw ValidationError("--thresholds \(thresholds): not strict, default or relaxed, and no readable file at that path")
+                }
+                do { t = try JSONDecoder().decode(Thresholds.self, from: data) } catch {
+                    throw ValidationError("--thresholds \(thresholds): not a thresholds file (\(error)); expected {\"alpha\":0.01,\"minChange\":0.05,\"metrics\":{\"latP99Ns\":0.1}}")
+                }
+            }
+            if let a = alpha { t.alpha = a }
+            if let m = minChange { t.minChange = m / 100 }
+            if let p = t.problem() { throw ValidationError("--thresholds \(thresholds): \(p)") }
+            return t
+        }
+
+        func run() throws {
+            let common = try selection.query()
+            let t = try loadThresholds()
+            let base = try RunSelection.parse(baseline, common: common)
+            let cand = try RunSelection.parse(candidate, common: common)
+            var opened: SQLiteRunStore?
+            let store = { () throws -> SQLiteRunStore in
+                if let s = opened { return s }
+                let s = try storeOptions.open()
+                opened = s
+                return s
+            }
+            let (b, c): ([RunRecord], [RunRecord])
+            do {
+                b = try base.records(store: store, common: common)
+                c = try cand.records(store: store, common: common)
+            } catch let e as ValidationError {
+                throw e
+            } catch {
+                throw fail("reading the runs: \(error)", code: VBenchExit.error)
+            }
+            guard !c.isEmpty else { throw fail("the candidate '\(candidate)' selects no runs; check the selection (vbench runs list takes the same filters)", code: VBenchExit.error) }
+            let comparison = Comparator.compare(baseline: b, candidate: c, thresholds: t, metrics: metrics.isEmpty ? nil : Set(metrics))
+            let text: String
+            switch format {
+            case "markdown": text = CompareReport.markdown(comparison, baseline: baseline, candidate: candidate)
+            case "json":
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+                text = String(decoding: try enc.encode(comparison), as: UTF8.self) + "\n"
+            default: text = TableRenderer.text(CompareReport.table(comparison, baseline: baseline, candidate: candidate)) + "\n"
+            }
+            print(text, terminator: "")
+            if let path = output { try AtomicFile.write(Array(text.utf8), to: path) }
+            if comparison.baselineMissing {
+                throw fail(b.isEmpty ? "the baseline '\(baseline)' selects no runs" : "nothing in the baseline '\(baseline)' matches the candidate's workloads and devices", code: VBenchExit.baselineMissing)
+            }
+            if !comparison.regressions.isEmpty { throw VBenchExit.regression }
+        }
+    }
+}

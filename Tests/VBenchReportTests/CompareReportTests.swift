@@ -1,0 +1,70 @@
+import Foundation
+import Testing
+import VBenchCore
+import VBenchTestSupport
+@testable import VBenchReport
+
+enum Golden {
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden")
+
+    /// Compares with the golden file; `VBENCH_UPDATE_GOLDEN=1` rewrites it.
+    static func check(_ text: String, _ name: String) throws {
+        let url = folder.appendingPathComponent(name)
+        if ProcessInfo.processInfo.environment["VBENCH_UPDATE_GOLDEN"] == "1" {
+            try Data(text.utf8).write(to: url)
+        }
+        let golden = try String(contentsOf: url, encoding: .utf8)
+        #expect(text == golden, "differs from Golden/\(name); rerun with VBENCH_UPDATE_GOLDEN=1 if intended")
+    }
+}
+
+@Suite struct CompareReportTests {
+    /// A kernel upgrade as compare sees it: virtio-blk lost 20 % IOPS, IDE unchanged, one
+    /// workload only in the candidate, and a too-small side.
+    static func comparison() -> Comparison {
+        let base = [Synthetic.record(iops: Synthetic.around(25_000, 6), p99Ns: Synthetic.around(1_200_000, 6)),
+                    Synthetic.record(iops: Synthetic.around(4_000, 6), driver: "ata_piix"),
+                    Synthetic.record(iops: [3_000, 3_100, 2_900], workload: "randread-4k-qd1")]
+        let cand = [Synthetic.record(iops: Synthetic.around(20_000, 6), p99Ns: Synthetic.around(1_250_000, 6)),
+                    Synthetic.record(iops: Synthetic.around(4_020, 6), driver: "ata_piix"),
+                    Synthetic.record(iops: [2_000, 2_100, 1_900], workload: "randread-4k-qd1"),
+                    Synthetic.record(iops: Synthetic.around(2_500, 6), workload: "seqread-1m-qd32")]
+        return Comparator.compare(baseline: base, candidate: cand)
+    }
+
+    @Test func textMarkdownAndCSVMatchTheirGoldenFiles() throws {
+        let c = Self.comparison()
+        let table = CompareReport.table(c, baseline: "kernel=6.1.0-55-amd64", candidate: "kernel=6.1.0-56-amd64")
+        try Golden.check(TableRenderer.text(table) + "\n", "compare.txt")
+        try Golden.check(CompareReport.markdown(c, baseline: "kernel=6.1.0-55-amd64", candidate: "kernel=6.1.0-56-amd64"), "compare.md")
+        try Golden.check(TableRenderer.csv(table), "compare.csv")
+        // Regressions sort first; the verdict line names the rule.
+        #expect(table.rows.first?[9] == "REGRESSION" && CompareReport.verdict(c) == "REGRESSION")
+        #expect(table.notes[0].contains("p < 0.010") && table.notes.contains { $0.contains("at least 5 per side") })
+    }
+
+    @Test func jsonCarriesTheSchemaVersionAndRoundTrips() throws {
+        let c = Self.comparison()
+        let data = try JSONEncoder().encode(c)
+        let object = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+        #expect(object?["schemaVersion"] as? Int == 1)
+        #expect(try JSONDecoder().decode(Comparison.self, from: data) == c)
+    }
+
+    @Test func csvQuotesAndMarkdownEscapes() {
+        var t = ReportTable(title: "t", header: ["NAME", "VALUE"], numeric: [1])
+        t.append(["a,b \"c\"", "1.5k"], raw: [nil, 1500])
+        t.append(["x|y", "0.25"], raw: [nil, 0.25])
+        #expect(TableRenderer.csv(t) == "NAME,VALUE\r\n\"a,b \"\"c\"\"\",1500\r\nx|y,0.25\r\n")
+        #expect(TableRenderer.markdown(t).contains("| x\\|y | 0.25 |") && TableRenderer.markdown(t).contains("|---|---:|"))
+        #expect(TableRenderer.text(t) == "t\nNAME     VALUE\na,b \"c\"   1.5k\nx|y       0.25")
+    }
+
+    @Test func valuesAreFormattedByUnit() {
+        #expect(ValueFormat.format(2.8e9, unit: "bit/s") == "2.80 Gbit/s")
+        #expect(ValueFormat.format(312.6e6, unit: "B/s") == "312.6 MB/s")
+        #expect(ValueFormat.format(1_640_000, unit: "ns") == "1.64 ms")
+        #expect(ValueFormat.format(22_050, unit: "ops/s") == "22.1k ops/s")
+        #expect(ValueFormat.percentChange(-0.2) == "-20.0%" && ValueFormat.pValue(0.00794) == "0.0079" && ValueFormat.pValue(0.00001) == "<0.0001")
+    }
+}
