@@ -115,7 +115,7 @@ public enum Comparator {
     /// carry the drift between boots into the test); otherwise the repetitions of the records
     /// are the samples, and the item says so.
     public static func compare(baseline: [RunRecord], candidate: [RunRecord], thresholds: Thresholds = .init(),
-                               metrics only: Set<String>? = nil) -> Comparison {
+                               metrics only: Set<String>? = nil, workloads: Set<String>? = nil) -> Comparison {
         struct Key: Hashable, Comparable {
             var family: String, workload: String, device: String
             static func < (a: Key, b: Key) -> Bool { (a.family, a.device, a.workload) < (b.family, b.device, b.workload) }
@@ -125,13 +125,13 @@ public enum Comparator {
             var out: [Key: [[String: [Double]]]] = [:]
             var order: [Key] = []
             for r in records {
-                for w in r.workloads {
+                for w in r.workloads where workloads == nil || workloads!.contains(w.name) {
                     let key = Key(family: r.family, workload: w.name, device: r.device.distinguishingDriver)
                     var values: [String: [Double]] = [:]
                     for rep in w.repetitions { for (k, v) in rep.metrics where v.isFinite { values[k, default: []].append(v) } }
                     // Tail latency lives in the histogram of each repetition, not in `metrics`.
                     if values[Metric.latP99.key] == nil {
-                        let p99 = w.repetitions.compactMap { $0.latencyNs?.percentiles["p99"].map(Double.init) }
+                        let p99 = w.repetitions.compactMap { $0.latencyNs?.percentiles["p99"].map { Double($0) } }
                         if !p99.isEmpty { values[Metric.latP99.key] = p99 }
                     }
                     if out[key] == nil { order.append(key) }

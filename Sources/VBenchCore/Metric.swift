@@ -54,3 +54,22 @@ public struct Metric: Sendable, Hashable {
     /// Every metric vbench knows, by key.
     public static let byKey: [String: Metric] = Dictionary((block + net + mem).map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
 }
+
+extension Metric {
+    /// A catalog lookup by key.
+    public static func named(_ key: String) -> Metric? { (block + net + mem).first { $0.key == key } }
+
+    /// What people call it.
+    public var displayName: String {
+        switch key {
+        case "iops": "IOPS"
+        case "bwBytesPerSec": "bandwidth"
+        case "latP99Ns": "p99 latency"
+        case "throughputBitsPerSec": "goodput"
+        case "transactionsPerSec": "transactions/s"
+        case "connectionsPerSec": "connections/s"
+        case "loadLatencyNs": "load latency"
+        default: key
+        }
+    }
+}

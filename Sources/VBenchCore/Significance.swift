@@ -24,6 +24,13 @@ public struct RatioInterval: Sendable, Equatable, Codable {
     public var high: Double
     /// Welch–Satterthwaite degrees of freedom of the interval (nil: an interval was not possible).
     public var degreesOfFreedom: Double?
+
+    public init(ratio: Double, low: Double, high: Double, degreesOfFreedom: Double?) {
+        self.ratio = ratio
+        self.low = low
+        self.high = high
+        self.degreesOfFreedom = degreesOfFreedom
+    }
 }
 
 /// Tests and intervals the reporter and `compare` rest on. Deterministic: sampled permutations
@@ -94,7 +101,8 @@ public enum Significance {
         let va = variance(a) / (Double(a.count) * ma * ma)
         let vb = variance(b) / (Double(b.count) * mb * mb)
         let v = va + vb
-        guard v > 0 else { return RatioInterval(ratio: ratio, low: ratio, high: ratio, degreesOfFreedom: .infinity) }
+        // No spread on either side: the ratio is exact (degrees of freedom as for pooled samples).
+        guard v > 0 else { return RatioInterval(ratio: ratio, low: ratio, high: ratio, degreesOfFreedom: Double(a.count + b.count - 2)) }
         let df = v * v / (va * va / Double(a.count - 1) + vb * vb / Double(b.count - 1))
         let t = StudentT.quantile(0.5 + confidence / 2, degreesOfFreedom: max(df, 1))
         let half = t * v.squareRoot()

@@ -43,11 +43,48 @@ public struct LabMatrix: Codable, Sendable, Equatable {
     /// Also send the guest's records over AF_VSOCK to a collector inside the guest
     /// (vsock_loopback), proving the vsock paths on a real kernel.
     public var vsockLoopback: Bool
+    /// One workload instead of the profile's: `rw` (randread, …), `bs`, `iodepth`.
+    public var rw: String?
+    public var bs: String?
+    public var iodepth: Int?
+    /// QEMU block throttling set during the boot from a disk measured earlier in it.
+    public var throttle: Throttle?
+    /// Measure the disks round-robin this many times in the boot (A B C A B C …), each time
+    /// `repetitions` repetitions, one record per disk and pass: slow drift inside a boot then
+    /// falls on every disk alike, and `compare` gets one sample per pass.
+    public var passes: Int?
+
+    /// Limits disks to a fraction of the IOPS another disk of the same boot just measured:
+    /// after the reference disk's record reaches the host, the lab sets each limit through
+    /// QMP (`block_set_io_throttle`) and tells the guest to go on. Boot-to-boot drift cannot
+    /// move the limit away from the reference.
+    public struct Throttle: Codable, Sendable, Equatable {
+        /// Index of the disk whose IOPS set the limits. With `passes`, the reference disk first
+        /// runs a reference pass of its own (5 repetitions, tagged `lab.phase=reference`; the
+        /// limits come from their median).
+        public var reference: Int
+        /// Its workload whose mean IOPS is the reference (default: the matrix's single
+        /// workload, else randread-4k-qd32).
+        public var workload: String?
+        /// Disk index → the fraction of the reference IOPS it is limited to (0.9: 10 % below).
+        public var disks: [String: Double]
+
+        public init(reference: Int, workload: String? = nil, disks: [String: Double]) {
+            self.reference = reference
+            self.workload = workload
+            self.disks = disks
+        }
+
+        /// The limited disks by index, in order.
+        public var limited: [(index: Int, fraction: Double)] {
+            disks.compactMap { k, v in Int(k).map { ($0, v) } }.sorted { $0.index < $1.index }
+        }
+    }
 
     public init(name: String, disks: [DiskModel], nics: [NicModel] = [], boot: BootMode = .shared,
                 cache: String = "none", aio: String = "native", diskSizeMiB: Int = 256, profile: String = "quick",
                 runtimeSeconds: Double? = nil, repetitions: Int? = nil, memoryMiB: Int = 512, cpus: Int = 1,
-                vsockLoopback: Bool = true) {
+                vsockLoopback: Bool = true, rw: String? = nil, bs: String? = nil, iodepth: Int? = nil, throttle: Throttle? = nil, passes: Int? = nil) {
         self.name = name
         self.disks = disks
         self.nics = nics
@@ -61,10 +98,16 @@ public struct LabMatrix: Codable, Sendable, Equatable {
         self.memoryMiB = memoryMiB
         self.cpus = cpus
         self.vsockLoopback = vsockLoopback
+        self.rw = rw
+        self.bs = bs
+        self.iodepth = iodepth
+        self.throttle = throttle
+        self.passes = passes
     }
 
     private enum CodingKeys: String, CodingKey {
         case name, disks, nics, boot, cache, aio, diskSizeMiB, profile, runtimeSeconds, repetitions, memoryMiB, cpus, vsockLoopback
+        case rw, bs, iodepth, throttle, passes
     }
 
     public init(from decoder: any Decoder) throws {
@@ -82,7 +125,11 @@ public struct LabMatrix: Codable, Sendable, Equatable {
                   repetitions: try c.decodeIfPresent(Int.self, forKey: .repetitions),
                   memoryMiB: try c.decodeIfPresent(Int.self, forKey: .memoryMiB) ?? d.memoryMiB,
                   cpus: try c.decodeIfPresent(Int.self, forKey: .cpus) ?? d.cpus,
-                  vsockLoopback: try c.decodeIfPresent(Bool.self, forKey: .vsockLoopback) ?? d.vsockLoopback)
+                  vsockLoopback: try c.decodeIfPresent(Bool.self, forKey: .vsockLoopback) ?? d.vsockLoopback,
+                  rw: try c.decodeIfPresent(String.self, forKey: .rw), bs: try c.decodeIfPresent(String.self, forKey: .bs),
+                  iodepth: try c.decodeIfPresent(Int.self, forKey: .iodepth),
+                  throttle: try c.decodeIfPresent(Throttle.self, forKey: .throttle),
+                  passes: try c.decodeIfPresent(Int.self, forKey: .passes))
     }
 
     /// The NICs of the `net` and `all` matrices: the paravirtual one and the emulated ones QEMU
@@ -138,6 +185,29 @@ public struct LabMatrix: Codable, Sendable, Equatable {
         guard (1...64).contains(cpus) else { throw LabError("\(source): cpus must be 1…64; got \(cpus)") }
         if let r = runtimeSeconds, !(r > 0 && r <= 3600) { throw LabError("\(source): runtimeSeconds must be in (0, 3600]; got \(r)") }
         if let r = repetitions, !(1...100).contains(r) { throw LabError("\(source): repetitions must be 1…100; got \(r)") }
+        if let rw, !["read", "write", "randread", "randwrite", "randrw"].contains(rw) {
+            throw LabError("\(source): rw must be read, write, randread, randwrite or randrw; got \(rw)")
+        }
+        if rw == nil && (bs != nil || iodepth != nil) { throw LabError("\(source): bs and iodepth need rw (one workload instead of the profile)") }
+        if let p = passes, !(1...200).contains(p) { throw LabError("\(source): passes must be 1…200; got \(p)") }
+        if let d = iodepth, !(1...4096).contains(d) { throw LabError("\(source): iodepth must be 1…4096; got \(d)") }
+        if let t = throttle {
+            guard boot == .shared else { throw LabError("\(source): throttle needs a shared boot (the limits come from a disk of the same boot)") }
+            guard disks.indices.contains(t.reference) else { throw LabError("\(source): throttle.reference \(t.reference) is not a disk index (0…\(disks.count - 1))") }
+            guard !t.disks.isEmpty else { throw LabError("\(source): throttle.disks names no disk") }
+            for (k, f) in t.disks {
+                guard let i = Int(k), disks.indices.contains(i) else { throw LabError("\(source): throttle.disks key '\(k)' is not a disk index (0…\(disks.count - 1))") }
+                guard i > t.reference else { throw LabError("\(source): throttled disk \(i) must come after the reference disk \(t.reference) (it is measured after it)") }
+                guard f > 0 && f <= 1 else { throw LabError("\(source): throttle fraction of disk \(i) must be in (0, 1]; got \(f)") }
+            }
+        }
+    }
+
+    /// The name of the workload the throttle reads its reference IOPS from.
+    public var throttleWorkload: String {
+        if let w = throttle?.workload { return w }
+        if let rw { return "\(rw)-\(bs ?? "4k")-qd\(iodepth ?? 32)" }
+        return "randread-4k-qd32"
     }
 
     /// Seconds one guest `vbench run` may take: twice its measuring and ramp time, plus a minute.
@@ -145,7 +215,7 @@ public struct LabMatrix: Codable, Sendable, Equatable {
     public func guestRunBound() -> Double {
         let p = BlockProfile(rawValue: profile) ?? .quick
         let perWorkload = (runtimeSeconds ?? p.runtimeSeconds) + p.rampSeconds
-        return Double(p.shapes.count * (repetitions ?? p.repetitions)) * perWorkload * 2 + 60
+        return Double((rw == nil ? p.shapes.count : 1) * (repetitions ?? p.repetitions)) * perWorkload * 2 + 60
     }
 
     /// Seconds and repetitions of each network workload in the guest: the matrix's runtime and
@@ -161,7 +231,10 @@ public struct LabMatrix: Codable, Sendable, Equatable {
 
     /// A boot's default bound: every disk's run bound and the NICs' run, plus boot, send and power-off.
     public func defaultBootTimeout(_ boot: Boot) -> Double {
-        Double(boot.disks.count) * guestRunBound() + (boot.nics.isEmpty ? 0 : guestNetRunBound(nics: boot.nics.count)) + 180
+        // Runs after the first are bounded alike but start faster: count a pass at half its bound.
+        let disks = Double(boot.disks.count) * guestRunBound() * (passes.map { 1 + Double($0 - 1) / 2 } ?? 1)
+            + (throttle != nil && passes != nil ? guestRunBound() : 0)
+        return disks + (boot.nics.isEmpty ? 0 : guestNetRunBound(nics: boot.nics.count)) + 180
     }
 
     /// The boots this matrix needs.

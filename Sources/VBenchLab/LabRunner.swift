@@ -26,12 +26,18 @@ public struct BootResult: Sendable {
     public var qemuStatus: Int32
     /// Per disk model, the guest's `vbench run` exit status (nil: never reported).
     public var runStatus: [DiskModel: Int]
+    /// Per disk index, the first failing exit status of its runs, else 0 (nil: never reported).
+    public var slotStatus: [Int: Int]
     /// The exit status of the guest's `vbench run --device net` (nil: no NICs, or never reported).
     public var netStatus: Int?
     /// The guest interface of each NIC model (`nic virtio-net eth0` markers).
     public var nicInterfaces: [NicModel: String]
     /// What the peer said when it stopped (`stopped: N tests served, …`).
     public var serveReport: String?
+    /// Throttled boots: disk index → the IOPS limit set, the reference IOPS, or why it failed.
+    public var throttles: [Int: Int] = [:]
+    public var throttleReference: Double?
+    public var throttleFailure: String?
     public var sendStatus: Int?
     /// The guest's report of the vsock loopback check (`vsock send exit 0; collector stopped: …`).
     public var vsockReport: String?
@@ -151,6 +157,7 @@ public final class LabRunner {
                    sendTo: String = "serial:/dev/virtio-ports/org.vbench.0") -> String {
         let m = options.matrix
         var runArgs = ["--device", "blk", "--allow-destructive", "--profile", m.profile, "--out", "/out"]
+        if let rw = m.rw { runArgs += ["--rw", rw, "--bs", m.bs ?? "4k", "--iodepth", "\(m.iodepth ?? 32)"] }
         if let r = m.runtimeSeconds { runArgs += ["--runtime", "\(r)"] }
         if let r = m.repetitions { runArgs += ["--repeat", "\(r)"] }
         var allTags = tags
@@ -187,23 +194,57 @@ public final class LabRunner {
             }
 
             """
-        for (i, model) in disks.enumerated() {
+        let limits = Dictionary(uniqueKeysWithValues: (m.throttle?.limited ?? []).map { ($0.index, $0.fraction) })
+        /// One disk's run: by serial, bounded, its records sent right after.
+        func diskRun(_ i: Int, _ model: DiskModel, extraArgs: [String], indent: String = "") -> String {
             let serial = model.serial(i)
-            let args = (runArgs + tagArgs + ["--tag", "lab.disk=\(model.rawValue)"]).map(Self.shellQuote).joined(separator: " ")
-            s += """
+            var diskTags = ["--tag", "lab.disk=\(model.rawValue)", "--tag", "lab.slot=\(i)"]
+            if let f = limits[i] { diskTags += ["--tag", "lab.throttle=\(f)"] }
+            let args = (runArgs + tagArgs + diskTags + extraArgs).map(Self.shellQuote).joined(separator: " ")
+            var out = ""
+            var dynamic = ""
+            if limits[i] != nil {
+                // The host sets the limits once the reference disk's record has arrived, then
+                // writes one line (`d1=22500 d2=17500`) on the control port.
+                out += """
+                    if [ -z "$limits" ]; then
+                        say "waiting for throttles"
+                        limits=$(timeout 300 head -n 1 /dev/virtio-ports/org.vbench.ctl)
+                        say "throttles $limits"
+                    fi
+
+                    """
+                dynamic = " --tag \"lab.throttle.iops=$(echo \"$limits\" | tr ' ' '\\n' | sed -n 's/^d\(i)=//p')\""
+            }
+            let pass = m.passes == nil ? "" : " --tag \"lab.pass=$pass\""
+            out += """
                 if dev=$(disk \(serial)); then
                     say "run \(model.rawValue) on $dev"
-                    timeout \(bound) /vbench run --target "$dev" \(args) >/tmp/run-\(i).log 2>&1
+                    timeout \(bound) /vbench run --target "$dev" \(args)\(dynamic)\(pass) >/tmp/run-\(i).log 2>&1
                     status=$?
-                    say "run \(model.rawValue) exit $status"
+                    say "run \(model.rawValue) exit $status slot \(i)"
                     [ $status -eq 0 ] || tail -n 15 /tmp/run-\(i).log
                     send
                     say "send \(model.rawValue) exit $?"
                 else
-                    say "run \(model.rawValue) exit 127 (no disk with serial \(serial))"
+                    say "run \(model.rawValue) exit 127 slot \(i) (no disk with serial \(serial))"
                 fi
 
                 """
+            return out.split(separator: "\n", omittingEmptySubsequences: false).map { $0.isEmpty ? "" : indent + $0 }.joined(separator: "\n")
+        }
+        if let passes = m.passes {
+            // The reference pass first (throttled boots), then every disk round-robin.
+            if let t = m.throttle {
+                s += "pass=0\n" + diskRun(t.reference, disks[t.reference], extraArgs: ["--repeat", "5", "--ramp", "3", "--tag", "lab.phase=reference"])
+            }
+            s += "for pass in $(seq 1 \(passes)); do\n"
+            for (i, model) in disks.enumerated() {
+                s += diskRun(i, model, extraArgs: ["--tag", "lab.phase=measure"], indent: "    ")
+            }
+            s += "done\n"
+        } else {
+            for (i, model) in disks.enumerated() { s += diskRun(i, model, extraArgs: []) }
         }
         if !nics.isEmpty {
             s += netJob(nics: nics, tagArgs: tagArgs)
@@ -360,6 +401,17 @@ public final class LabRunner {
             sendTo = "vsock://2:\(port)"
             allowedCIDs = [cid]
         }
+        // Throttling from a disk of this boot: QMP for the limits, a control port to the guest.
+        var throttleControl: ThrottleControl?
+        var throttleSetup: (control: String, qmp: String)?
+        if m.throttle != nil {
+            let ctl = "\(dir)/ctl.sock", qmp = "\(dir)/qmp.sock"
+            try? FileManager.default.removeItem(atPath: qmp)
+            if options.uplink == .vsock { deviceArgs += ["-device", "virtio-serial-pci"] }
+            deviceArgs += ["-chardev", "socket,id=vbctl,path=\(ctl)", "-device", "virtserialport,chardev=vbctl,name=org.vbench.ctl",
+                           "-qmp", "unix:\(qmp),server=on,wait=off"]
+            throttleSetup = (ctl, qmp)
+        }
         let console = "\(dir)/console.log"
         // The job names the command line (without the job's own initrd path, which is per boot).
         let args = baseArguments(accel: accel, initrd: "\(dir)/initrd.img", console: console) + deviceArgs
@@ -389,13 +441,21 @@ public final class LabRunner {
         let collector = Collector(configuration: config, store: store)
         _ = try collector.start()
         defer { collector.stop() }
+        if let t = m.throttle, let paths = throttleSetup {
+            var referenceTags = ["lab.run": options.runId, "lab.boot": "\(index)"]
+            if m.passes != nil { referenceTags["lab.phase"] = "reference" }
+            throttleControl = try ThrottleControl(throttle: t, workload: m.throttleWorkload, controlPath: paths.control, qmpPath: paths.qmp,
+                                                  runTags: referenceTags)
+        }
+        defer { throttleControl?.close() }
 
         progress("boot \(index): \(devices.label) under \(accel.rawValue.uppercased())")
         // With NICs, QEMU runs inside the namespace (ip execs it: the bounded PID is QEMU's).
         let (program, programArgs) = network.map { ("ip", $0.execPrefix + ["qemu-system-x86_64"] + args) } ?? ("qemu-system-x86_64", args)
         let o = try Subprocess.run(program, programArgs, timeout: options.bootTimeout,
                                    stdoutPath: "\(dir)/qemu.out", stderrPath: "\(dir)/qemu.err",
-                                   onTick: { [progress, collector] seconds in
+                                   onTick: { [progress, collector, log] seconds in
+                                       throttleControl?.tick(store: store, log: log)
                                        let text = (try? String(contentsOfFile: console, encoding: .utf8)) ?? ""
                                        let last = ConsoleMarkers(console: text).lines.last
                                        progress("boot \(index): \(Int(seconds)) s, \(collector.stats.stored) records stored; \(last ?? "booting")")
@@ -410,8 +470,11 @@ public final class LabRunner {
             log("boot \(index): QEMU \(o.timedOut ? "timed out after \(Int(options.bootTimeout)) s" : "exited with \(o.status)"): \(err.split(separator: "\n").suffix(3).joined(separator: " | ")) (console: \(console))")
         }
         return BootResult(index: index, disks: disks, nics: nics, seconds: o.seconds, timedOut: o.timedOut, qemuStatus: o.status,
-                          runStatus: markers.runStatus, netStatus: markers.netStatus, nicInterfaces: markers.nicInterfaces,
-                          serveReport: network?.serveReport, sendStatus: markers.sendStatus, vsockReport: markers.vsockReport, recordsStored: collector.stats.stored + collector.stats.duplicates,
+                          runStatus: markers.runStatus, slotStatus: markers.slotStatus, netStatus: markers.netStatus, nicInterfaces: markers.nicInterfaces,
+                          serveReport: network?.serveReport, throttles: throttleControl?.applied ?? [:],
+                          throttleReference: throttleControl?.referenceIOPS,
+                          throttleFailure: m.throttle == nil ? nil : (throttleControl?.failure ?? (throttleControl?.state == .done ? nil : "the limits were never set (the reference record did not arrive)")),
+                          sendStatus: markers.sendStatus, vsockReport: markers.vsockReport, recordsStored: collector.stats.stored + collector.stats.duplicates,
                           bytesStored: collector.stats.storedBytes, console: console, commandLine: ["qemu-system-x86_64"] + args,
                           uplink: options.uplink)
     }
@@ -424,6 +487,8 @@ public struct ConsoleMarkers: Sendable, Equatable {
     public var lines: [String] = []
     /// Per disk model, the exit status of the guest's `vbench run`.
     public var runStatus: [DiskModel: Int] = [:]
+    /// Per disk index (slot), the exit status of its runs: the first failure, else 0.
+    public var slotStatus: [Int: Int] = [:]
     /// The exit status of the guest's `vbench run --device net`.
     public var netStatus: Int?
     /// The interface each NIC model got (`nic virtio-net eth0 virtio_net`).
@@ -441,7 +506,11 @@ public struct ConsoleMarkers: Sendable, Equatable {
             if text.hasPrefix("vsock ") {
                 vsockReport = text
             } else if words.count >= 4, words[0] == "run", words[2] == "exit", let model = DiskModel(rawValue: String(words[1])) {
-                runStatus[model] = Int(words[3])
+                // A model may appear on several disks: keep the first failure.
+                if runStatus[model] == nil || runStatus[model] == 0 { runStatus[model] = Int(words[3]) }
+                if words.count >= 6, words[4] == "slot", let slot = Int(words[5]), slotStatus[slot] == nil || slotStatus[slot] == 0 {
+                    slotStatus[slot] = Int(words[3])
+                }
             } else if words.count >= 4, words[0] == "run", words[1] == "net", words[2] == "exit" {
                 netStatus = Int(words[3])
             } else if words.count >= 3, words[0] == "nic", let model = NicModel(rawValue: String(words[1])), words[2] != "missing" {

@@ -73,8 +73,9 @@ public enum TableRenderer {
     static func formatNumber(_ v: Double) -> String {
         guard v.isFinite else { return "" }
         if v == v.rounded() && abs(v) < 1e15 { return String(Int64(v)) }
-        let magnitude = v == 0 ? 0 : Int(log10(abs(v)).rounded(.down))
-        var s = formatFixed(v, digits: max(0, 5 - magnitude))
+        if abs(v) < 1e-9 { return "0" }
+        let magnitude = Int(log10(abs(v)).rounded(.down))
+        var s = formatFixed(v, digits: min(12, max(0, 5 - magnitude)))
         if s.contains(".") {
             while s.hasSuffix("0") { s.removeLast() }
             if s.hasSuffix(".") { s.removeLast() }

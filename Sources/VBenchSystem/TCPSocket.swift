@@ -159,3 +159,46 @@ public final class TCPSocket: @unchecked Sendable {
         throw SystemError("inet_pton", "\(host) is not an IPv4 or IPv6 address", errno: .init(rawValue: EINVAL))
     }
 }
+
+/// Unix-domain stream sockets: the same blocking socket, addressed by a path (the lab talks to
+/// QEMU's QMP monitor and a control port this way).
+extension TCPSocket {
+    static func unixAddress(_ path: String) throws(SystemError) -> sockaddr_un {
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
+            throw SystemError("socket path", path, errno: .init(rawValue: ENAMETOOLONG))
+        }
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            for (i, b) in bytes.enumerated() { raw[i] = b }
+            raw[bytes.count] = 0
+        }
+        return addr
+    }
+
+    /// Connects to the Unix socket at `path`.
+    public static func connectUnix(path: String) throws(SystemError) -> TCPSocket {
+        var addr = try unixAddress(path)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SystemError("socket", path, errno: .init(rawValue: errno)) }
+        let s = TCPSocket(fd: fd)
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        guard rc == 0 else { throw SystemError("connect", path, errno: .init(rawValue: errno)) }
+        return s
+    }
+
+    /// Listens on a Unix socket at `path` (which must not exist).
+    public static func listenUnix(path: String) throws(SystemError) -> TCPSocket {
+        var addr = try unixAddress(path)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SystemError("socket", path, errno: .init(rawValue: errno)) }
+        let s = TCPSocket(fd: fd)
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        guard rc == 0 else { throw SystemError("bind", path, errno: .init(rawValue: errno)) }
+        guard Glibc.listen(fd, 4) == 0 else { throw SystemError("listen", path, errno: .init(rawValue: errno)) }
+        return s
+    }
+}

@@ -20,7 +20,8 @@ enum LabTable {
     /// averaged and counted in N. Ratios are of mean IOPS, to the native row and to virtio-blk
     /// of the same kernel.
     static func render(_ records: [RunRecord]) -> String {
-        let disks = renderDisks(records.filter { $0.family == "blk" })
+        // A throttled boot's reference pass only sets the limits; the table shows the passes.
+        let disks = renderDisks(records.filter { $0.family == "blk" && $0.tags["lab.phase"] != "reference" })
         let nics = renderNics(records.filter { $0.family == "net" })
         switch (disks, nics) {
         case (nil, nil): return "no lab records were stored"
@@ -102,8 +103,14 @@ enum LabTable {
         var order: [String] = []
         var workloadOrder: [String] = []
         let kernels = Set(records.filter { $0.role == .guest }.map(\.environment.kernelRelease))
+        // A model on several disks of one matrix (identical disks, throttled ones): one row per slot.
+        var slots: [String: Set<String>] = [:]
+        for r in records { if let d = r.tags["lab.disk"], let s = r.tags["lab.slot"] { slots[d, default: []].insert(s) } }
         for r in records {
-            let model = r.tags["lab.disk"] ?? (r.role == .native ? "native" : r.device.name)
+            var model = r.tags["lab.disk"] ?? (r.role == .native ? "native" : r.device.name)
+            if (slots[model]?.count ?? 0) > 1, let slot = r.tags["lab.slot"] {
+                model += "#\(slot)" + (r.tags["lab.throttle"].map { " (limit \(Int(((Double($0) ?? 1) * 100).rounded()))%)" } ?? "")
+            }
             let kernel = r.role == .native ? "" : r.environment.kernelRelease
             let driver = r.device.driver == "sd" ? (r.device.controllerDriver ?? "sd") : (r.device.driver ?? "-")
             for w in r.workloads {
@@ -126,13 +133,14 @@ enum LabTable {
         header += ["DRIVER", "CLASS", "IOPS", "MB/s", "P99", "×NATIVE", "×VIRTIO", "N"]
         let first = showKernel ? 5 : 4
         var table = TextTable(header: header, rightAligned: Set(first..<(first + 6)))
+        func base(_ model: String) -> String { String(model.split(separator: "#").first ?? "") }
         let rank = ["native": 0, "virtio-blk": 1, "virtio-scsi": 2, "nvme": 3, "ahci": 4, "pvscsi": 5, "ide": 6]
         for name in workloadOrder {
             let group = order.filter { $0.hasPrefix(name + "|") }.compactMap { rows[$0] }
-                .sorted { (rank[$0.model] ?? 9, $0.model, $0.kernel) < (rank[$1.model] ?? 9, $1.model, $1.kernel) }
+                .sorted { (rank[base($0.model)] ?? 9, $0.model, $0.kernel) < (rank[base($1.model)] ?? 9, $1.model, $1.kernel) }
             let native = group.first { $0.model == "native" }.flatMap { mean($0.iops) }
             for row in group {
-                let virtio = group.first { $0.model == "virtio-blk" && $0.kernel == row.kernel }.flatMap { mean($0.iops) }
+                let virtio = group.first { ($0.model == "virtio-blk" || $0.model == "virtio-blk#0") && $0.kernel == row.kernel }.flatMap { mean($0.iops) }
                 func ratio(_ base: Double?) -> String {
                     guard let b = base, b > 0, let v = mean(row.iops) else { return "-" }
                     return formatFixed(v / b, digits: 2)
@@ -144,7 +152,7 @@ enum LabTable {
                 var cells: [String] = [name, row.model]
                 if showKernel { cells.append(isNative ? "(host)" : row.kernel) }
                 cells += [row.driver, row.deviceClass, iops, bw, p99, isNative ? "1.00" : ratio(native),
-                          isNative || row.model == "virtio-blk" ? (row.model == "virtio-blk" ? "1.00" : "-") : ratio(virtio),
+                          isNative ? "-" : (row.model == "virtio-blk" || row.model == "virtio-blk#0" ? "1.00" : ratio(virtio)),
                           "\(row.iops.count)"]
                 table.rows.append(cells)
             }
@@ -165,6 +173,8 @@ enum LabTable {
         for b in boots {
             s += "Boot \(b.index) (\(formatFixed(b.seconds, digits: 1)) s, \(b.recordsStored) records, \(b.bytesStored) bytes over \(b.uplink.rawValue)"
             if let v = b.vsockReport { s += "; AF_VSOCK in the guest: \(v)" }
+            if !b.throttles.isEmpty { s += "; throttled \(b.throttles.sorted { $0.key < $1.key }.map { "disk \($0.key) to \($0.value) IOPS" }.joined(separator: ", ")) from disk reference \(formatFixed(b.throttleReference ?? 0, digits: 0)) IOPS" }
+            if let f = b.throttleFailure { s += "; throttling failed: \(f)" }
             if !b.nics.isEmpty { s += "; NICs \(b.nics.map { "\($0.rawValue) as \(b.nicInterfaces[$0] ?? "missing")" }.joined(separator: ", ")), peer: \(b.serveReport ?? "no report")" }
             s += "):\n\n```\n\(b.commandLine.joined(separator: " "))\n```\n\n"
         }

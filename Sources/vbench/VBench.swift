@@ -12,7 +12,7 @@ struct VBench: ParsableCommand {
             Exit codes: 0 ok, 1 error, 2 regression found, 3 a benchmark failed, 5 compare's baseline missing, 64 usage.
             """,
         version: VBenchVersion.current,
-        subcommands: [Run.self, Serve.self, Collect.self, Send.self, Probe.self, Runs.self, Import.self, Compare.self, Lab.self]
+        subcommands: [Run.self, Serve.self, Collect.self, Send.self, Probe.self, Runs.self, Import.self, Report.self, Compare.self, Capacity.self, Lab.self]
     )
 
     /// Starts from a clean signal mask (see ProcessControl.unblockAllSignals), then runs the

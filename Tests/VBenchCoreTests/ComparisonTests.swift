@@ -96,4 +96,14 @@ import VBenchTestSupport
         #expect(Thresholds(metrics: ["iops": .nan]).problem()?.contains("iops") == true)
         #expect(Thresholds().problem() == nil)
     }
+
+    @Test func tailLatencyFromHistogramsWhenRepetitionsHaveNoP99Metric() throws {
+        // Request/response records keep p99 only in each repetition's histogram.
+        let lat = (1...100).map { UInt64($0) * 10_000 }
+        let c = Comparator.compare(baseline: [Synthetic.record(iops: Synthetic.around(1_000, 6), latencyNs: lat)],
+                                   candidate: [Synthetic.record(iops: Synthetic.around(1_000, 6), latencyNs: lat.map { $0 * 2 })])
+        let p99 = try #require(item(c, "latP99Ns"))
+        #expect(p99.baselineMean! > 900_000 && p99.baselineMean! < 1_100_000, "nanoseconds, not a bit pattern: \(p99.baselineMean!)")
+        #expect(abs(p99.change! - 1) < 0.01 && p99.verdict == .regression)
+    }
 }

@@ -126,6 +126,10 @@ import VBenchTestSupport
         ].joined(separator: "\r\n")
         let m = ConsoleMarkers(console: console)
         #expect(m.nicInterfaces == [.virtioNet: "eth0", .e1000: "eth1"])
+        // Identical models on several disks: each slot keeps its own first failure.
+        let slots = ConsoleMarkers(console: ["VBENCH-LAB: run virtio-blk exit 0 slot 0 at 1 s", "VBENCH-LAB: run virtio-blk exit 3 slot 1 at 2 s",
+                                             "VBENCH-LAB: run virtio-blk exit 0 slot 1 at 3 s", "VBENCH-LAB: run virtio-blk exit 0 slot 0 at 4 s"].joined(separator: "\n"))
+        #expect(slots.slotStatus == [0: 0, 1: 3] && slots.runStatus == [.virtioBlk: 3])
         #expect(m.netStatus == 0 && m.sendStatus == 0 && m.runStatus.isEmpty)
     }
 }
@@ -176,5 +180,38 @@ import VBenchTestSupport
         let disk = job.range(of: "disk vbd0virtioblk")!.lowerBound, net = job.range(of: "run net on")!.lowerBound
         #expect(disk < net && job.range(of: "say \"send exit $sendfail\"")!.lowerBound > net)
         #expect(!Self.runner(m).jobScript(disks: m.disks, tags: [:], commandLine: []).contains("nicif"))
+    }
+
+    @Test func throttledDisksWaitForTheHostsLimitsAndAreTaggedBySlot() throws {
+        let m = LabMatrix(name: "cal", disks: [.virtioBlk, .virtioBlk, .virtioBlk], rw: "randread", bs: "4k", iodepth: 32,
+                          throttle: .init(reference: 0, disks: ["1": 0.9, "2": 0.7]))
+        try m.check(source: "t")
+        #expect(m.throttleWorkload == "randread-4k-qd32")
+        let job = Self.runner(m).jobScript(disks: m.disks, tags: [:], commandLine: [])
+        #expect(job.contains("'--rw' 'randread' '--bs' '4k' '--iodepth' '32'"))
+        #expect(job.contains("'--tag' 'lab.slot=0'") && job.contains("'--tag' 'lab.slot=2' '--tag' 'lab.throttle=0.7'"))
+        // One wait, before the first throttled disk, on the control port; each disk tags its own limit.
+        #expect(job.components(separatedBy: "head -n 1 /dev/virtio-ports/org.vbench.ctl").count == 3, "the wait is guarded by [ -z $limits ] before each throttled disk")
+        #expect(job.range(of: "waiting for throttles")!.lowerBound > job.range(of: "disk vbd0virtioblk")!.lowerBound)
+        #expect(job.contains(#"--tag "lab.throttle.iops=$(echo "$limits" | tr ' ' '\n' | sed -n 's/^d2=//p')""#))
+        // A single workload bounds the guest run by one shape: 1 x 2 repetitions x (2 + 0.5 ramp) s x 2 + 60.
+        #expect(m.guestRunBound() == 70)
+    }
+
+    @Test func throttleSettingsAreChecked() throws {
+        func refused(_ t: LabMatrix.Throttle, _ reason: String, boot: LabMatrix.BootMode = .shared) {
+            var m = LabMatrix(name: "t", disks: [.virtioBlk, .virtioBlk], boot: boot, throttle: t)
+            m.boot = boot
+            do { try m.check(source: "m"); Issue.record("accepted \(t)") } catch { #expect("\(error)".contains(reason), "\(error)") }
+        }
+        refused(.init(reference: 2, disks: ["1": 0.9]), "throttle.reference 2 is not a disk index")
+        refused(.init(reference: 0, disks: ["5": 0.9]), "key '5' is not a disk index")
+        refused(.init(reference: 1, disks: ["0": 0.9]), "must come after the reference disk")
+        refused(.init(reference: 0, disks: ["1": 1.5]), "must be in (0, 1]")
+        refused(.init(reference: 0, disks: [:]), "names no disk")
+        refused(.init(reference: 0, disks: ["1": 0.9]), "needs a shared boot", boot: .perDevice)
+        var m = LabMatrix(name: "t", disks: [.virtioBlk])
+        m.bs = "8k"
+        #expect(throws: LabError.self) { try m.check(source: "m") }
     }
 }

@@ -4,10 +4,17 @@ import VBenchCore
 /// Records with chosen repetition values: what `compare` sees from real runs, without the runs.
 public enum Synthetic {
     public static func record(iops: [Double], p99Ns: [Double]? = nil, driver: String = "virtio_blk", workload: String = "randread-4k-qd32",
-                       kernel: String = "6.1.0-56-amd64", tags: [String: String] = [:]) -> RunRecord {
+                       kernel: String = "6.1.0-56-amd64", tags: [String: String] = [:], role: RunRole = .guest,
+                       latencyNs: [UInt64]? = nil) -> RunRecord {
         var reps: [RepetitionResult] = []
         for (i, v) in iops.enumerated() {
-            var rep = RepetitionResult(index: i, elapsedNs: 1_000_000_000, jobs: [], latency: nil, readLatency: nil, writeLatency: nil)
+            var histogram: LatencyHistogram?
+            if let values = latencyNs {
+                var h = LatencyHistogram()
+                for v in values { h.record(v) }
+                histogram = h
+            }
+            var rep = RepetitionResult(index: i, elapsedNs: 1_000_000_000, jobs: [], latency: histogram, readLatency: nil, writeLatency: nil)
             rep.metrics = [Metric.iops.key: v, Metric.bandwidth.key: v * 4096]
             if let p = p99Ns { rep.metrics[Metric.latP99.key] = p[i] }
             reps.append(rep)
@@ -16,7 +23,7 @@ public enum Synthetic {
         spec.name = workload
         return RunRecord(
             runId: UUID(), startTime: Date(timeIntervalSince1970: 1_800_000_000), endTime: Date(timeIntervalSince1970: 1_800_000_010),
-            role: .guest, tool: ToolInfo(), tags: tags,
+            role: role, tool: ToolInfo(), tags: tags,
             environment: Environment(hostname: "h", kernelRelease: kernel, cpuModel: "cpu", onlineCpus: 2,
                                      memoryBytes: 1 << 30, numaNodes: 1, hypervisor: HypervisorInfo(vendor: .qemuTcg)),
             device: DeviceInfo(kind: "block", name: "vda", driver: driver == "ata_piix" ? "sd" : driver,

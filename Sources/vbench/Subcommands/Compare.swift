@@ -138,6 +138,9 @@ extension VBench {
         @Option(name: .customLong("metric"), help: ArgumentHelp("Only this metric key (iops, bwBytesPerSec, latP99Ns, throughputBitsPerSec, …); repeatable.", valueName: "key"))
         var metrics: [String] = []
 
+        @Option(name: .customLong("workload"), help: ArgumentHelp("Only this workload (randread-4k-qd32, stream-recv-p1-128k, …); repeatable.", valueName: "name"))
+        var workloads: [String] = []
+
         @Option(help: ArgumentHelp("text, markdown or json.", valueName: "format"))
         var format: String = "text"
 
@@ -190,7 +193,8 @@ extension VBench {
                 throw fail("reading the runs: \(error)", code: VBenchExit.error)
             }
             guard !c.isEmpty else { throw fail("the candidate '\(candidate)' selects no runs; check the selection (vbench runs list takes the same filters)", code: VBenchExit.error) }
-            let comparison = Comparator.compare(baseline: b, candidate: c, thresholds: t, metrics: metrics.isEmpty ? nil : Set(metrics))
+            let comparison = Comparator.compare(baseline: b, candidate: c, thresholds: t, metrics: metrics.isEmpty ? nil : Set(metrics),
+                                                workloads: workloads.isEmpty ? nil : Set(workloads))
             let text: String
             switch format {
             case "markdown": text = CompareReport.markdown(comparison, baseline: baseline, candidate: candidate)

@@ -310,7 +310,7 @@ struct LabRunOptions: ParsableArguments {
                         let r = LabRunner(options: o, appliance: appliance, store: runStore, log: say, progress: { live.show($0) })
                         let b = try r.boot(index: i, devices: devices, accel: acceleration, qemuVersion: qemuVersion)
                         boots.append(b)
-                        var statuses = devices.disks.map { "\($0.rawValue) \(b.runStatus[$0].map { $0 == 0 ? "ok" : "exit \($0)" } ?? "no result")" }
+                        var statuses = devices.disks.enumerated().map { i, d in "\(d.rawValue)\(Set(devices.disks).count < devices.disks.count ? "#\(i)" : "") \(b.slotStatus[i].map { $0 == 0 ? "ok" : "exit \($0)" } ?? "no result")" }
                         if !devices.nics.isEmpty {
                             statuses.append("net \(b.netStatus.map { $0 == 0 ? "ok" : "exit \($0)" } ?? "no result") (\(devices.nics.map { "\($0.rawValue) \(b.nicInterfaces[$0] ?? "missing")" }.joined(separator: ", ")); peer \(b.serveReport ?? "said nothing"))")
                         }
@@ -319,7 +319,7 @@ struct LabRunOptions: ParsableArguments {
                             say("boot \(i): AF_VSOCK inside the guest (vsock_loopback): \(b.vsockReport ?? "no report")")
                             if b.vsockReport?.hasPrefix("vsock send exit 0") != true { failures.append("boot \(i): the vsock loopback check failed (\(b.vsockReport ?? "no report"); console: \(b.console))") }
                         }
-                        for d in devices.disks where b.runStatus[d] != 0 { failures.append("\(d.rawValue): \(b.runStatus[d].map { "vbench run exited \($0)" } ?? "no result") (console: \(b.console))") }
+                        for (slot, d) in devices.disks.enumerated() where b.slotStatus[slot] != 0 { failures.append("\(d.rawValue) (disk \(slot)): \(b.slotStatus[slot].map { "vbench run exited \($0)" } ?? "no result") (console: \(b.console))") }
                         if !devices.nics.isEmpty {
                             if b.netStatus != 0 { failures.append("net (\(devices.nics.map(\.rawValue).joined(separator: ", "))): \(b.netStatus.map { "vbench run --device net exited \($0)" } ?? "no result") (console: \(b.console))") }
                             // Every NIC must have its own record, named by its driver.
@@ -327,6 +327,10 @@ struct LabRunOptions: ParsableArguments {
                             for nic in devices.nics where !stored.contains(where: { $0.family == "net" && $0.device.driver == nic.guestDriver }) {
                                 failures.append("\(nic.rawValue): no network record with driver \(nic.guestDriver) reached the store (console: \(b.console))")
                             }
+                        }
+                        if let f = b.throttleFailure { failures.append("boot \(i): throttling: \(f)") }
+                        if !b.throttles.isEmpty {
+                            say("boot \(i): throttled \(b.throttles.sorted { $0.key < $1.key }.map { "disk \($0.key) to \($0.value) IOPS" }.joined(separator: ", ")) from the reference's \(formatFixed(b.throttleReference ?? 0, digits: 0)) IOPS")
                         }
                         if b.timedOut { failures.append("boot \(i) timed out after \(Int(b.seconds)) s (console: \(b.console))") }
                         if b.sendStatus != 0 { failures.append("boot \(i): records were not all sent (send \(b.sendStatus.map(String.init) ?? "never ran"); console: \(b.console))") }

@@ -1,0 +1,164 @@
+import VBenchCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A self-contained HTML page (inline CSS and SVG, no scripts, nothing fetched): headlines,
+/// per workload a bar chart of each device's headline metric against native (or against the
+/// paravirtual device) with 95 % whiskers, latency percentile curves, the full table, warnings,
+/// advice and the method.
+public enum HTMLRender {
+    static func escape(_ s: String) -> String {
+        var out = ""
+        for c in s {
+            switch c {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+
+    static func color(_ c: DeviceClass, role: RunRole) -> String {
+        if role == .native { return "#6b7280" }
+        switch c {
+        case .paravirtual: return "#15803d"
+        case .emulated: return "#c2410c"
+        case .passthrough: return "#1d4ed8"
+        default: return "#7c3aed"
+        }
+    }
+
+    static func f(_ v: Double) -> String { formatFixed(v, digits: 1) }
+
+    /// Horizontal bars: one per device, the value as a share of the reference (native, else the
+    /// paravirtual device), whiskers at the interval, a line at 1.0.
+    static func ratioChart(_ rows: [ReportRow], title: String) -> String? {
+        let useNative = rows.contains { $0.toNative != nil }
+        let items: [(ReportRow, RatioInterval)] = rows.compactMap { r in
+            if r.role == .native { return useNative ? (r, RatioInterval(ratio: 1, low: 1, high: 1, degreesOfFreedom: nil)) : nil }
+            if useNative { return r.toNative.map { (r, $0) } }
+            if r.device == ReportBuilder.paravirtualDriver(family: r.family) { return (r, RatioInterval(ratio: 1, low: 1, high: 1, degreesOfFreedom: nil)) }
+            return r.toParavirtual.map { (r, $0) }
+        }
+        guard items.count >= 2 || (useNative && !items.isEmpty) else { return nil }
+        let label = 190.0, width = 720.0, barH = 22.0, gap = 8.0, top = 30.0
+        let plot = width - label - 70
+        let maxV = max(1.0, items.map { max($0.1.high, $0.1.ratio) }.max() ?? 1) * 1.05
+        let height = top + Double(items.count) * (barH + gap) + 30
+        func x(_ v: Double) -> Double { label + plot * min(v, maxV) / maxV }
+        var s = "<figure class=\"chart\" data-kind=\"ratio-bars\"><figcaption>\(escape(title)) — share of \(useNative ? "native" : "the paravirtual device")</figcaption>\n"
+        s += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\">\n"
+        for (i, (r, iv)) in items.enumerated() {
+            let y = top + Double(i) * (barH + gap)
+            s += "<text class=\"label\" x=\"\(f(label - 8))\" y=\"\(f(y + barH * 0.7))\" text-anchor=\"end\">\(escape(r.role == .native ? "native" : r.device))</text>\n"
+            s += "<rect class=\"bar\" x=\"\(f(label))\" y=\"\(f(y))\" width=\"\(f(max(1, x(iv.ratio) - label)))\" height=\"\(f(barH))\" fill=\"\(color(r.deviceClass, role: r.role))\"><title>\(escape("\(r.device): \(formatFixed(iv.ratio * 100, digits: 1)) % (\(ValueFormat.format(r.mean, unit: r.unit)))"))</title></rect>\n"
+            if iv.degreesOfFreedom != nil {
+                let (x1, x2, ym) = (x(iv.low), x(iv.high), y + barH / 2)
+                s += "<line class=\"whisker\" x1=\"\(f(x1))\" x2=\"\(f(x2))\" y1=\"\(f(ym))\" y2=\"\(f(ym))\" stroke=\"#111\"/>"
+                s += "<line class=\"whisker\" x1=\"\(f(x1))\" x2=\"\(f(x1))\" y1=\"\(f(ym - 5))\" y2=\"\(f(ym + 5))\" stroke=\"#111\"/>"
+                s += "<line class=\"whisker\" x1=\"\(f(x2))\" x2=\"\(f(x2))\" y1=\"\(f(ym - 5))\" y2=\"\(f(ym + 5))\" stroke=\"#111\"/>\n"
+            }
+            s += "<text class=\"value\" x=\"\(f(x(max(iv.ratio, iv.high)) + 6))\" y=\"\(f(y + barH * 0.7))\">\(formatFixed(iv.ratio * 100, digits: 0)) %</text>\n"
+        }
+        s += "<line class=\"reference\" x1=\"\(f(x(1)))\" x2=\"\(f(x(1)))\" y1=\"\(f(top - 6))\" y2=\"\(f(height - 24))\" stroke=\"#111\" stroke-dasharray=\"4 3\"/>\n"
+        s += "<text class=\"axis\" x=\"\(f(x(1)))\" y=\"\(f(height - 8))\" text-anchor=\"middle\">1.0</text>\n"
+        s += "</svg></figure>\n"
+        return s
+    }
+
+    /// Latency by percentile, one line per device, logarithmic time axis.
+    static func latencyChart(_ curves: [LatencyCurve], title: String) -> String? {
+        let usable = curves.filter { $0.points.count >= 2 }
+        guard !usable.isEmpty else { return nil }
+        let width = 720.0, height = 300.0, left = 70.0, right = 160.0, top = 20.0, bottom = 40.0
+        let all = usable.flatMap { $0.points.map(\.ns) }.filter { $0 > 0 }
+        guard let lo = all.min(), let hi = all.max() else { return nil }
+        let l0 = log10(lo) - 0.1, l1 = max(log10(hi) + 0.1, log10(lo) + 0.5)
+        let labels = ["p50", "p90", "p99", "p99.9", "p99.99"], pcts = [50.0, 90, 99, 99.9, 99.99]
+        func x(_ p: Double) -> Double {
+            let i = Double(pcts.firstIndex(of: p) ?? 0)
+            return left + (width - left - right) * i / Double(pcts.count - 1)
+        }
+        func y(_ ns: Double) -> Double { top + (height - top - bottom) * (1 - (log10(max(ns, 1)) - l0) / (l1 - l0)) }
+        var s = "<figure class=\"chart\" data-kind=\"latency-curves\"><figcaption>\(escape(title)) — latency by percentile (log scale)</figcaption>\n"
+        s += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\">\n"
+        // Gridlines at powers of ten.
+        var decade = ceil(l0)
+        while decade <= l1 {
+            let yy = y(pow(10, decade))
+            s += "<line class=\"grid\" x1=\"\(f(left))\" x2=\"\(f(width - right))\" y1=\"\(f(yy))\" y2=\"\(f(yy))\" stroke=\"#ddd\"/>"
+            s += "<text class=\"axis\" x=\"\(f(left - 6))\" y=\"\(f(yy + 4))\" text-anchor=\"end\">\(escape(ValueFormat.duration(pow(10, decade))))</text>\n"
+            decade += 1
+        }
+        for (i, p) in pcts.enumerated() {
+            s += "<text class=\"axis\" x=\"\(f(x(p)))\" y=\"\(f(height - bottom + 18))\" text-anchor=\"middle\">\(labels[i])</text>\n"
+        }
+        let palette = ["#15803d", "#c2410c", "#1d4ed8", "#7c3aed", "#b91c1c", "#0e7490", "#a16207", "#6b7280"]
+        for (i, c) in usable.enumerated() {
+            let colour = c.role == .native ? "#6b7280" : palette[i % palette.count]
+            let pts = c.points.map { "\(f(x($0.percentile))),\(f(y($0.ns)))" }.joined(separator: " ")
+            s += "<polyline class=\"curve\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\" points=\"\(pts)\"><title>\(escape(c.device))</title></polyline>\n"
+            for p in c.points { s += "<circle cx=\"\(f(x(p.percentile)))\" cy=\"\(f(y(p.ns)))\" r=\"3\" fill=\"\(colour)\"/>" }
+            let ly = top + 16 * Double(i) + 8
+            s += "\n<line x1=\"\(f(width - right + 12))\" x2=\"\(f(width - right + 32))\" y1=\"\(f(ly))\" y2=\"\(f(ly))\" stroke=\"\(colour)\" stroke-width=\"3\"/>"
+            s += "<text class=\"legend\" x=\"\(f(width - right + 36))\" y=\"\(f(ly + 4))\">\(escape(c.device))</text>\n"
+        }
+        s += "</svg></figure>\n"
+        return s
+    }
+
+    public static func page(_ r: Report) -> String {
+        var s = """
+            <!DOCTYPE html>
+            <html lang="en"><head><meta charset="utf-8"><title>vbench report</title>
+            <style>
+            body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#111}
+            h1{font-size:22px}h2{font-size:18px;margin-top:28px}h3{font-size:15px}
+            table{border-collapse:collapse;font-size:12px}th,td{padding:3px 8px;border-bottom:1px solid #e5e7eb;text-align:left}
+            td.n{text-align:right;font-variant-numeric:tabular-nums}.noisy{color:#b91c1c;font-weight:600}
+            figure{margin:16px 0}figcaption{font-weight:600;margin-bottom:4px}
+            svg text{font:12px system-ui,sans-serif}.legend-box span{display:inline-block;width:12px;height:12px;margin:0 4px 0 14px;vertical-align:middle}
+            ul.headlines li{font-size:15px}
+            </style></head><body>
+            <h1>vbench report</h1>
+            <p>\(r.runs) runs; selection <code>\(escape(r.selection))</code>.</p>
+
+            """
+        if !r.headlines.isEmpty { s += "<ul class=\"headlines\">" + r.headlines.map { "<li>\(escape($0))</li>" }.joined() + "</ul>\n" }
+        s += "<p class=\"legend-box\">Device class:<span style=\"background:#15803d\"></span>paravirtual<span style=\"background:#c2410c\"></span>emulated<span style=\"background:#1d4ed8\"></span>passthrough<span style=\"background:#6b7280\"></span>native</p>\n"
+        var families: [String] = []
+        for row in r.rows where !families.contains(row.family) { families.append(row.family) }
+        for family in families {
+            s += "<h2>\(escape(family == "blk" ? "Disks" : family == "net" ? "Network" : family == "mem" ? "Memory" : family))</h2>\n"
+            var workloads: [String] = []
+            for row in r.rows where row.family == family && !workloads.contains(row.workload) { workloads.append(row.workload) }
+            for w in workloads {
+                s += "<h3>\(escape(w))</h3>\n"
+                let headline = ReportBuilder.metrics(family: family).first { m in r.rows.contains { $0.family == family && $0.workload == w && $0.metric == m.key } }
+                if let m = headline, let chart = ratioChart(r.rows.filter { $0.family == family && $0.workload == w && $0.metric == m.key }, title: "\(w) \(m.displayName)") {
+                    s += chart
+                }
+                if let chart = latencyChart(r.curves.filter { $0.family == family && $0.workload == w }, title: w) { s += chart }
+            }
+        }
+        let t = ReportRender.table(r)
+        s += "<h2>All values</h2>\n<table><thead><tr>" + t.header.map { "<th>\(escape($0))</th>" }.joined() + "</tr></thead><tbody>\n"
+        for row in t.rows {
+            s += "<tr>" + row.enumerated().map { i, c in
+                let cls = t.numeric.contains(i) ? " class=\"n\"" : (c == "NOISY" ? " class=\"noisy\"" : "")
+                return "<td\(cls)>\(escape(c))</td>"
+            }.joined() + "</tr>\n"
+        }
+        s += "</tbody></table>\n"
+        if !r.warnings.isEmpty { s += "<h2>Warnings</h2><ul class=\"warnings\">" + r.warnings.map { "<li>\(escape($0))</li>" }.joined() + "</ul>\n" }
+        if !r.advice.isEmpty { s += "<h2>Advice</h2><ul class=\"advice\">" + r.advice.map { "<li>\(escape($0))</li>" }.joined() + "</ul>\n" }
+        s += "<h2>Method</h2><ul>" + r.method.map { "<li>\(escape($0))</li>" }.joined() + "</ul>\n</body></html>\n"
+        return s
+    }
+}

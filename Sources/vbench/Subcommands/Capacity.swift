@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import VBenchCore
+import VBenchReport
+import VBenchStore
+import VBenchSystem
+
+extension VBench {
+    /// `vbench capacity`: how many guests of a profile one host carries, and what binds first.
+    struct Capacity: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Estimate how many guests of a profile one host carries, which resource binds first, and the headroom.",
+            discussion: """
+                From the guest and native runs the filters select (or --from a records file): per
+                --need and guest device model, the bounds from the host's device (its native run),
+                the host's CPU (the cost per operation a saturated guest shows), one guest's own
+                maximum and, with --p99-max, its tail latency. The model and its assumptions are
+                printed with the answer.
+                """)
+
+        @OptionGroup var storeOptions: StoreOptions
+        @OptionGroup var selection: SelectionOptions
+
+        @Option(help: ArgumentHelp("Read records from this file or folder instead of the store.", valueName: "path"))
+        var from: String?
+
+        @Option(name: .customLong("need"), help: ArgumentHelp("What each guest needs: family.workload.metric=VALUE, e.g. blk.randread.iops=5000, net.stream.bps=1e9, mem.triad.bw=2e9 (repeatable).", valueName: "need"))
+        var needs: [String] = []
+
+        @Option(name: .customLong("p99-max"), help: ArgumentHelp("Largest acceptable p99 latency (e.g. 2ms, 500us).", valueName: "duration"))
+        var p99Max: String?
+
+        @Option(name: .customLong("host-cores"), help: ArgumentHelp("Cores of the host (default: the native runs' online CPUs, else this machine's).", valueName: "n"))
+        var hostCores: Int?
+
+        @Option(help: ArgumentHelp("text, markdown or json.", valueName: "format"))
+        var format: String = "text"
+
+        static func duration(_ text: String) -> Double? {
+            let units: [(String, Double)] = [("ns", 1), ("us", 1e3), ("µs", 1e3), ("ms", 1e6), ("s", 1e9)]
+            for (u, scale) in units where text.hasSuffix(u) {
+                if let v = Double(text.dropLast(u.count)), v > 0 { return v * scale }
+            }
+            return nil
+        }
+
+        func validate() throws {
+            guard !needs.isEmpty else { throw ValidationError("--need is required, e.g. --need blk.randread.iops=5000") }
+            for n in needs { if case .failure(let e) = CapacityNeed.parse(n) { throw ValidationError(e.description) } }
+            if let p = p99Max, Self.duration(p) == nil { throw ValidationError("--p99-max must be a duration such as 2ms or 500us; got '\(p)'") }
+            if let c = hostCores, !(1...4096).contains(c) { throw ValidationError("--host-cores must be 1…4096; got \(c)") }
+            guard ["text", "markdown", "json"].contains(format) else { throw ValidationError("--format must be text, markdown or json; got \(format)") }
+        }
+
+        func run() throws {
+            let query = try selection.query()
+            let records: [RunRecord]
+            if let path = from {
+                records = try RunSelection.parse(path, common: query).records(store: { try storeOptions.open() }, common: query)
+            } else {
+                let store = try storeOptions.open()
+                records = try store.runs(query).compactMap { try store.record($0.runId) }
+            }
+            guard !records.isEmpty else { throw fail("no runs match; check the filters (vbench runs list takes the same ones)", code: VBenchExit.error) }
+            let cores = hostCores ?? records.first { $0.role == .native }?.environment.onlineCpus ?? ProcessInfo.processInfo.activeProcessorCount
+            let plan = CapacityPlanner.plan(records, needs: needs.compactMap { try? CapacityNeed.parse($0).get() }, hostCores: cores,
+                                            p99MaxNs: p99Max.flatMap(Self.duration))
+            switch format {
+            case "markdown": print(CapacityRender.markdown(plan), terminator: "")
+            case "json":
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try enc.encode(plan), as: UTF8.self))
+            default: print(CapacityRender.text(plan), terminator: "")
+            }
+            if plan.answers.isEmpty { throw fail("nothing to plan from: \(plan.warnings.joined(separator: "; "))", code: VBenchExit.error) }
+        }
+    }
+}
