@@ -74,7 +74,11 @@ public enum HTMLRender {
 
     /// Latency by percentile, one line per device, logarithmic time axis.
     static func latencyChart(_ curves: [LatencyCurve], title: String) -> String? {
-        let usable = curves.filter { $0.points.count >= 2 }
+        func rank(_ c: LatencyCurve) -> Int {
+            if c.role == .native { return 0 }
+            switch c.deviceClass { case .paravirtual: return 1; case .passthrough: return 2; case .emulated: return 3; default: return 4 }
+        }
+        let usable = curves.filter { $0.points.count >= 2 }.sorted { (rank($0), $0.device) < (rank($1), $1.device) }
         guard !usable.isEmpty else { return nil }
         let width = 720.0, height = 300.0, left = 70.0, right = 160.0, top = 20.0, bottom = 40.0
         let all = usable.flatMap { $0.points.map(\.ns) }.filter { $0 > 0 }
@@ -88,20 +92,27 @@ public enum HTMLRender {
         func y(_ ns: Double) -> Double { top + (height - top - bottom) * (1 - (log10(max(ns, 1)) - l0) / (l1 - l0)) }
         var s = "<figure class=\"chart\" data-kind=\"latency-curves\"><figcaption>\(escape(title)) — latency by percentile (log scale)</figcaption>\n"
         s += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\">\n"
-        // Gridlines at powers of ten.
-        var decade = ceil(l0)
-        while decade <= l1 {
-            let yy = y(pow(10, decade))
-            s += "<line class=\"grid\" x1=\"\(f(left))\" x2=\"\(f(width - right))\" y1=\"\(f(yy))\" y2=\"\(f(yy))\" stroke=\"#ddd\"/>"
-            s += "<text class=\"axis\" x=\"\(f(left - 6))\" y=\"\(f(yy + 4))\" text-anchor=\"end\">\(escape(ValueFormat.duration(pow(10, decade))))</text>\n"
+        // Gridlines at 1, 2 and 5 times powers of ten (only the powers when the range is wide).
+        let steps: [Double] = l1 - l0 > 2.5 ? [1] : [1, 2, 5]
+        var decade = floor(l0)
+        while decade <= ceil(l1) {
+            for m in steps {
+                let v = m * pow(10, decade)
+                guard log10(v) >= l0 && log10(v) <= l1 else { continue }
+                let yy = y(v)
+                s += "<line class=\"grid\" x1=\"\(f(left))\" x2=\"\(f(width - right))\" y1=\"\(f(yy))\" y2=\"\(f(yy))\" stroke=\"#ddd\"/>"
+                s += "<text class=\"axis\" x=\"\(f(left - 6))\" y=\"\(f(yy + 4))\" text-anchor=\"end\">\(escape(ValueFormat.duration(v)))</text>\n"
+            }
             decade += 1
         }
         for (i, p) in pcts.enumerated() {
             s += "<text class=\"axis\" x=\"\(f(x(p)))\" y=\"\(f(height - bottom + 18))\" text-anchor=\"middle\">\(labels[i])</text>\n"
         }
         let palette = ["#15803d", "#c2410c", "#1d4ed8", "#7c3aed", "#b91c1c", "#0e7490", "#a16207", "#6b7280"]
+        var next = 0
         for (i, c) in usable.enumerated() {
-            let colour = c.role == .native ? "#6b7280" : palette[i % palette.count]
+            let colour = c.role == .native ? "#6b7280" : palette[next % palette.count]
+            if c.role != .native { next += 1 }
             let pts = c.points.map { "\(f(x($0.percentile))),\(f(y($0.ns)))" }.joined(separator: " ")
             s += "<polyline class=\"curve\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\" points=\"\(pts)\"><title>\(escape(c.device))</title></polyline>\n"
             for p in c.points { s += "<circle cx=\"\(f(x(p.percentile)))\" cy=\"\(f(y(p.ns)))\" r=\"3\" fill=\"\(colour)\"/>" }

@@ -57,3 +57,86 @@ import VBenchTestSupport
         #expect(nothing.status == 1 && nothing.stderr.contains("no net workload"))
     }
 }
+
+/// The HTML report in a real browser: Debian's chromium, headless, parses the page (the DOM it
+/// serializes has the SVG charts) and paints it (the screenshot has the class colours of the
+/// bars). Skipped without chromium or python3 (scripts/deps installs both).
+@Suite struct ReportInChromiumTests {
+    static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    static let python = ["/usr/bin/python3", "/usr/local/bin/python3"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    /// Runs a program bounded by SIGKILL after `timeout` s (children of test threads may block SIGTERM).
+    static func run(_ exe: String, _ args: [String], timeout: Int = 120) throws -> (Int32, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        p.arguments = ["-s", "KILL", "\(timeout)", exe] + args
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// Counts pixels of each colour (hex RGB) in a PNG: zlib-inflated scanlines, filters undone.
+    static let pixelCounter = #"""
+    import sys, zlib, struct
+    data = open(sys.argv[1], "rb").read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, w, h, ctype = 8, b"", 0, 0, 0
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8]); body = data[pos + 8:pos + 8 + n]; pos += 12 + n
+        if kind == b"IHDR": w, h, depth, ctype = struct.unpack(">IIBB", body[:10])
+        elif kind == b"IDAT": idat += body
+    bpp = {2: 3, 6: 4}[ctype]
+    raw, stride, prev, rows = zlib.decompress(idat), w * bpp, bytearray(w * bpp), []
+    for y in range(h):
+        f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - bpp] if i >= bpp else 0; b = prev[i]; c = prev[i - bpp] if i >= bpp else 0
+            if f == 1: line[i] = (line[i] + a) & 255
+            elif f == 2: line[i] = (line[i] + b) & 255
+            elif f == 3: line[i] = (line[i] + (a + b) // 2) & 255
+            elif f == 4:
+                p = a + b - c; pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append(line); prev = line
+    want = {tuple(int(x[i:i + 2], 16) for i in (0, 2, 4)): x for x in sys.argv[2:]}
+    counts = dict.fromkeys(sys.argv[2:], 0)
+    for line in rows:
+        for i in range(0, stride, bpp):
+            k = want.get((line[i], line[i + 1], line[i + 2]))
+            if k: counts[k] += 1
+    print(" ".join(f"{k}={v}" for k, v in counts.items()))
+    """#
+
+    @Test(.enabled(if: chromium != nil && python != nil, "CHROMIUM TEST SKIPPED: needs chromium and python3"))
+    func htmlReportRendersWithCharts() throws {
+        let dir = try ScratchFolder()
+        let file = try ReportCLITests.recordsFile(dir)
+        let html = dir.path + "/report.html"
+        #expect(try Binary.run(["report", "--from", file, "--format", "html", "--output", html]).status == 0)
+        let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--user-data-dir=\(dir.path)/profile"]
+        // The DOM after parsing: SVG elements, not text.
+        let (domStatus, dom) = try Self.run(Self.chromium!, flags + ["--dump-dom", "file://\(html)"])
+        #expect(domStatus == 0)
+        #expect(dom.contains("<svg") && dom.components(separatedBy: "class=\"bar\"").count - 1 == 3, "native, virtio_blk, ata_piix bars")
+        #expect(dom.contains("class=\"whisker\"") && dom.components(separatedBy: "class=\"curve\"").count - 1 == 3)
+        // The painted page: a screenshot with the bars' colours in it.
+        let png = dir.path + "/report.png"
+        let (shotStatus, _) = try Self.run(Self.chromium!, flags + ["--window-size=1000,900", "--screenshot=\(png)", "file://\(html)"])
+        #expect(shotStatus == 0 && FileManager.default.fileExists(atPath: png))
+        let script = dir.path + "/count.py"
+        try Self.pixelCounter.write(toFile: script, atomically: true, encoding: .utf8)
+        let (countStatus, counts) = try Self.run(Self.python!, [script, png, "15803d", "c2410c", "6b7280"])
+        #expect(countStatus == 0, "\(counts)")
+        var pixels: [String: Int] = [:]
+        for part in counts.split(whereSeparator: \.isWhitespace) {
+            let kv = part.split(separator: "=")
+            if kv.count == 2 { pixels[String(kv[0])] = Int(kv[1]) }
+        }
+        // Each bar is hundreds of pixels of its class colour (paravirtual, emulated, native).
+        #expect((pixels["15803d"] ?? 0) > 500 && (pixels["c2410c"] ?? 0) > 200 && (pixels["6b7280"] ?? 0) > 500, "\(pixels)")
+    }
+}

@@ -205,7 +205,7 @@ extension VBench {
             default: text = TableRenderer.text(CompareReport.table(comparison, baseline: baseline, candidate: candidate)) + "\n"
             }
             print(text, terminator: "")
-            if let path = output { try AtomicFile.write(Array(text.utf8), to: path) }
+            if let path = output { try AtomicFile.write(Array(text.utf8), to: path, replace: true) }
             if comparison.baselineMissing {
                 throw fail(b.isEmpty ? "the baseline '\(baseline)' selects no runs" : "nothing in the baseline '\(baseline)' matches the candidate's workloads and devices", code: VBenchExit.baselineMissing)
             }

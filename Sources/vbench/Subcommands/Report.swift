@@ -73,7 +73,7 @@ extension VBench {
             default: text = ReportRender.text(report)
             }
             if let path = output {
-                try AtomicFile.write(Array(text.utf8), to: path)
+                try AtomicFile.write(Array(text.utf8), to: path, replace: true)
                 note("report (\(format), \(records.count) runs) written to \(path)")
             } else {
                 print(text, terminator: "")
