@@ -60,6 +60,9 @@ public struct CapacityAnswer: Codable, Sendable, Equatable {
     public var binding: String?
     /// At `guests`, how much of each bounded resource is used (0…1).
     public var utilization: [String: Double]
+    /// Measured concurrency sweep (lab --guests) and its USL fit (four or more guest counts).
+    public var sweep: [SweepPoint] = []
+    public var usl: USLFit?
 }
 
 public struct CapacityPlan: Codable, Sendable, Equatable {
@@ -95,14 +98,19 @@ public enum CapacityPlanner {
             }
             let natives = family.filter { $0.role == .native }
             let guests = family.filter { $0.role == .guest }
+            // Paravirtual devices first, then passthrough, then emulated.
+            func rank(_ c: DeviceClass) -> Int { c == .paravirtual ? 0 : c == .passthrough ? 1 : c == .emulated ? 2 : 3 }
             var devices: [String] = []
-            for g in guests where !devices.contains(g.device.distinguishingDriver) { devices.append(g.device.distinguishingDriver) }
+            for g in guests.sorted(by: { (rank($0.device.deviceClass), $0.device.distinguishingDriver) < (rank($1.device.deviceClass), $1.device.distinguishingDriver) })
+                where !devices.contains(g.device.distinguishingDriver) { devices.append(g.device.distinguishingDriver) }
             if devices.isEmpty { warnings.append("\(need.text): no guest runs of \(need.family) to plan from") }
             for device in devices {
                 let recs = guests.filter { $0.device.distinguishingDriver == device }
+                // Guests measured alone (not as one of several concurrent guests of a sweep).
+                let alone = recs.filter { ($0.tags["lab.guests"] ?? "1") == "1" }
                 // The matching workload this device does best: the way to deliver the need.
                 let scored = names.compactMap { n -> (String, Double)? in
-                    let v = samples(recs, workload: n, metric: need.metric)
+                    let v = samples(alone.isEmpty ? recs : alone, workload: n, metric: need.metric)
                     return v.isEmpty ? nil : (n, v.reduce(0, +) / Double(v.count))
                 }
                 guard let (workload, guestValue) = scored.max(by: { $0.1 < $1.1 }) else { continue }
@@ -110,7 +118,13 @@ public enum CapacityPlanner {
                 let nativeValue = nativeSamples.isEmpty ? nil : nativeSamples.reduce(0, +) / Double(nativeSamples.count)
                 var bounds: [CapacityBound] = []
                 let unit = Metric.named(need.metric)?.unit ?? ""
-                func fmt(_ v: Double) -> String { formatFixed(v, digits: v < 100 ? 2 : 0) + " " + unit }
+                func fmt(_ v: Double) -> String {
+                    for (scale, prefix) in [(1e9, "G"), (1e6, "M"), (1e3, "k")] where v >= scale {
+                        let attached = unit.hasPrefix("bit") || unit.hasPrefix("B/")
+                        return formatFixed(v / scale, digits: 2) + (attached ? " \(prefix)\(unit)" : "\(prefix) \(unit)")
+                    }
+                    return formatFixed(v, digits: v < 100 ? 2 : 0) + " " + unit
+                }
                 // One guest must reach the need at all.
                 if guestValue < need.value {
                     bounds.append(CapacityBound(resource: "guest", guests: 0,
@@ -137,17 +151,43 @@ public enum CapacityPlanner {
                         warnings.append("\(need.text) on \(device): no latency histogram in \(workload); --p99-max not checked")
                     }
                 }
+                // A concurrency sweep measures sharing directly: the most guests that each still
+                // got the need, measured, or predicted by the USL fit when there are 4+ counts.
+                let points = sweep(recs, workload: workload, metric: need.metric)
+                var usl: USLFit?
+                if points.count >= 2 {
+                    usl = USLFit.fit(points.map { (Double($0.guests), $0.aggregate) })
+                    if let f = usl {
+                        var n = 0
+                        while n < 4096 && f.throughput(Double(n + 1)) / Double(n + 1) >= need.value { n += 1 }
+                        bounds.append(CapacityBound(resource: "sweep", guests: n,
+                                                    explanation: "USL fit to \(points.count) measured guest counts (σ \(formatFixed(f.sigma, digits: 3)), κ \(formatFixed(f.kappa, digits: 4))\(f.knee.map { ", peak at \(formatFixed($0, digits: 1)) guests" } ?? "")): up to \(n) guests each still get \(fmt(need.value))"))
+                    } else {
+                        let ok = points.filter { $0.perGuest >= need.value }.map(\.guests).max() ?? 0
+                        bounds.append(CapacityBound(resource: "sweep", guests: ok,
+                                                    explanation: "measured with \(points.map { "\($0.guests)" }.joined(separator: ", ")) concurrent guests: at \(ok) each still got \(fmt(need.value)) (fewer than 4 counts: no USL fit, no extrapolation)"))
+                    }
+                }
+                // A measured sweep replaces the CPU assumption: it measured the sharing itself.
+                if points.count >= 2, let i = bounds.firstIndex(where: { $0.resource == "cpu" }) {
+                    bounds[i].guests = nil
+                    bounds[i].explanation += " — not used: the sweep measured how guests share the host"
+                }
                 let bounded = bounds.filter { $0.guests != nil }
                 let minimum = bounded.min { $0.guests! < $1.guests! }
                 var utilization: [String: Double] = [:]
                 if let n = minimum?.guests, n > 0 {
                     let demand = Double(n) * need.value
                     if let nv = nativeValue { utilization["device"] = demand / nv }
-                    utilization["cpu"] = demand / (Double(hostCores) * guestValue)
+                    if bounds.contains(where: { $0.resource == "cpu" && $0.guests != nil }) {
+                        utilization["cpu"] = demand / (Double(hostCores) * guestValue)
+                    }
+                    if let f = usl { utilization["sweep"] = demand / f.throughput(Double(n)) }
                 }
                 answers.append(CapacityAnswer(need: need, device: device, deviceClass: recs[0].device.deviceClass, workload: workload,
                                               guestValue: guestValue, nativeValue: nativeValue, bounds: bounds,
-                                              guests: minimum?.guests, binding: minimum?.resource, utilization: utilization))
+                                              guests: minimum?.guests, binding: minimum?.resource, utilization: utilization,
+                                              sweep: points, usl: usl))
             }
         }
         return CapacityPlan(hostCores: hostCores, p99MaxNs: p99MaxNs, answers: answers, warnings: warnings, model: model)
@@ -160,6 +200,68 @@ public enum CapacityPlanner {
         "guest: one guest must reach the need at all (its best matching workload on that device model).",
         "cpu: a guest running at its measured maximum keeps about one host core busy (its vCPU thread; under TCG the translator, under KVM the exits and the I/O thread), so the need costs need/maximum of a core; the host has the stated cores. This overstates the cost where the guest's limit is the device, not its CPU.",
         "latency: with --p99-max, a device whose single-guest p99 is above it carries no guest; more guests only raise p99, which this first-order model does not predict without a concurrency sweep.",
-        "Not modelled yet: measured concurrency sweeps (1, 2, 4 … guests at once) and a Universal Scalability Law fit to them; memory per guest.",
+        "sweep: with `vbench lab run --guests 1,2,3,4` records, the aggregate of N concurrent guests is measured; with four or more counts the Universal Scalability Law X(N) = λN/(1+σ(N−1)+κN(N−1)) is fitted (λ = X(1)) and the largest N whose X(N)/N still meets the need is the bound; with fewer, only measured counts are used. On a 2-core host the sweep is bounded by those cores.",
+        "Not modelled: memory per guest; the guest (single-guest) bound uses guests measured alone.",
     ]
+}
+
+/// Gunther's Universal Scalability Law, X(N) = λN / (1 + σ(N−1) + κN(N−1)): σ the share that
+/// serializes (contention), κ the cost of keeping N parties coherent (crosstalk).
+public struct USLFit: Codable, Sendable, Equatable {
+    public var lambda: Double
+    public var sigma: Double
+    public var kappa: Double
+    /// The N of the peak, sqrt((1 − σ) / κ); nil when κ is 0 (throughput only levels off).
+    public var knee: Double?
+    /// Root mean square of the relative residuals at the measured points.
+    public var rmsRelativeError: Double
+
+    public func throughput(_ n: Double) -> Double { lambda * n / (1 + sigma * (n - 1) + kappa * n * (n - 1)) }
+
+    /// Fits to (N, X(N)) points with N = 1 among them (λ = X(1)): N/C(N) − 1 = σ(N−1) + κN(N−1)
+    /// with C(N) = X(N)/X(1), least squares through the origin; σ and κ kept at 0 or above.
+    /// Needs four or more distinct N.
+    public static func fit(_ points: [(n: Double, x: Double)]) -> USLFit? {
+        let byN = Dictionary(grouping: points, by: \.n).mapValues { $0.map(\.x).reduce(0, +) / Double($0.count) }
+        guard byN.count >= 4, let x1 = byN[1], x1 > 0 else { return nil }
+        var sxx = 0.0, sxz = 0.0, szz = 0.0, sxy = 0.0, szy = 0.0
+        for (n, x) in byN where n > 1 && x > 0 {
+            let c = x / x1, y = n / c - 1, a = n - 1, b = n * (n - 1)
+            sxx += a * a; sxz += a * b; szz += b * b; sxy += a * y; szy += b * y
+        }
+        let det = sxx * szz - sxz * sxz
+        guard det > 0 else { return nil }
+        var sigma = (sxy * szz - szy * sxz) / det
+        var kappa = (szy * sxx - sxy * sxz) / det
+        if kappa < 0 { kappa = 0; sigma = sxx > 0 ? sxy / sxx : 0 }
+        if sigma < 0 { sigma = 0; kappa = szz > 0 ? max(0, szy / szz) : 0 }
+        var fit = USLFit(lambda: x1, sigma: sigma, kappa: kappa, knee: kappa > 0 ? ((1 - min(sigma, 1)) / kappa).squareRoot() : nil, rmsRelativeError: 0)
+        let errors = byN.map { n, x in (fit.throughput(n) - x) / x }
+        fit.rmsRelativeError = (errors.map { $0 * $0 }.reduce(0, +) / Double(errors.count)).squareRoot()
+        return fit
+    }
+}
+
+/// Aggregate throughput of N concurrent guests, measured (a lab `--guests` sweep).
+public struct SweepPoint: Codable, Sendable, Equatable {
+    public var guests: Int
+    /// Sum over the guests of each one's mean (averaged over rounds).
+    public var aggregate: Double
+    public var perGuest: Double
+}
+
+extension CapacityPlanner {
+    /// The sweep of one device and workload: records tagged lab.guests=N (and lab.guest, lab.round).
+    static func sweep(_ records: [RunRecord], workload: String, metric: String) -> [SweepPoint] {
+        var byN: [Int: [String: [Double]]] = [:]  // N → round → per-guest values
+        for r in records {
+            guard let n = r.tags["lab.guests"].flatMap(Int.init), let v = samples([r], workload: workload, metric: metric).first else { continue }
+            byN[n, default: [:]][r.tags["lab.round"] ?? "0", default: []].append(v)
+        }
+        return byN.keys.sorted().map { n in
+            let sums = byN[n]!.values.map { $0.reduce(0, +) }
+            let aggregate = sums.reduce(0, +) / Double(sums.count)
+            return SweepPoint(guests: n, aggregate: aggregate, perGuest: aggregate / Double(n))
+        }
+    }
 }

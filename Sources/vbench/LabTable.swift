@@ -108,6 +108,7 @@ enum LabTable {
         for r in records { if let d = r.tags["lab.disk"], let s = r.tags["lab.slot"] { slots[d, default: []].insert(s) } }
         for r in records {
             var model = r.tags["lab.disk"] ?? (r.role == .native ? "native" : r.device.name)
+            if let n = r.tags["lab.guests"], n != "1" { model += " (\(n) guests)" }
             if (slots[model]?.count ?? 0) > 1, let slot = r.tags["lab.slot"] {
                 model += "#\(slot)" + (r.tags["lab.throttle"].map { " (limit \(Int(((Double($0) ?? 1) * 100).rounded()))%)" } ?? "")
             }
@@ -133,7 +134,7 @@ enum LabTable {
         header += ["DRIVER", "CLASS", "IOPS", "MB/s", "P99", "×NATIVE", "×VIRTIO", "N"]
         let first = showKernel ? 5 : 4
         var table = TextTable(header: header, rightAligned: Set(first..<(first + 6)))
-        func base(_ model: String) -> String { String(model.split(separator: "#").first ?? "") }
+        func base(_ model: String) -> String { String(model.split(separator: "#").first?.split(separator: " ").first ?? "") }
         let rank = ["native": 0, "virtio-blk": 1, "virtio-scsi": 2, "nvme": 3, "ahci": 4, "pvscsi": 5, "ide": 6]
         for name in workloadOrder {
             let group = order.filter { $0.hasPrefix(name + "|") }.compactMap { rows[$0] }
@@ -141,6 +142,7 @@ enum LabTable {
             let native = group.first { $0.model == "native" }.flatMap { mean($0.iops) }
             for row in group {
                 let virtio = group.first { ($0.model == "virtio-blk" || $0.model == "virtio-blk#0") && $0.kernel == row.kernel }.flatMap { mean($0.iops) }
+            // Concurrent guests: IOPS per guest; the ratios compare one guest of N with one alone.
                 func ratio(_ base: Double?) -> String {
                     guard let b = base, b > 0, let v = mean(row.iops) else { return "-" }
                     return formatFixed(v / b, digits: 2)

@@ -51,3 +51,40 @@ import VBenchTestSupport
         #expect((try? CapacityNeed.parse("mem.triad.bw=2e9").get())?.metric == "bwBytesPerSec")
     }
 }
+
+@Suite struct USLTests {
+    @Test func fitRecoversKnownCoefficients() throws {
+        // X(N) from λ = 1000, σ = 0.05, κ = 0.002 at N = 1…8: the fit finds them back.
+        let truth = USLFit(lambda: 1000, sigma: 0.05, kappa: 0.002, knee: nil, rmsRelativeError: 0)
+        let points = (1...8).map { (Double($0), truth.throughput(Double($0))) }
+        let f = try #require(USLFit.fit(points))
+        #expect(abs(f.sigma - 0.05) < 1e-6 && abs(f.kappa - 0.002) < 1e-7 && f.rmsRelativeError < 1e-9)
+        #expect(abs(f.knee! - (0.95 / 0.002).squareRoot()) < 1e-3)
+        // Linear scaling: σ = κ = 0, no knee.
+        let linear = try #require(USLFit.fit((1...4).map { (Double($0), 500.0 * Double($0)) }))
+        #expect(linear.sigma < 1e-9 && linear.kappa < 1e-9 && linear.knee == nil)
+        // Too few counts, or no N = 1: no fit.
+        #expect(USLFit.fit([(1, 100), (2, 180), (4, 300)]) == nil)
+        #expect(USLFit.fit([(2, 180), (3, 250), (4, 300), (5, 320)]) == nil)
+    }
+
+    @Test func sweepRecordsBoundTheGuests() throws {
+        // 1…4 concurrent guests of 20k IOPS alone, sharing like σ = 0.1, κ = 0.01.
+        let truth = USLFit(lambda: 20_000, sigma: 0.1, kappa: 0.01, knee: nil, rmsRelativeError: 0)
+        var records: [RunRecord] = []
+        for n in 1...4 {
+            for g in 0..<n {
+                records.append(Synthetic.record(iops: Synthetic.around(truth.throughput(Double(n)) / Double(n), 3, spread: 0),
+                                                tags: ["lab.guests": "\(n)", "lab.guest": "\(g)"]))
+            }
+        }
+        let plan = CapacityPlanner.plan(records, needs: [try CapacityNeed.parse("blk.randread.iops=5000").get()], hostCores: 16)
+        let a = try #require(plan.answers.first)
+        #expect(a.sweep.map(\.guests) == [1, 2, 3, 4] && abs(a.sweep[3].aggregate - truth.throughput(4)) < 1)
+        #expect(abs(a.usl!.sigma - 0.1) < 1e-6 && abs(a.usl!.kappa - 0.01) < 1e-6)
+        // Per guest X(N)/N >= 5000 holds up to N = 3 (X(4)/4 ≈ 4237): the sweep binds at 3.
+        let expected = (1...20).last { truth.throughput(Double($0)) / Double($0) >= 5000 }!
+        #expect(a.binding == "sweep" && a.guests == expected, "\(a.bounds)")
+        #expect(abs(a.guestValue - 20_000) < 1, "the single-guest value comes from guests measured alone")
+    }
+}

@@ -69,6 +69,8 @@ enum Golden {
         (["run", "--rw", "randread", "--iodepth", "4096", "--bs", "1m"], "keep it at most 1 GiB"),
         (["run", "--device", "net"], "--device net needs --peer HOST[:PORT]"),
         (["run", "--device", "net", "--peer", "127.0.0.1", "--streams", "0"], "--streams must be 1…128; got 0"),
+        (["lab", "run", "--guests", "1,0"], "--guests must be a comma-separated list of counts 1…16"),
+        (["compare", "kernel=a"], "Missing expected argument"),
         (["serve", "--listen", "nowhere"], "--listen must be ADDR:PORT"),
         (["run", "--device", "disk"], "--device must be blk, net, mem or all; got 'disk'"),
         (["run", "--device", "mem", "--threads", "0"], "--threads must be 1…1024; got 0"),

@@ -33,8 +33,11 @@ extension VBench {
         @Option(name: .customLong("host-cores"), help: ArgumentHelp("Cores of the host (default: the native runs' online CPUs, else this machine's).", valueName: "n"))
         var hostCores: Int?
 
-        @Option(help: ArgumentHelp("text, markdown or json.", valueName: "format"))
+        @Option(help: ArgumentHelp("text, markdown, html (with the sweep's USL curve) or json.", valueName: "format"))
         var format: String = "text"
+
+        @Option(help: ArgumentHelp("Write to this file (atomically) instead of standard output.", valueName: "path"))
+        var output: String?
 
         static func duration(_ text: String) -> Double? {
             let units: [(String, Double)] = [("ns", 1), ("us", 1e3), ("µs", 1e3), ("ms", 1e6), ("s", 1e9)]
@@ -49,7 +52,7 @@ extension VBench {
             for n in needs { if case .failure(let e) = CapacityNeed.parse(n) { throw ValidationError(e.description) } }
             if let p = p99Max, Self.duration(p) == nil { throw ValidationError("--p99-max must be a duration such as 2ms or 500us; got '\(p)'") }
             if let c = hostCores, !(1...4096).contains(c) { throw ValidationError("--host-cores must be 1…4096; got \(c)") }
-            guard ["text", "markdown", "json"].contains(format) else { throw ValidationError("--format must be text, markdown or json; got \(format)") }
+            guard ["text", "markdown", "html", "json"].contains(format) else { throw ValidationError("--format must be text, markdown, html or json; got \(format)") }
         }
 
         func run() throws {
@@ -65,13 +68,21 @@ extension VBench {
             let cores = hostCores ?? records.first { $0.role == .native }?.environment.onlineCpus ?? ProcessInfo.processInfo.activeProcessorCount
             let plan = CapacityPlanner.plan(records, needs: needs.compactMap { try? CapacityNeed.parse($0).get() }, hostCores: cores,
                                             p99MaxNs: p99Max.flatMap(Self.duration))
+            let text: String
             switch format {
-            case "markdown": print(CapacityRender.markdown(plan), terminator: "")
+            case "markdown": text = CapacityRender.markdown(plan)
+            case "html": text = CapacityRender.html(plan)
             case "json":
                 let enc = JSONEncoder()
                 enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try enc.encode(plan), as: UTF8.self))
-            default: print(CapacityRender.text(plan), terminator: "")
+                text = String(decoding: try enc.encode(plan), as: UTF8.self) + "\n"
+            default: text = CapacityRender.text(plan)
+            }
+            if let path = output {
+                try AtomicFile.write(Array(text.utf8), to: path, replace: true)
+                note("capacity plan (\(format)) written to \(path)")
+            } else {
+                print(text, terminator: "")
             }
             if plan.answers.isEmpty { throw fail("nothing to plan from: \(plan.warnings.joined(separator: "; "))", code: VBenchExit.error) }
         }

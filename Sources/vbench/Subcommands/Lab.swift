@@ -226,6 +226,19 @@ struct LabRunOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Run the matrix this many times, kernels interleaved (A B A B …), for comparisons across boots.", valueName: "n"))
     var rounds: Int = 1
 
+    @Option(help: ArgumentHelp("A concurrency sweep: boot this many guests at once, each with the whole matrix, for every count listed (e.g. 1,2,3,4); records carry lab.guests and lab.guest. For vbench capacity.", valueName: "list"))
+    var guests: String?
+
+    /// The sweep's guest counts: [1] without --guests.
+    func guestCounts() throws -> [Int] {
+        guard let g = guests else { return [1] }
+        let counts = g.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !counts.isEmpty, counts.allSatisfy({ $0 != nil && (1...16).contains($0!) }) else {
+            throw ValidationError("--guests must be a comma-separated list of counts 1…16, e.g. 1,2,3,4; got '\(g)'")
+        }
+        return counts.map { $0! }
+    }
+
     @Flag(inversion: .prefixedNo, help: "Also run the same workloads on this machine, on a file under results/lab/, as the native baseline.")
     var native = true
 
@@ -256,6 +269,7 @@ struct LabRunOptions: ParsableArguments {
         guard timeout >= 60 else { throw ValidationError("--timeout must be at least 60 seconds; got \(timeout)") }
         for t in tags where !t.contains("=") { throw ValidationError("--tag must be key=value; got '\(t)'") }
         guard (1...100).contains(rounds) else { throw ValidationError("--rounds must be 1…100; got \(rounds)") }
+        _ = try guestCounts()
     }
 
     func execute(lab: LabOptions, matrixName: String) throws {
@@ -293,47 +307,80 @@ struct LabRunOptions: ParsableArguments {
             var boots: [BootResult] = []
             var failures: [String] = []
             var index = 0
+            // One boot's report and checks (boots of a concurrency step finish together).
+            func check(_ b: BootResult, _ devices: LabMatrix.Boot, _ i: Int, _ round: Int, _ appliance: Appliance, guests: Int) throws {
+                boots.append(b)
+                var statuses = devices.disks.enumerated().map { i, d in "\(d.rawValue)\(Set(devices.disks).count < devices.disks.count ? "#\(i)" : "") \(b.slotStatus[i].map { $0 == 0 ? "ok" : "exit \($0)" } ?? "no result")" }
+                if !devices.nics.isEmpty {
+                    statuses.append("net \(b.netStatus.map { $0 == 0 ? "ok" : "exit \($0)" } ?? "no result") (\(devices.nics.map { "\($0.rawValue) \(b.nicInterfaces[$0] ?? "missing")" }.joined(separator: ", ")); peer \(b.serveReport ?? "said nothing"))")
+                }
+                say("boot \(i) (kernel \(appliance.kernel.version), round \(round)\(guests > 1 ? ", one of \(guests) concurrent guests" : "")): \(formatFixed(b.seconds, digits: 1)) s, \(b.recordsStored) records (\(b.bytesStored) bytes) collected over \(b.uplink.rawValue); \(statuses.joined(separator: ", "))")
+                if matrix.vsockLoopback {
+                    say("boot \(i): AF_VSOCK inside the guest (vsock_loopback): \(b.vsockReport ?? "no report")")
+                    if b.vsockReport?.hasPrefix("vsock send exit 0") != true { failures.append("boot \(i): the vsock loopback check failed (\(b.vsockReport ?? "no report"); console: \(b.console))") }
+                }
+                for (slot, d) in devices.disks.enumerated() where b.slotStatus[slot] != 0 { failures.append("\(d.rawValue) (disk \(slot)): \(b.slotStatus[slot].map { "vbench run exited \($0)" } ?? "no result") (console: \(b.console))") }
+                if !devices.nics.isEmpty {
+                    if b.netStatus != 0 { failures.append("net (\(devices.nics.map(\.rawValue).joined(separator: ", "))): \(b.netStatus.map { "vbench run --device net exited \($0)" } ?? "no result") (console: \(b.console))") }
+                    // Every NIC must have its own record, named by its driver.
+                    let stored = try runStore.runs(RunQuery(tags: ["lab.run": runId, "lab.boot": "\(i)"])).compactMap { try runStore.record($0.runId) }
+                    for nic in devices.nics where !stored.contains(where: { $0.family == "net" && $0.device.driver == nic.guestDriver }) {
+                        failures.append("\(nic.rawValue): no network record with driver \(nic.guestDriver) reached the store (console: \(b.console))")
+                    }
+                }
+                if let f = b.throttleFailure { failures.append("boot \(i): throttling: \(f)") }
+                if !b.throttles.isEmpty {
+                    say("boot \(i): throttled \(b.throttles.sorted { $0.key < $1.key }.map { "disk \($0.key) to \($0.value) IOPS" }.joined(separator: ", ")) from the reference's \(formatFixed(b.throttleReference ?? 0, digits: 0)) IOPS")
+                }
+                if b.timedOut { failures.append("boot \(i) timed out after \(Int(b.seconds)) s (console: \(b.console))") }
+                if b.sendStatus != 0 { failures.append("boot \(i): records were not all sent (send \(b.sendStatus.map(String.init) ?? "never ran"); console: \(b.console))") }
+            }
+            let sweep = try guestCounts()
             for round in 0..<rounds {
                 for appliance in appliances {
                     for devices in matrix.boots {
-                        let i = index
-                        index += 1
-                        let elapsed = Double(Clock.monotonicNs() - started) / 1e9
-                        guard elapsed + 30 < timeout else {
-                            failures.append("boot \(i) (\(devices.label), kernel \(appliance.kernel.version)) skipped: the --timeout of \(Int(timeout)) s is spent")
-                            continue
-                        }
-                        var o = options
-                        o.bootTimeout = min(options.bootTimeout, timeout - elapsed)
-                        o.extraTags["lab.round"] = "\(round)"
-                        o.extraTags["lab.kernel"] = appliance.kernel.version
-                        let r = LabRunner(options: o, appliance: appliance, store: runStore, log: say, progress: { live.show($0) })
-                        let b = try r.boot(index: i, devices: devices, accel: acceleration, qemuVersion: qemuVersion)
-                        boots.append(b)
-                        var statuses = devices.disks.enumerated().map { i, d in "\(d.rawValue)\(Set(devices.disks).count < devices.disks.count ? "#\(i)" : "") \(b.slotStatus[i].map { $0 == 0 ? "ok" : "exit \($0)" } ?? "no result")" }
-                        if !devices.nics.isEmpty {
-                            statuses.append("net \(b.netStatus.map { $0 == 0 ? "ok" : "exit \($0)" } ?? "no result") (\(devices.nics.map { "\($0.rawValue) \(b.nicInterfaces[$0] ?? "missing")" }.joined(separator: ", ")); peer \(b.serveReport ?? "said nothing"))")
-                        }
-                        say("boot \(i) (kernel \(appliance.kernel.version), round \(round)): \(formatFixed(b.seconds, digits: 1)) s, \(b.recordsStored) records (\(b.bytesStored) bytes) collected over \(b.uplink.rawValue); \(statuses.joined(separator: ", "))")
-                        if matrix.vsockLoopback {
-                            say("boot \(i): AF_VSOCK inside the guest (vsock_loopback): \(b.vsockReport ?? "no report")")
-                            if b.vsockReport?.hasPrefix("vsock send exit 0") != true { failures.append("boot \(i): the vsock loopback check failed (\(b.vsockReport ?? "no report"); console: \(b.console))") }
-                        }
-                        for (slot, d) in devices.disks.enumerated() where b.slotStatus[slot] != 0 { failures.append("\(d.rawValue) (disk \(slot)): \(b.slotStatus[slot].map { "vbench run exited \($0)" } ?? "no result") (console: \(b.console))") }
-                        if !devices.nics.isEmpty {
-                            if b.netStatus != 0 { failures.append("net (\(devices.nics.map(\.rawValue).joined(separator: ", "))): \(b.netStatus.map { "vbench run --device net exited \($0)" } ?? "no result") (console: \(b.console))") }
-                            // Every NIC must have its own record, named by its driver.
-                            let stored = try runStore.runs(RunQuery(tags: ["lab.run": runId, "lab.boot": "\(i)"])).compactMap { try runStore.record($0.runId) }
-                            for nic in devices.nics where !stored.contains(where: { $0.family == "net" && $0.device.driver == nic.guestDriver }) {
-                                failures.append("\(nic.rawValue): no network record with driver \(nic.guestDriver) reached the store (console: \(b.console))")
+                        for n in sweep {
+                            let first = index
+                            index += n
+                            let elapsed = Double(Clock.monotonicNs() - started) / 1e9
+                            guard elapsed + 30 < timeout else {
+                                failures.append("boot \(first)\(n > 1 ? "…\(first + n - 1)" : "") (\(devices.label), kernel \(appliance.kernel.version)) skipped: the --timeout of \(Int(timeout)) s is spent")
+                                continue
+                            }
+                            var o = options
+                            // Concurrent guests share the host's cores: each runs slower.
+                            o.bootTimeout = min(options.bootTimeout * Double(max(1, n)), timeout - elapsed)
+                            o.extraTags["lab.round"] = "\(round)"
+                            o.extraTags["lab.kernel"] = appliance.kernel.version
+                            if guests != nil { o.extraTags["lab.guests"] = "\(n)" }
+                            if n == 1 {
+                                let r = LabRunner(options: o, appliance: appliance, store: runStore, log: say, progress: { live.show($0) })
+                                try check(try r.boot(index: first, devices: devices, accel: acceleration, qemuVersion: qemuVersion), devices, first, round, appliance, guests: 1)
+                                continue
+                            }
+                            say("\(n) concurrent guests (boots \(first)…\(first + n - 1)) with \(devices.label)")
+                            let results = LockedResults(count: n)
+                            // Each guest's runner on its own thread; messages serialized.
+                            let runners = (0..<n).map { k -> UncheckedBox<LabRunner> in
+                                var ok = o
+                                ok.extraTags["lab.guest"] = "\(k)"
+                                let lock = results.lock
+                                return UncheckedBox(LabRunner(options: ok, appliance: appliance, store: runStore,
+                                                              log: { m in lock.lock(); say(m); lock.unlock() },
+                                                              progress: { m in lock.lock(); live.show(m); lock.unlock() }))
+                            }
+                            let (devs, accel, qv) = (devices, acceleration, qemuVersion)
+                            DispatchQueue.concurrentPerform(iterations: n) { k in
+                                results.set(k, Result { try runners[k].value.boot(index: first + k, devices: devs, accel: accel, qemuVersion: qv) })
+                            }
+                            for k in 0..<n {
+                                switch results.get(k) {
+                                case .success(let b): try check(b, devices, first + k, round, appliance, guests: n)
+                                case .failure(let e): failures.append("boot \(first + k) (one of \(n) concurrent guests): \(e)")
+                                case nil: failures.append("boot \(first + k): no result")
+                                }
                             }
                         }
-                        if let f = b.throttleFailure { failures.append("boot \(i): throttling: \(f)") }
-                        if !b.throttles.isEmpty {
-                            say("boot \(i): throttled \(b.throttles.sorted { $0.key < $1.key }.map { "disk \($0.key) to \($0.value) IOPS" }.joined(separator: ", ")) from the reference's \(formatFixed(b.throttleReference ?? 0, digits: 0)) IOPS")
-                        }
-                        if b.timedOut { failures.append("boot \(i) timed out after \(Int(b.seconds)) s (console: \(b.console))") }
-                        if b.sendStatus != 0 { failures.append("boot \(i): records were not all sent (send \(b.sendStatus.map(String.init) ?? "never ran"); console: \(b.console))") }
                     }
                 }
             }
@@ -374,4 +421,21 @@ struct LabRunOptions: ParsableArguments {
             throw fail(e.message, code: VBenchExit.error)
         }
     }
+}
+
+/// Results of concurrent boots, one slot per guest.
+final class LockedResults: @unchecked Sendable {
+    let lock = NSLock()
+    private var items: [Result<BootResult, any Error>?]
+    init(count: Int) { items = Array(repeating: nil, count: count) }
+    private let itemsLock = NSLock()
+    func set(_ i: Int, _ r: Result<BootResult, any Error>) { itemsLock.lock(); items[i] = r; itemsLock.unlock() }
+    func get(_ i: Int) -> Result<BootResult, any Error>? { itemsLock.lock(); defer { itemsLock.unlock() }; return items[i] }
+}
+
+/// A value handed to concurrent code that only this file's discipline keeps safe (each runner
+/// is used by one thread; their messages go through a lock).
+final class UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }
