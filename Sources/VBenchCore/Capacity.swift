@@ -77,13 +77,11 @@ public struct CapacityPlan: Codable, Sendable, Equatable {
 /// How many guests one host carries. A first-order model, stated in the plan itself.
 public enum CapacityPlanner {
     static func samples(_ records: [RunRecord], workload: String, metric: String) -> [Double] {
-        let per = records.compactMap { r -> Double? in
-            guard let w = r.workloads.first(where: { $0.name == workload }) else { return nil }
-            if let s = w.summary[metric] { return s.mean }
-            if metric == Metric.latP99.key, let p = w.latencyNs?.percentiles["p99"] { return Double(p) }
-            return nil
+        // Each record's mean over its repetitions.
+        records.compactMap { r in
+            let v = r.workloads.first { $0.name == workload }?.values(of: metric) ?? []
+            return v.isEmpty ? nil : Significance.mean(v)
         }
-        return per
     }
 
     public static func plan(_ records: [RunRecord], needs: [CapacityNeed], hostCores: Int, p99MaxNs: Double? = nil) -> CapacityPlan {

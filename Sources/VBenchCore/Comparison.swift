@@ -128,12 +128,7 @@ public enum Comparator {
                 for w in r.workloads where workloads == nil || workloads!.contains(w.name) {
                     let key = Key(family: r.family, workload: w.name, device: r.device.distinguishingDriver)
                     var values: [String: [Double]] = [:]
-                    for rep in w.repetitions { for (k, v) in rep.metrics where v.isFinite { values[k, default: []].append(v) } }
-                    // Tail latency lives in the histogram of each repetition, not in `metrics`.
-                    if values[Metric.latP99.key] == nil {
-                        let p99 = w.repetitions.compactMap { $0.latencyNs?.percentiles["p99"].map { Double($0) } }
-                        if !p99.isEmpty { values[Metric.latP99.key] = p99 }
-                    }
+                    for m in defaultMetrics(family: r.family) { values[m.key] = w.values(of: m.key) }
                     if out[key] == nil { order.append(key) }
                     out[key, default: []].append(values)
                 }

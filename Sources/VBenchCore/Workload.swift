@@ -91,6 +91,17 @@ public struct WorkloadResult: Codable, Sendable, Equatable {
     /// The workload's short name (its spec's).
     public var name: String { spec.name }
 
+    /// Each repetition's value of `metric` (finite ones). Tail latency falls back to each
+    /// repetition's histogram where the harness kept no `latP99Ns` metric (request/response).
+    /// The one place report, compare and capacity read samples from.
+    public func values(of metric: String) -> [Double] {
+        let v = repetitions.compactMap { $0.metrics[metric] }.filter(\.isFinite)
+        if v.isEmpty && metric == Metric.latP99.key {
+            return repetitions.compactMap { $0.latencyNs?.percentiles["p99"].map { Double($0) } }
+        }
+        return v
+    }
+
     public init(spec: BlockWorkloadSpec, repetitions: [RepetitionResult]) {
         self.init(spec: .block(spec), repetitions: repetitions)
     }

@@ -102,9 +102,7 @@ public enum ReportBuilder {
         }
         func samples(_ recs: [RunRecord], workload: String, metric: String) -> (values: [Double], unit: String) {
             let per = recs.compactMap { r -> [Double]? in
-                guard let w = r.workloads.first(where: { $0.name == workload }) else { return nil }
-                var v = w.repetitions.compactMap { $0.metrics[metric] }.filter(\.isFinite)
-                if v.isEmpty && metric == Metric.latP99.key { v = w.repetitions.compactMap { $0.latencyNs?.percentiles["p99"].map { Double($0) } } }
+                let v = r.workloads.first { $0.name == workload }?.values(of: metric) ?? []
                 return v.isEmpty ? nil : v
             }
             if per.count >= 2 { return (per.map(Significance.mean), "records") }

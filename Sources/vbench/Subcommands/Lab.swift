@@ -353,17 +353,12 @@ struct LabRunOptions: ParsableArguments {
                             o.extraTags["lab.round"] = "\(round)"
                             o.extraTags["lab.kernel"] = appliance.kernel.version
                             if guests != nil { o.extraTags["lab.guests"] = "\(n)" }
-                            if n == 1 {
-                                let r = LabRunner(options: o, appliance: appliance, store: runStore, log: say, progress: { live.show($0) })
-                                try check(try r.boot(index: first, devices: devices, accel: acceleration, qemuVersion: qemuVersion), devices, first, round, appliance, guests: 1)
-                                continue
-                            }
-                            say("\(n) concurrent guests (boots \(first)…\(first + n - 1)) with \(devices.label)")
+                            if n > 1 { say("\(n) concurrent guests (boots \(first)…\(first + n - 1)) with \(devices.label)") }
                             let results = LockedResults(count: n)
                             // Each guest's runner on its own thread; messages serialized.
                             let runners = (0..<n).map { k -> UncheckedBox<LabRunner> in
                                 var ok = o
-                                ok.extraTags["lab.guest"] = "\(k)"
+                                if guests != nil { ok.extraTags["lab.guest"] = "\(k)" }
                                 let lock = results.lock
                                 return UncheckedBox(LabRunner(options: ok, appliance: appliance, store: runStore,
                                                               log: { m in lock.lock(); say(m); lock.unlock() },
