@@ -45,6 +45,9 @@ enum Golden {
 
     @Test func jsonCarriesTheSchemaVersionAndRoundTrips() throws {
         let c = Self.comparison()
+        let pretty = JSONEncoder()
+        pretty.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try Golden.check(String(decoding: try pretty.encode(c), as: UTF8.self) + "\n", "compare.json")
         let data = try JSONEncoder().encode(c)
         let object = try JSONSerialization.jsonObject(with: data) as? [String: Any]
         #expect(object?["schemaVersion"] as? Int == 1)

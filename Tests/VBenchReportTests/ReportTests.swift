@@ -44,6 +44,9 @@ import VBenchTestSupport
         try Golden.check(ReportRender.text(r), "report.txt")
         try Golden.check(ReportRender.markdown(r), "report.md")
         try Golden.check(ReportRender.csv(r), "report.csv")
+        let pretty = JSONEncoder()
+        pretty.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try Golden.check(String(decoding: try pretty.encode(r), as: UTF8.self) + "\n", "report.json")
         let data = try JSONEncoder().encode(r)
         #expect(try JSONDecoder().decode(Report.self, from: data) == r)
         #expect((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["schemaVersion"] as? Int == 1)
