@@ -177,28 +177,27 @@ extension TCPSocket {
         return addr
     }
 
-    /// Connects to the Unix socket at `path`.
-    public static func connectUnix(path: String) throws(SystemError) -> TCPSocket {
+    /// A Unix stream socket with `operation` (connect or bind) applied to `path`'s address.
+    static func unix(path: String, _ name: String, _ operation: (Int32, UnsafePointer<sockaddr>, socklen_t) -> Int32) throws(SystemError) -> TCPSocket {
         var addr = try unixAddress(path)
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SystemError("socket", path, errno: .init(rawValue: errno)) }
         let s = TCPSocket(fd: fd)
         let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        guard rc == 0 else { throw SystemError("connect", path, errno: .init(rawValue: errno)) }
+            operation(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        guard rc == 0 else { throw SystemError(name, path, errno: .init(rawValue: errno)) }
         return s
+    }
+
+    /// Connects to the Unix socket at `path`.
+    public static func connectUnix(path: String) throws(SystemError) -> TCPSocket {
+        try unix(path: path, "connect") { Glibc.connect($0, $1, $2) }
     }
 
     /// Listens on a Unix socket at `path` (which must not exist).
     public static func listenUnix(path: String) throws(SystemError) -> TCPSocket {
-        var addr = try unixAddress(path)
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw SystemError("socket", path, errno: .init(rawValue: errno)) }
-        let s = TCPSocket(fd: fd)
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        guard rc == 0 else { throw SystemError("bind", path, errno: .init(rawValue: errno)) }
-        guard Glibc.listen(fd, 4) == 0 else { throw SystemError("listen", path, errno: .init(rawValue: errno)) }
+        let s = try unix(path: path, "bind") { bind($0, $1, $2) }
+        guard Glibc.listen(s.fd, 4) == 0 else { throw SystemError("listen", path, errno: .init(rawValue: errno)) }
         return s
     }
 }

@@ -168,3 +168,22 @@ import Testing
         #expect(Interfaces.parseIPv4Routes(text).count == lines)
     }
 }
+
+@Suite struct UnixSocketTests {
+    @Test func listenConnectAndExchangeBytes() throws {
+        let path = "/tmp/vbench-unix-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
+        defer { unlink(path) }
+        let listener = try TCPSocket.listenUnix(path: path)
+        let client = try TCPSocket.connectUnix(path: path)
+        let server = try #require(try listener.accept(timeoutMs: 5000))
+        let hello = Array("go d1=22500\n".utf8)
+        #expect(hello.withUnsafeBytes { client.sendAll($0.baseAddress!, $0.count) })
+        var buffer = [UInt8](repeating: 0, count: hello.count)
+        #expect(buffer.withUnsafeMutableBytes { server.receiveExactly($0.baseAddress!, $0.count) })
+        #expect(buffer == hello)
+        // A second listener on the same path is refused; so is a path longer than sun_path.
+        #expect(throws: SystemError.self) { try TCPSocket.listenUnix(path: path) }
+        #expect(throws: SystemError.self) { try TCPSocket.connectUnix(path: "/tmp/" + String(repeating: "x", count: 200)) }
+        #expect(throws: SystemError.self) { try TCPSocket.connectUnix(path: path + ".missing") }
+    }
+}
