@@ -24,8 +24,6 @@ public struct BootResult: Sendable {
     public var seconds: Double
     public var timedOut: Bool
     public var qemuStatus: Int32
-    /// Per disk model, the guest's `vbench run` exit status (nil: never reported).
-    public var runStatus: [DiskModel: Int]
     /// Per disk index, the first failing exit status of its runs, else 0 (nil: never reported).
     public var slotStatus: [Int: Int]
     /// The exit status of the guest's `vbench run --device net` (nil: no NICs, or never reported).
@@ -470,7 +468,7 @@ public final class LabRunner {
             log("boot \(index): QEMU \(o.timedOut ? "timed out after \(Int(options.bootTimeout)) s" : "exited with \(o.status)"): \(err.split(separator: "\n").suffix(3).joined(separator: " | ")) (console: \(console))")
         }
         return BootResult(index: index, disks: disks, nics: nics, seconds: o.seconds, timedOut: o.timedOut, qemuStatus: o.status,
-                          runStatus: markers.runStatus, slotStatus: markers.slotStatus, netStatus: markers.netStatus, nicInterfaces: markers.nicInterfaces,
+                          slotStatus: markers.slotStatus, netStatus: markers.netStatus, nicInterfaces: markers.nicInterfaces,
                           serveReport: network?.serveReport, throttles: throttleControl?.applied ?? [:],
                           throttleReference: throttleControl?.referenceIOPS,
                           throttleFailure: m.throttle == nil ? nil : (throttleControl?.failure ?? (throttleControl?.state == .done ? nil : "the limits were never set (the reference record did not arrive)")),

@@ -4,19 +4,8 @@ import VBenchCore
 import VBenchTestSupport
 @testable import VBenchReport
 
-enum Golden {
-    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden")
-
-    /// Compares with the golden file; `VBENCH_UPDATE_GOLDEN=1` rewrites it.
-    static func check(_ text: String, _ name: String) throws {
-        let url = folder.appendingPathComponent(name)
-        if ProcessInfo.processInfo.environment["VBENCH_UPDATE_GOLDEN"] == "1" {
-            try Data(text.utf8).write(to: url)
-        }
-        let golden = try String(contentsOf: url, encoding: .utf8)
-        #expect(text == golden, "differs from Golden/\(name); rerun with VBENCH_UPDATE_GOLDEN=1 if intended")
-    }
-}
+/// The golden files of this test target.
+let Golden = GoldenFiles(beside: #filePath)
 
 @Suite struct CompareReportTests {
     /// A kernel upgrade as compare sees it: virtio-blk lost 20 % IOPS, IDE unchanged, one
