@@ -7,6 +7,14 @@ import VBenchTestSupport
 /// The golden files of this test target.
 let Golden = GoldenFiles(beside: #filePath)
 
+extension GoldenFiles {
+    /// Compares with the golden file; `VBENCH_UPDATE_GOLDEN=1` rewrites it.
+    func check(_ text: String, _ name: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        #expect(text == (try golden(name, updatingWith: text)), "differs from Golden/\(name); rerun with VBENCH_UPDATE_GOLDEN=1 if intended",
+                sourceLocation: sourceLocation)
+    }
+}
+
 @Suite struct CompareReportTests {
     /// A kernel upgrade as compare sees it: virtio-blk lost 20 % IOPS, IDE unchanged, one
     /// workload only in the candidate, and a too-small side.

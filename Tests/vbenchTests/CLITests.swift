@@ -35,6 +35,14 @@ enum Binary {
 /// The golden files of this test target.
 let Golden = GoldenFiles(beside: #filePath)
 
+extension GoldenFiles {
+    /// Compares with the golden file; `VBENCH_UPDATE_GOLDEN=1` rewrites it.
+    func check(_ text: String, _ name: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        #expect(text == (try golden(name, updatingWith: text)), "differs from Golden/\(name); rerun with VBENCH_UPDATE_GOLDEN=1 if intended",
+                sourceLocation: sourceLocation)
+    }
+}
+
 @Suite struct HelpTextTests {
     @Test func rootHelp() throws { try Golden.check(VBench.helpMessage(columns: 100), "vbench-help.txt") }
     @Test func runHelp() throws { try Golden.check(VBench.helpMessage(for: VBench.Run.self, columns: 100), "run-help.txt") }
