@@ -16,6 +16,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // The model and the statistics: no I/O, no clocks.
@@ -43,6 +46,14 @@ let package = Package(
         .target(name: "VBenchMemory", dependencies: ["VBenchCore", "VBenchSystem"]),
         // Durable results: SQLite in WAL mode with numbered migrations.
         .target(name: "VBenchStore", dependencies: ["VBenchCore", .product(name: "GRDB", package: "GRDB.swift")]),
+        // The fleet store: PostgreSQL behind the same RunStore protocol, and the one place that
+        // opens a store from its location (a SQLite path or a postgres:// URL).
+        .target(
+            name: "VBenchPostgres",
+            dependencies: ["VBenchCore", "VBenchStore", .product(name: "PostgresNIO", package: "postgres-nio"),
+                           .product(name: "Logging", package: "swift-log"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
+        ),
         // Versioned frames and messages between guest and host; no sockets here.
         .target(
             name: "VBenchWire",
@@ -51,7 +62,7 @@ let package = Package(
         .executableTarget(
             name: "vbench",
             dependencies: [
-                "VBenchCore", "VBenchSystem", "VBenchProbe", "VBenchBlock", "VBenchStore", "VBenchCollector", "VBenchUplink", "VBenchWire",
+                "VBenchCore", "VBenchSystem", "VBenchProbe", "VBenchBlock", "VBenchStore", "VBenchPostgres", "VBenchCollector", "VBenchUplink", "VBenchWire",
                 "VBenchLab", "VBenchMemory", "VBenchNet", "VBenchReport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -61,7 +72,8 @@ let package = Package(
         .target(
             name: "VBenchCollector",
             dependencies: ["VBenchCore", "VBenchWire", "VBenchStore", "VBenchSystem",
-                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOHTTP1", package: "swift-nio")]
         ),
         // Guest side: sends records, spools what was not acknowledged.
         .target(
@@ -85,7 +97,11 @@ let package = Package(
                            .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
         .testTarget(name: "VBenchSystemTests", dependencies: ["VBenchSystem"]),
-        .testTarget(name: "VBenchStoreTests", dependencies: ["VBenchTestSupport", "VBenchStore", "VBenchCore"]),
+        .testTarget(
+            name: "VBenchStoreTests",
+            dependencies: ["VBenchTestSupport", "VBenchStore", "VBenchPostgres", "VBenchCore", "VBenchCollector", "VBenchUplink",
+                           "VBenchWire", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
+        ),
         .testTarget(
             name: "VBenchWireTests",
             dependencies: [

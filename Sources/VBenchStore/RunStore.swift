@@ -37,6 +37,8 @@ public struct RunQuery: Sendable, Equatable {
     public var driver: String?
     public var kernel: String?
     public var hypervisor: Hypervisor?
+    /// The collector (hypervisor host) that received the run: its `--host-label`, by default its host name.
+    public var collectorHost: String?
     /// `key=value` labels that must all be present.
     public var tags: [String: String]
     public var since: Date?
@@ -44,8 +46,9 @@ public struct RunQuery: Sendable, Equatable {
     public var limit: Int?
 
     public init(family: String? = nil, role: RunRole? = nil, deviceClass: DeviceClass? = nil, driver: String? = nil,
-                kernel: String? = nil, hypervisor: Hypervisor? = nil, tags: [String: String] = [:],
+                kernel: String? = nil, hypervisor: Hypervisor? = nil, collectorHost: String? = nil, tags: [String: String] = [:],
                 since: Date? = nil, until: Date? = nil, limit: Int? = nil) {
+        self.collectorHost = collectorHost
         self.family = family
         self.role = role
         self.deviceClass = deviceClass
@@ -71,11 +74,56 @@ public struct RunSummary: Sendable, Equatable {
     public var driver: String?
     public var deviceClass: String
     public var peer: String
+    /// The collector that received it (`Receipt.collectorHost`).
+    public var collectorHost: String
     public var workloads: Int
+
+    public init(runId: UUID, startTime: Date, family: String, role: RunRole, hypervisor: String, kernel: String, device: String,
+                driver: String?, deviceClass: String, peer: String, collectorHost: String, workloads: Int) {
+        self.runId = runId
+        self.startTime = startTime
+        self.family = family
+        self.role = role
+        self.hypervisor = hypervisor
+        self.kernel = kernel
+        self.device = device
+        self.driver = driver
+        self.deviceClass = deviceClass
+        self.peer = peer
+        self.collectorHost = collectorHost
+        self.workloads = workloads
+    }
 }
 
-/// Where records are kept. SQLite now; PostgreSQL later behind the same protocol.
+/// A stored run with its receipt as it was stored (`receipt.receivedJSON` holds the record's
+/// JSON): what moving a store between backends copies.
+public struct StoredRun: Sendable {
+    public var record: RunRecord
+    public var receipt: Receipt
+    public init(record: RunRecord, receipt: Receipt) {
+        self.record = record
+        self.receipt = receipt
+    }
+}
+
+/// The store cannot be reached (server down, restarting, network): nothing of the operation
+/// was committed, and retrying later may succeed. Anything else a store throws is about the data
+/// or the configuration and will fail again.
+public struct StoreUnavailable: Error, CustomStringConvertible, Sendable {
+    public var store: String
+    public var reason: String
+    public init(store: String, reason: String) {
+        self.store = store
+        self.reason = reason
+    }
+    public var description: String { "results store \(store) is unavailable: \(reason); records not acknowledged stay with their senders" }
+}
+
+/// Where records are kept: SQLite on one host, PostgreSQL for a fleet; the same protocol, the
+/// same queries (`StoreSQL`), the same numbered migrations (`StoreSchema`).
 public protocol RunStore: Sendable {
+    /// Where it is, for messages (a path, or a postgres:// URL without any password).
+    var location: String { get }
     /// Stores `record` in one transaction unless its run id is already there.
     func store(_ record: RunRecord, receipt: Receipt) throws -> StoreOutcome
     /// Stores several records in one transaction (group commit: one fsync for all of them);
@@ -87,6 +135,14 @@ public protocol RunStore: Sendable {
     func record(_ runId: UUID) throws -> RunRecord?
     /// Per-repetition values of `metric` for each workload of the selected runs.
     func metricSamples(_ query: RunQuery, metric: String) throws -> [MetricSample]
+    /// Migrations applied, oldest first (names from `StoreSchema.migrations`).
+    func appliedMigrations() throws -> [String]
+    /// Up to `limit` stored runs with run ids after `after` (all when nil), in run id order.
+    func export(after: UUID?, limit: Int) throws -> [StoredRun]
+    /// Which of `runIds` are stored.
+    func contains(_ runIds: [UUID]) throws -> Set<UUID>
+    /// Lets go of connections; the store is not used afterwards.
+    func close()
 }
 
 /// One repetition's value of one metric, with what it belongs to.
@@ -95,4 +151,10 @@ public struct MetricSample: Sendable, Equatable {
     public var workload: String
     public var repetition: Int
     public var value: Double
+    public init(runId: UUID, workload: String, repetition: Int, value: Double) {
+        self.runId = runId
+        self.workload = workload
+        self.repetition = repetition
+        self.value = value
+    }
 }

@@ -7,6 +7,10 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
     public var path: String
     public var reason: String
     public var description: String { "results store \(path): \(reason)" }
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
 }
 
 /// The SQLite store: WAL mode (readers never block the writer), numbered migrations, one
@@ -14,6 +18,8 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
 public final class SQLiteRunStore: RunStore {
     public let path: String
     private let pool: DatabasePool
+    private static let sql = StoreSQL(.sqlite)
+    public var location: String { path }
 
     /// Opens or creates the store at `path` and brings its schema up to date.
     public init(path: String) throws {
@@ -101,6 +107,11 @@ public final class SQLiteRunStore: RunStore {
                 CREATE INDEX metrics_by_name ON metrics(metric);
                 """)
         }
+        // Fleet: select and group by the collector that received a run.
+        m.registerMigration("2-fleet") { db in
+            try db.execute(sql: "CREATE INDEX runs_collector_host ON runs(collector_host)")
+        }
+        assert(StoreSchema.migrations == ["1-runs", "2-fleet"], "SQLite migrations out of step with StoreSchema")
         return m
     }
 
@@ -192,22 +203,15 @@ public final class SQLiteRunStore: RunStore {
     }
 
     public func runs(_ query: RunQuery) throws -> [RunSummary] {
-        let (whereSQL, arguments) = Self.filter(query)
-        var sql = """
-            SELECT r.run_id, r.start_time, r.family, r.role, e.hypervisor, e.kernel_release, d.name, d.driver, d.class, r.peer,
-                   (SELECT COUNT(*) FROM workloads w WHERE w.run_id = r.run_id) AS workloads
-            FROM runs r JOIN environments e ON e.id = r.environment_id JOIN devices d ON d.id = r.device_id
-            \(whereSQL) ORDER BY r.start_time DESC, r.run_id
-            """
-        if let limit = query.limit { sql += " LIMIT \(max(0, limit))" }
+        let (sql, values) = Self.sql.runs(query)
         return try pool.read { db in
-            try Row.fetchAll(db, sql: sql, arguments: arguments).compactMap { row -> RunSummary? in
+            try Row.fetchAll(db, sql: sql, arguments: Self.arguments(values)).compactMap { row -> RunSummary? in
                 guard let id = UUID(uuidString: row["run_id"]), let role = RunRole(rawValue: row["role"]) else { return nil }
                 let driver: String = row["driver"]
                 return RunSummary(runId: id, startTime: Date(timeIntervalSince1970: row["start_time"]), family: row["family"],
                                   role: role, hypervisor: row["hypervisor"], kernel: row["kernel_release"], device: row["name"],
                                   driver: driver.isEmpty ? nil : driver, deviceClass: row["class"], peer: row["peer"],
-                                  workloads: row["workloads"])
+                                  collectorHost: row["collector_host"], workloads: row["workloads"])
             }
         }
     }
@@ -221,27 +225,62 @@ public final class SQLiteRunStore: RunStore {
     }
 
     public func metricSamples(_ query: RunQuery, metric: String) throws -> [MetricSample] {
-        let (whereSQL, arguments) = Self.filter(query)
-        let sql = """
-            SELECT m.run_id, w.name, m.repetition_index, m.value
-            FROM metrics m JOIN workloads w ON w.run_id = m.run_id AND w.workload_index = m.workload_index
-            JOIN runs r ON r.run_id = m.run_id JOIN environments e ON e.id = r.environment_id JOIN devices d ON d.id = r.device_id
-            \(whereSQL.isEmpty ? "WHERE" : whereSQL + " AND") m.metric = ?
-            ORDER BY r.start_time, m.run_id, m.workload_index, m.repetition_index
-            """
-        var args = arguments
-        args += [metric]
+        let (sql, values) = Self.sql.metricSamples(query, metric: metric)
         return try pool.read { db in
-            try Row.fetchAll(db, sql: sql, arguments: args).compactMap { row in
+            try Row.fetchAll(db, sql: sql, arguments: Self.arguments(values)).compactMap { row in
                 guard let id = UUID(uuidString: row["run_id"]) else { return nil }
                 return MetricSample(runId: id, workload: row["name"], repetition: row["repetition_index"], value: row["value"])
             }
         }
     }
 
+    public func export(after: UUID?, limit: Int) throws -> [StoredRun] {
+        let (sql, values) = Self.sql.export(after: after, limit: limit)
+        let rows = try pool.read { db in try Row.fetchAll(db, sql: sql, arguments: Self.arguments(values)) }
+        return try rows.map { row in
+            let json: String = row["record_json"]
+            let record: RunRecord
+            do { record = try RunRecord.decode(Data(json.utf8)) } catch {
+                throw StoreError(path: path, reason: "run \(row["run_id"] as String) has a record that does not decode (\(error))")
+            }
+            return StoredRun(record: record, receipt: Receipt(peer: row["peer"], receivedAt: Date(timeIntervalSince1970: row["received_at"]),
+                                                              collectorHost: row["collector_host"], collectorKernel: row["collector_kernel"],
+                                                              receivedJSON: json))
+        }
+    }
+
+    public func contains(_ runIds: [UUID]) throws -> Set<UUID> {
+        guard !runIds.isEmpty else { return [] }
+        return try pool.read { db in
+            var found = Set<UUID>()
+            for chunk in stride(from: 0, to: runIds.count, by: 500).map({ Array(runIds[$0..<min($0 + 500, runIds.count)]) }) {
+                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                let ids = try String.fetchAll(db, sql: "SELECT run_id FROM runs WHERE run_id IN (\(marks))",
+                                              arguments: StatementArguments(chunk.map { $0.uuidString.lowercased() }))
+                found.formUnion(ids.compactMap(UUID.init(uuidString:)))
+            }
+            return found
+        }
+    }
+
+    public func close() {
+        try? pool.close()
+    }
+
+    static func arguments(_ values: [StoreValue]) -> StatementArguments {
+        StatementArguments(values.map { value -> (any DatabaseValueConvertible) in
+            switch value {
+            case .text(let t): t
+            case .real(let d): d
+            case .integer(let i): i
+            case .time(let date): date.timeIntervalSince1970
+            }
+        })
+    }
+
     /// A histogram's non-empty buckets as `lower:count` pairs separated by commas (the record's
     /// JSON keeps the full form; this column is for SQL-side use without a JSON parser).
-    static func bucketsText(_ h: LatencyHistogram) -> String {
+    public static func bucketsText(_ h: LatencyHistogram) -> String {
         var out = ""
         out.reserveCapacity(h.nonEmptyBuckets.count * 12)
         for (i, b) in h.nonEmptyBuckets.enumerated() {
@@ -251,28 +290,5 @@ public final class SQLiteRunStore: RunStore {
             out += String(b.count)
         }
         return out
-    }
-
-    /// The WHERE clause of a query over `runs r`, `environments e`, `devices d`.
-    static func filter(_ q: RunQuery) -> (String, StatementArguments) {
-        var clauses: [String] = []
-        var args: StatementArguments = []
-        func add(_ clause: String, _ value: any DatabaseValueConvertible) {
-            clauses.append(clause)
-            args += [value]
-        }
-        if let v = q.family { add("r.family = ?", v) }
-        if let v = q.role { add("r.role = ?", v.rawValue) }
-        if let v = q.deviceClass { add("d.class = ?", v.rawValue) }
-        if let v = q.driver { clauses.append("(d.driver = ? OR d.controller_driver = ?)"); args += [v, v] }
-        if let v = q.kernel { add("e.kernel_release = ?", v) }
-        if let v = q.hypervisor { add("e.hypervisor = ?", v.rawValue) }
-        if let v = q.since { add("r.start_time >= ?", v.timeIntervalSince1970) }
-        if let v = q.until { add("r.start_time < ?", v.timeIntervalSince1970) }
-        for (key, value) in q.tags.sorted(by: { $0.key < $1.key }) {
-            clauses.append("EXISTS (SELECT 1 FROM tags t WHERE t.run_id = r.run_id AND t.key = ? AND t.value = ?)")
-            args += [key, value]
-        }
-        return (clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND "), args)
     }
 }

@@ -1,0 +1,607 @@
+import FoundationEssentials
+import Glibc
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import PostgresNIO
+import Synchronization
+import VBenchCore
+import VBenchStore
+
+/// The fleet store: one PostgreSQL database that many collectors write to. The same protocol,
+/// the same read queries (`StoreSQL`), the same numbered migrations (`StoreSchema`) and the same
+/// dedupe by run id as the SQLite store.
+///
+/// Writes are one transaction per batch: set-based inserts (`unnest` of arrays, one statement
+/// per table) and `ON CONFLICT (run_id) DO NOTHING`, so two collectors that receive the same run
+/// store it once (the second waits for the first's commit, then finds it). A connection lost or a
+/// server restarting is retried with backoff for `retryWindow`; after that the caller gets
+/// `StoreUnavailable` and nothing of the batch was committed. A commit whose answer was lost is
+/// retried too, and then finds its runs stored (answered `duplicate`; never stored twice).
+public final class PostgresRunStore: RunStore {
+    public let url: PostgresURL
+    public var location: String { url.description }
+    /// How long connection failures are retried before `StoreUnavailable`.
+    public let retryWindow: Duration
+
+    /// What the store went through, for the collector's counters.
+    public struct Counters: Sendable, Equatable {
+        public var connects = 0
+        public var retries = 0
+        public var unavailable = 0
+    }
+
+    private struct State {
+        var connection: PostgresConnection?
+        var nextConnectionId = 1
+        var closed = false
+    }
+
+    private let configuration: PostgresConnection.Configuration
+    private let group: MultiThreadedEventLoopGroup
+    private let state = Mutex(State())
+    private let counts = Mutex(Counters())
+    private let logger = Logger(label: "vbench.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
+    private static let sql = StoreSQL(.postgres)
+
+    public var counters: Counters { counts.withLock { $0 } }
+
+    /// Connects (retrying for `retryWindow` while the server is not up), and brings the schema
+    /// up to date. `password` nil: `PostgresCredentials.password(for:)` decides.
+    public init(url: PostgresURL, password: String? = nil, retryWindow: Duration = .seconds(60)) throws {
+        self.url = url
+        self.retryWindow = retryWindow
+        let secret = try password ?? PostgresCredentials.password(for: url)
+        var config: PostgresConnection.Configuration
+        if let dir = url.socketDirectory {
+            config = .init(unixSocketPath: dir + "/.s.PGSQL.\(url.port)", username: url.user, password: secret, database: url.database)
+        } else {
+            let tls: PostgresConnection.Configuration.TLS
+            switch url.tls {
+            case .disable: tls = .disable
+            case .require:
+                do { tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration())) } catch {
+                    throw StoreError(path: url.description, reason: "cannot set up TLS (\(error))")
+                }
+            }
+            config = .init(host: url.host, port: url.port, username: url.user, password: secret, database: url.database, tls: tls)
+        }
+        config.options.connectTimeout = .seconds(10)
+        config.options.additionalStartupParameters = [("application_name", "vbench")]
+        configuration = config
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        do {
+            try migrate()
+        } catch {
+            close()
+            throw error
+        }
+    }
+
+    deinit {
+        close()
+    }
+
+    /// Closes the connection and its event loop; later calls do nothing.
+    public func close() {
+        let (connection, wasClosed) = state.withLock { s -> (PostgresConnection?, Bool) in
+            defer { s.connection = nil; s.closed = true }
+            return (s.connection, s.closed)
+        }
+        guard !wasClosed else { return }
+        try? connection?.close().wait()
+        try? group.syncShutdownGracefully()
+    }
+
+    // MARK: Migrations
+
+    /// DDL per migration name; statements run one by one inside the migration's transaction.
+    static let migrations: [(name: String, statements: [String])] = [
+        ("1-runs", [
+            """
+            CREATE TABLE environments (
+                id bigserial PRIMARY KEY,
+                hostname text NOT NULL, kernel_release text NOT NULL, cpu_model text NOT NULL,
+                online_cpus bigint NOT NULL, memory_bytes bigint NOT NULL, numa_nodes bigint NOT NULL,
+                hypervisor text NOT NULL,
+                UNIQUE (hostname, kernel_release, cpu_model, online_cpus, memory_bytes, numa_nodes, hypervisor))
+            """,
+            """
+            CREATE TABLE devices (
+                id bigserial PRIMARY KEY,
+                kind text NOT NULL, name text NOT NULL, driver text NOT NULL, controller_driver text NOT NULL,
+                class text NOT NULL, pci_id text NOT NULL, size_bytes bigint NOT NULL,
+                UNIQUE (kind, name, driver, controller_driver, class, pci_id, size_bytes))
+            """,
+            """
+            CREATE TABLE runs (
+                run_id uuid PRIMARY KEY,
+                schema_version bigint NOT NULL,
+                family text NOT NULL,
+                role text NOT NULL,
+                start_time timestamptz NOT NULL,
+                end_time timestamptz NOT NULL,
+                tool_version text NOT NULL,
+                environment_id bigint NOT NULL REFERENCES environments(id),
+                device_id bigint NOT NULL REFERENCES devices(id),
+                target_path text,
+                peer text NOT NULL,
+                received_at timestamptz NOT NULL,
+                collector_host text NOT NULL,
+                collector_kernel text NOT NULL,
+                record_json json NOT NULL)
+            """,
+            """
+            CREATE TABLE tags (
+                run_id uuid NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+                key text NOT NULL, value text NOT NULL,
+                PRIMARY KEY (run_id, key))
+            """,
+            """
+            CREATE TABLE workloads (
+                run_id uuid NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+                workload_index bigint NOT NULL,
+                name text NOT NULL, spec_json json NOT NULL,
+                PRIMARY KEY (run_id, workload_index))
+            """,
+            """
+            CREATE TABLE repetitions (
+                run_id uuid NOT NULL, workload_index bigint NOT NULL, repetition_index bigint NOT NULL,
+                elapsed_ns bigint NOT NULL, read_ops bigint NOT NULL, write_ops bigint NOT NULL,
+                read_bytes bigint NOT NULL, write_bytes bigint NOT NULL,
+                cpu_user_ns bigint NOT NULL, cpu_system_ns bigint NOT NULL,
+                PRIMARY KEY (run_id, workload_index, repetition_index),
+                FOREIGN KEY (run_id, workload_index) REFERENCES workloads(run_id, workload_index) ON DELETE CASCADE)
+            """,
+            """
+            CREATE TABLE metrics (
+                run_id uuid NOT NULL, workload_index bigint NOT NULL, repetition_index bigint NOT NULL,
+                metric text NOT NULL, value double precision NOT NULL,
+                PRIMARY KEY (run_id, workload_index, repetition_index, metric),
+                FOREIGN KEY (run_id, workload_index, repetition_index)
+                    REFERENCES repetitions(run_id, workload_index, repetition_index) ON DELETE CASCADE)
+            """,
+            """
+            CREATE TABLE histograms (
+                run_id uuid NOT NULL, workload_index bigint NOT NULL, repetition_index bigint NOT NULL,
+                kind text NOT NULL,
+                precision_bits bigint NOT NULL, count bigint NOT NULL, buckets text NOT NULL,
+                PRIMARY KEY (run_id, workload_index, repetition_index, kind),
+                FOREIGN KEY (run_id, workload_index, repetition_index)
+                    REFERENCES repetitions(run_id, workload_index, repetition_index) ON DELETE CASCADE)
+            """,
+            "CREATE INDEX runs_start ON runs(start_time)",
+            "CREATE INDEX metrics_by_name ON metrics(metric)",
+        ]),
+        ("2-fleet", [
+            "CREATE INDEX runs_collector_host ON runs(collector_host)",
+        ]),
+    ]
+
+    /// Applies the migrations not yet applied, in order, in one transaction, holding an advisory
+    /// lock so that collectors starting together against an empty database migrate it once.
+    private func migrate() throws {
+        assert(Self.migrations.map(\.name) == StoreSchema.migrations, "PostgreSQL migrations out of step with StoreSchema")
+        try transaction { s in
+            _ = try s.query("SELECT pg_advisory_xact_lock(7365271)")  // one lock id for vbench store migrations
+            _ = try s.query("""
+                CREATE TABLE IF NOT EXISTS vbench_migrations (
+                    identifier text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())
+                """)
+            let applied = Set(try s.query("SELECT identifier FROM vbench_migrations").map { try $0.decode(String.self) })
+            for migration in Self.migrations where !applied.contains(migration.name) {
+                for statement in migration.statements { _ = try s.query(statement) }
+                var b = PostgresBindings()
+                b.append(migration.name)
+                _ = try s.query("INSERT INTO vbench_migrations (identifier) VALUES ($1)", b)
+            }
+        }
+    }
+
+    public func appliedMigrations() throws -> [String] {
+        let names = try read { s in try s.query("SELECT identifier FROM vbench_migrations").map { try $0.decode(String.self) } }
+        let order = Dictionary(uniqueKeysWithValues: StoreSchema.migrations.enumerated().map { ($1, $0) })
+        return names.sorted { (order[$0] ?? .max, $0) < (order[$1] ?? .max, $1) }
+    }
+
+    // MARK: Writing
+
+    public func store(_ record: RunRecord, receipt: Receipt) throws -> StoreOutcome {
+        try store(batch: [(record, receipt)])[0]
+    }
+
+    private struct EnvironmentKey: Hashable {
+        var hostname, kernel, cpu: String
+        var cpus, memory, nodes: Int64
+        var hypervisor: String
+    }
+
+    private struct DeviceKey: Hashable {
+        var kind, name, driver, controller, deviceClass, pciId: String
+        var size: Int64
+    }
+
+    public func store(batch: [(record: RunRecord, receipt: Receipt)]) throws -> [StoreOutcome] {
+        guard !batch.isEmpty else { return [] }
+        // Everything that needs no server is done before the transaction.
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        var firstIndex: [UUID: Int] = [:]
+        for (i, item) in batch.enumerated() where firstIndex[item.record.runId] == nil { firstIndex[item.record.runId] = i }
+        let unique = batch.indices.filter { firstIndex[batch[$0].record.runId] == $0 }
+            .sorted { batch[$0].record.runId.uuidString < batch[$1].record.runId.uuidString }  // one lock order for every writer
+        func envKey(_ r: RunRecord) -> EnvironmentKey {
+            let e = r.environment
+            return EnvironmentKey(hostname: e.hostname, kernel: e.kernelRelease, cpu: e.cpuModel, cpus: Int64(e.onlineCpus),
+                                  memory: Int64(e.memoryBytes), nodes: Int64(e.numaNodes), hypervisor: e.hypervisor.vendor.rawValue)
+        }
+        func deviceKey(_ r: RunRecord) -> DeviceKey {
+            let d = r.device
+            return DeviceKey(kind: d.kind, name: d.name, driver: d.driver ?? "", controller: d.controllerDriver ?? "",
+                             deviceClass: d.deviceClass.rawValue, pciId: d.pciId ?? "", size: Int64(d.sizeBytes ?? 0))
+        }
+        let envKeys = Array(Set(unique.map { envKey(batch[$0].record) }))
+            .sorted { ($0.hostname, $0.kernel, $0.cpu, $0.hypervisor, $0.cpus) < ($1.hostname, $1.kernel, $1.cpu, $1.hypervisor, $1.cpus) }
+        let deviceKeys = Array(Set(unique.map { deviceKey(batch[$0].record) }))
+            .sorted { ($0.kind, $0.name, $0.driver, $0.controller, $0.pciId) < ($1.kind, $1.name, $1.driver, $1.controller, $1.pciId) }
+        let jsons = try unique.map { i in
+            try batch[i].receipt.receivedJSON ?? String(decoding: batch[i].record.jsonData(pretty: false), as: UTF8.self)
+        }
+        let children = try ChildRows(unique.map { batch[$0].record }, encoder: encoder)
+
+        var envBinds = PostgresBindings()
+        envBinds.append(envKeys.map(\.hostname)); envBinds.append(envKeys.map(\.kernel)); envBinds.append(envKeys.map(\.cpu))
+        envBinds.append(envKeys.map(\.cpus)); envBinds.append(envKeys.map(\.memory)); envBinds.append(envKeys.map(\.nodes))
+        envBinds.append(envKeys.map(\.hypervisor))
+        var deviceBinds = PostgresBindings()
+        deviceBinds.append(deviceKeys.map(\.kind)); deviceBinds.append(deviceKeys.map(\.name)); deviceBinds.append(deviceKeys.map(\.driver))
+        deviceBinds.append(deviceKeys.map(\.controller)); deviceBinds.append(deviceKeys.map(\.deviceClass))
+        deviceBinds.append(deviceKeys.map(\.pciId)); deviceBinds.append(deviceKeys.map(\.size))
+
+        let storedIds: Set<UUID> = try transaction { s in
+            // Environments and devices: insert what is new, then read every id (a second
+            // statement, so rows another collector committed meanwhile are seen).
+            let envColumns = "hostname, kernel_release, cpu_model, online_cpus, memory_bytes, numa_nodes, hypervisor"
+            let envArrays = "unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::text[])"
+            _ = try s.query("INSERT INTO environments (\(envColumns)) SELECT * FROM \(envArrays) ON CONFLICT DO NOTHING", envBinds)
+            var envIds: [EnvironmentKey: Int64] = [:]
+            for row in try s.query("SELECT e.id, \(envColumns) FROM environments e JOIN \(envArrays) AS k(\(envColumns)) USING (\(envColumns))", envBinds) {
+                let (id, h, k, c, n, m, nodes, hv) = try row.decode((Int64, String, String, String, Int64, Int64, Int64, String).self)
+                envIds[EnvironmentKey(hostname: h, kernel: k, cpu: c, cpus: n, memory: m, nodes: nodes, hypervisor: hv)] = id
+            }
+            let deviceColumns = "kind, name, driver, controller_driver, class, pci_id, size_bytes"
+            let deviceArrays = "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[])"
+            _ = try s.query("INSERT INTO devices (\(deviceColumns)) SELECT * FROM \(deviceArrays) ON CONFLICT DO NOTHING", deviceBinds)
+            var deviceIds: [DeviceKey: Int64] = [:]
+            for row in try s.query("SELECT d.id, \(deviceColumns) FROM devices d JOIN \(deviceArrays) AS k(\(deviceColumns)) USING (\(deviceColumns))", deviceBinds) {
+                let (id, kind, name, driver, controller, cls, pci, size) = try row.decode((Int64, String, String, String, String, String, String, Int64).self)
+                deviceIds[DeviceKey(kind: kind, name: name, driver: driver, controller: controller, deviceClass: cls, pciId: pci, size: size)] = id
+            }
+            // The runs: those already there (another collector, an earlier try) are left alone.
+            var runBinds = PostgresBindings()
+            let records = unique.map { batch[$0].record }
+            let receipts = unique.map { batch[$0].receipt }
+            runBinds.append(records.map(\.runId))
+            runBinds.append(records.map { Int64($0.schemaVersion) })
+            runBinds.append(records.map(\.family))
+            runBinds.append(records.map(\.role.rawValue))
+            runBinds.append(records.map { $0.startTime.timeIntervalSince1970 })
+            runBinds.append(records.map { $0.endTime.timeIntervalSince1970 })
+            runBinds.append(records.map(\.tool.version))
+            try runBinds.append(records.map { r in
+                guard let id = envIds[envKey(r)] else { throw StoreError(path: location, reason: "environment row missing after insert") }
+                return id
+            })
+            try runBinds.append(records.map { r in
+                guard let id = deviceIds[deviceKey(r)] else { throw StoreError(path: location, reason: "device row missing after insert") }
+                return id
+            })
+            runBinds.append(records.map { $0.target?.path ?? "" })
+            runBinds.append(receipts.map(\.peer))
+            runBinds.append(receipts.map { $0.receivedAt.timeIntervalSince1970 })
+            runBinds.append(receipts.map(\.collectorHost))
+            runBinds.append(receipts.map(\.collectorKernel))
+            runBinds.append(jsons)
+            let inserted = try s.query("""
+                INSERT INTO runs (run_id, schema_version, family, role, start_time, end_time, tool_version, environment_id,
+                                  device_id, target_path, peer, received_at, collector_host, collector_kernel, record_json)
+                SELECT u.run_id, u.sv, u.family, u.role, to_timestamp(u.st), to_timestamp(u.et), u.tv, u.env, u.dev,
+                       NULLIF(u.target, ''), u.peer, to_timestamp(u.ra), u.ch, u.ck, u.js::json
+                FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::text[], $5::float8[], $6::float8[], $7::text[], $8::int8[],
+                            $9::int8[], $10::text[], $11::text[], $12::float8[], $13::text[], $14::text[], $15::text[])
+                     AS u(run_id, sv, family, role, st, et, tv, env, dev, target, peer, ra, ch, ck, js)
+                ORDER BY u.run_id
+                ON CONFLICT (run_id) DO NOTHING
+                RETURNING run_id
+                """, runBinds)
+            let new = Set(try inserted.map { try $0.decode(UUID.self) })
+            guard !new.isEmpty else { return new }
+            for (sql, binds) in children.statements(only: new) { _ = try s.query(sql, binds) }
+            return new
+        }
+        return batch.indices.map { i in
+            firstIndex[batch[i].record.runId] == i && storedIds.contains(batch[i].record.runId) ? .stored : .duplicate
+        }
+    }
+
+    /// The rows below `runs`, as column arrays, filtered to the runs actually inserted.
+    private struct ChildRows {
+        struct Tag { var run: UUID; var key, value: String }
+        struct Workload { var run: UUID; var index: Int64; var name, spec: String }
+        struct Repetition { var run: UUID; var w, r, elapsed, readOps, writeOps, readBytes, writeBytes, user, system: Int64 }
+        struct MetricRow { var run: UUID; var w, r: Int64; var metric: String; var value: Double }
+        struct Histogram { var run: UUID; var w, r: Int64; var kind: String; var precision, count: Int64; var buckets: String }
+        var tags: [Tag] = [], workloads: [Workload] = [], repetitions: [Repetition] = [], metrics: [MetricRow] = []
+        var histograms: [Histogram] = []
+
+        init(_ records: [RunRecord], encoder: JSONEncoder) throws {
+            for record in records {
+                let id = record.runId
+                for (key, value) in record.tags.sorted(by: { $0.key < $1.key }) { tags.append(Tag(run: id, key: key, value: value)) }
+                for (w, workload) in record.workloads.enumerated() {
+                    let spec = String(decoding: try encoder.encode(workload.spec), as: UTF8.self)
+                    workloads.append(Workload(run: id, index: Int64(w), name: workload.name, spec: spec))
+                    for rep in workload.repetitions {
+                        let r = Int64(rep.index)
+                        repetitions.append(Repetition(run: id, w: Int64(w), r: r, elapsed: Int64(rep.elapsedNs), readOps: Int64(rep.readOps),
+                                                      writeOps: Int64(rep.writeOps), readBytes: Int64(rep.readBytes),
+                                                      writeBytes: Int64(rep.writeBytes), user: Int64(rep.cpuUserNs),
+                                                      system: Int64(rep.cpuSystemNs)))
+                        for (metric, value) in rep.metrics.sorted(by: { $0.key < $1.key }) {
+                            metrics.append(MetricRow(run: id, w: Int64(w), r: r, metric: metric, value: value))
+                        }
+                        for (kind, latency) in [("all", rep.latencyNs), ("read", rep.readLatencyNs), ("write", rep.writeLatencyNs)] {
+                            guard let h = latency?.histogram else { continue }
+                            histograms.append(Histogram(run: id, w: Int64(w), r: r, kind: kind, precision: Int64(h.precisionBits),
+                                                        count: Int64(h.totalCount), buckets: SQLiteRunStore.bucketsText(h)))
+                        }
+                    }
+                }
+            }
+        }
+
+        /// One INSERT per table, parents first.
+        func statements(only new: Set<UUID>) -> [(String, PostgresBindings)] {
+            var out: [(String, PostgresBindings)] = []
+            let t = tags.filter { new.contains($0.run) }
+            if !t.isEmpty {
+                var b = PostgresBindings()
+                b.append(t.map(\.run)); b.append(t.map(\.key)); b.append(t.map(\.value))
+                out.append(("INSERT INTO tags (run_id, key, value) SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[])", b))
+            }
+            let w = workloads.filter { new.contains($0.run) }
+            if !w.isEmpty {
+                var b = PostgresBindings()
+                b.append(w.map(\.run)); b.append(w.map(\.index)); b.append(w.map(\.name)); b.append(w.map(\.spec))
+                out.append(("""
+                    INSERT INTO workloads (run_id, workload_index, name, spec_json)
+                    SELECT u.a, u.b, u.c, u.d::json FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::text[]) AS u(a, b, c, d)
+                    """, b))
+            }
+            let r = repetitions.filter { new.contains($0.run) }
+            if !r.isEmpty {
+                var b = PostgresBindings()
+                b.append(r.map(\.run)); b.append(r.map(\.w)); b.append(r.map(\.r)); b.append(r.map(\.elapsed))
+                b.append(r.map(\.readOps)); b.append(r.map(\.writeOps)); b.append(r.map(\.readBytes)); b.append(r.map(\.writeBytes))
+                b.append(r.map(\.user)); b.append(r.map(\.system))
+                out.append(("""
+                    INSERT INTO repetitions (run_id, workload_index, repetition_index, elapsed_ns, read_ops, write_ops,
+                                             read_bytes, write_bytes, cpu_user_ns, cpu_system_ns)
+                    SELECT * FROM unnest($1::uuid[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::int8[],
+                                         $8::int8[], $9::int8[], $10::int8[])
+                    """, b))
+            }
+            let m = metrics.filter { new.contains($0.run) }
+            if !m.isEmpty {
+                var b = PostgresBindings()
+                b.append(m.map(\.run)); b.append(m.map(\.w)); b.append(m.map(\.r)); b.append(m.map(\.metric)); b.append(m.map(\.value))
+                out.append(("""
+                    INSERT INTO metrics (run_id, workload_index, repetition_index, metric, value)
+                    SELECT * FROM unnest($1::uuid[], $2::int8[], $3::int8[], $4::text[], $5::float8[])
+                    """, b))
+            }
+            let h = histograms.filter { new.contains($0.run) }
+            if !h.isEmpty {
+                var b = PostgresBindings()
+                b.append(h.map(\.run)); b.append(h.map(\.w)); b.append(h.map(\.r)); b.append(h.map(\.kind))
+                b.append(h.map(\.precision)); b.append(h.map(\.count)); b.append(h.map(\.buckets))
+                out.append(("""
+                    INSERT INTO histograms (run_id, workload_index, repetition_index, kind, precision_bits, count, buckets)
+                    SELECT * FROM unnest($1::uuid[], $2::int8[], $3::int8[], $4::text[], $5::int8[], $6::int8[], $7::text[])
+                    """, b))
+            }
+            return out
+        }
+    }
+
+    // MARK: Reading
+
+    public func runs(_ query: RunQuery) throws -> [RunSummary] {
+        let (sql, values) = Self.sql.runs(query)
+        return try read { s in
+            try s.query(sql, Self.bindings(values)).map { row in
+                let (id, start, family, role, hypervisor, kernel, name, driver, cls, peer, host, workloads) =
+                    try row.decode((UUID, Double, String, String, String, String, String, String, String, String, String, Int64).self)
+                guard let runRole = RunRole(rawValue: role) else {
+                    throw StoreError(path: location, reason: "run \(id) has an unknown role '\(role)'")
+                }
+                return RunSummary(runId: id, startTime: Date(timeIntervalSince1970: start), family: family, role: runRole,
+                                  hypervisor: hypervisor, kernel: kernel, device: name, driver: driver.isEmpty ? nil : driver,
+                                  deviceClass: cls, peer: peer, collectorHost: host, workloads: Int(workloads))
+            }
+        }
+    }
+
+    public func record(_ runId: UUID) throws -> RunRecord? {
+        var b = PostgresBindings()
+        b.append(runId)
+        let json = try read { s in try s.query("SELECT record_json::text FROM runs WHERE run_id = $1", b).first?.decode(String.self) }
+        guard let json else { return nil }
+        return try RunRecord.decode(Data(json.utf8))
+    }
+
+    public func metricSamples(_ query: RunQuery, metric: String) throws -> [MetricSample] {
+        let (sql, values) = Self.sql.metricSamples(query, metric: metric)
+        return try read { s in
+            try s.query(sql, Self.bindings(values)).map { row in
+                let (id, workload, repetition, value) = try row.decode((UUID, String, Int64, Double).self)
+                return MetricSample(runId: id, workload: workload, repetition: Int(repetition), value: value)
+            }
+        }
+    }
+
+    public func export(after: UUID?, limit: Int) throws -> [StoredRun] {
+        let (sql, values) = Self.sql.export(after: after, limit: limit)
+        let rows = try read { s in
+            try s.query(sql, Self.bindings(values)).map { row in
+                try row.decode((UUID, String, String, Double, String, String).self)
+            }
+        }
+        return try rows.map { id, json, peer, receivedAt, host, kernel in
+            let record: RunRecord
+            do { record = try RunRecord.decode(Data(json.utf8)) } catch {
+                throw StoreError(path: location, reason: "run \(id) has a record that does not decode (\(error))")
+            }
+            return StoredRun(record: record, receipt: Receipt(peer: peer, receivedAt: Date(timeIntervalSince1970: receivedAt),
+                                                              collectorHost: host, collectorKernel: kernel, receivedJSON: json))
+        }
+    }
+
+    public func contains(_ runIds: [UUID]) throws -> Set<UUID> {
+        guard !runIds.isEmpty else { return [] }
+        var b = PostgresBindings()
+        b.append(runIds)
+        return try read { s in Set(try s.query("SELECT run_id FROM runs WHERE run_id = ANY($1::uuid[])", b).map { try $0.decode(UUID.self) }) }
+    }
+
+    static func bindings(_ values: [StoreValue]) -> PostgresBindings {
+        var b = PostgresBindings(capacity: values.count)
+        for v in values {
+            switch v {
+            case .text(let t): b.append(t)
+            case .real(let d): b.append(d)
+            case .integer(let i): b.append(i)
+            case .time(let date): b.append(date)
+            }
+        }
+        return b
+    }
+
+    // MARK: Connections, transactions, retries
+
+    /// A connection in use by one operation.
+    struct Session {
+        let connection: PostgresConnection
+        let logger: Logger
+
+        @discardableResult
+        func query(_ sql: String, _ binds: PostgresBindings = PostgresBindings()) throws -> [PostgresRow] {
+            try connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).wait().rows
+        }
+    }
+
+    private func read<T: Sendable>(_ body: (Session) throws -> T) throws -> T {
+        try withRetries(transactional: false, body)
+    }
+
+    private func transaction<T: Sendable>(_ body: (Session) throws -> T) throws -> T {
+        try withRetries(transactional: true, body)
+    }
+
+    /// Runs `body` on the store's connection (one at a time), inside BEGIN/COMMIT when
+    /// `transactional`; reconnects and runs it again after a connection failure, a deadlock or a
+    /// serialization failure, until `retryWindow` has passed.
+    private func withRetries<T: Sendable>(transactional: Bool, _ body: (Session) throws -> T) throws -> T {
+        let deadline = ContinuousClock.now + retryWindow
+        var delay = Duration.milliseconds(50)
+        return try state.withLock { st throws -> T in
+            while true {
+                guard !st.closed else { throw StoreError(path: location, reason: "the store was closed") }
+                var session: Session?
+                do {
+                    let connection = try st.connection ?? connect(&st)
+                    st.connection = connection
+                    let s = Session(connection: connection, logger: logger)
+                    session = s
+                    if transactional { try s.query("BEGIN") }
+                    let result = try body(s)
+                    if transactional { try s.query("COMMIT") }
+                    return result
+                } catch {
+                    let failure = Self.classify(error)
+                    switch failure {
+                    case .fatal(let reason):
+                        if transactional, let session { _ = try? session.query("ROLLBACK") }
+                        if error is StoreError { throw error }
+                        throw StoreError(path: location, reason: reason)
+                    case .conflict:
+                        if let session { _ = try? session.query("ROLLBACK") }
+                    case .connection:
+                        _ = try? st.connection?.close().wait()
+                        st.connection = nil
+                    }
+                    guard ContinuousClock.now + delay < deadline else {
+                        counts.withLock { $0.unavailable += 1 }
+                        throw StoreUnavailable(store: location, reason: "\(Self.describe(error)) (retried for \(retryWindow))")
+                    }
+                    counts.withLock { $0.retries += 1 }
+                    usleep(UInt32(delay / .microseconds(1)))
+                    delay = min(delay * 2, .seconds(1))
+                }
+            }
+        }
+    }
+
+    private func connect(_ st: inout State) throws -> PostgresConnection {
+        let id = st.nextConnectionId
+        st.nextConnectionId += 1
+        let connection = try PostgresConnection.connect(on: group.next(), configuration: configuration, id: id, logger: logger).wait()
+        counts.withLock { $0.connects += 1 }
+        return connection
+    }
+
+    enum Failure: Equatable {
+        /// The connection is gone or the server is (re)starting: reconnect and try again.
+        case connection
+        /// Deadlock or serialization failure: roll back and try again.
+        case conflict
+        /// Data, schema, authentication or configuration: trying again would fail again.
+        case fatal(String)
+    }
+
+    static func classify(_ error: any Error) -> Failure {
+        if let e = error as? PSQLError {
+            switch e.code {
+            case .server:
+                let state = e.serverInfo?[.sqlState] ?? ""
+                if state == "40001" || state == "40P01" { return .conflict }
+                // 08: connection exception; 57P01-03: admin/crash shutdown, cannot connect now;
+                // 53300: too many connections.
+                if state.hasPrefix("08") || state.hasPrefix("57P") || state == "53300" { return .connection }
+                return .fatal(describe(error))
+            case .connectionError, .serverClosedConnection, .uncleanShutdown, .clientClosedConnection,
+                 .messageDecodingFailure, .unexpectedBackendMessage:
+                return .connection
+            default:
+                return .fatal(describe(error))
+            }
+        }
+        if error is StoreError { return .fatal("\(error)") }
+        if error is ChannelError || error is IOError || error is NIOConnectionError { return .connection }
+        return .fatal(describe(error))
+    }
+
+    /// What went wrong, in the server's words where there are some (PSQLError's own description
+    /// says nothing, to keep queries out of logs).
+    static func describe(_ error: any Error) -> String {
+        guard let e = error as? PSQLError else { return "\(error)" }
+        if let message = e.serverInfo?[.message] {
+            let state = e.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? ""
+            return message + state
+        }
+        var text = "\(e.code)"
+        if let underlying = e.underlying { text += ": \(underlying)" }
+        return text
+    }
+}
