@@ -11,7 +11,7 @@ import VBenchWire
 public final class CollectorStats: Sendable {
     private struct Counts {
         var connected = 0, connections = 0, stored = 0, duplicates = 0, rejected = 0
-        var storedBytes = 0
+        var storedBytes = 0, storeErrors = 0
     }
     private let state = Mutex<Counts>(Counts())
     public init() {}
@@ -20,6 +20,8 @@ public final class CollectorStats: Sendable {
     public var stored: Int { state.withLock { $0.stored } }
     public var duplicates: Int { state.withLock { $0.duplicates } }
     public var rejected: Int { state.withLock { $0.rejected } }
+    /// Store operations that failed (the records stay with their senders).
+    public var storeErrors: Int { state.withLock { $0.storeErrors } }
     /// Record payload bytes (frame bodies) of the records stored.
     public var storedBytes: Int { state.withLock { $0.storedBytes } }
     func opened() -> Int { state.withLock { $0.connected += 1; $0.connections += 1; return $0.connected } }
@@ -30,6 +32,7 @@ public final class CollectorStats: Sendable {
         }
     }
     func reject() { state.withLock { $0.rejected += 1 } }
+    func storeFailed() { state.withLock { $0.storeErrors += 1 } }
 }
 
 /// What happened, for `--json-log` and the live line.
@@ -59,6 +62,8 @@ public final class Collector: Sendable {
         public var vsockAllowed: Bool
         /// vsock guests allowed to send (by CID, which the hypervisor assigns); nil allows all.
         public var allowedCIDs: Set<UInt32>?
+        /// Where to serve `GET /metrics` (Prometheus text / OpenMetrics); nil: not served.
+        public var metrics: MetricsAddress?
 
         public init(endpoints: [Endpoint], collectorHost: String, collectorKernel: String, vsockAllowed: Bool) {
             self.endpoints = endpoints
@@ -70,6 +75,9 @@ public final class Collector: Sendable {
 
     public let configuration: Configuration
     public let stats = CollectorStats()
+    /// The latest result per guest, device and workload, for the metrics endpoint.
+    public let latest: LatestResults
+    public let startTime = Date()
     private let store: any RunStore
     private let group: MultiThreadedEventLoopGroup
     private let pool: NIOThreadPool
@@ -82,15 +90,39 @@ public final class Collector: Sendable {
         self.configuration = configuration
         self.store = store
         self.onEvent = onEvent
+        latest = LatestResults(host: configuration.collectorHost)
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         pool = NIOThreadPool(numberOfThreads: 1)  // one writer: SQLite has one anyway
         pool.start()
         committer = GroupCommitter(store: store, pool: pool)
     }
 
+    /// Fills `latest` from the store: the newest runs this collector received (by its host
+    /// name), so a restarted collector's metrics are not empty until guests send again.
+    public func seedLatest(limit: Int = 1000) throws {
+        let rows = try store.runs(RunQuery(collectorHost: configuration.collectorHost, limit: limit))
+        for row in rows.reversed() {
+            if let record = try store.record(row.runId) { latest.update(record, peer: row.peer) }
+        }
+    }
+
+    /// The metrics exposition now.
+    public func metricsText(_ format: MetricsExposition.Format) -> String {
+        MetricsExposition.render(latest: latest, stats: stats, startTime: startTime, format: format)
+    }
+
     /// Binds every endpoint; returns the bound addresses as text (a tcp port 0 shows the real port).
     public func start() throws -> [String] {
         var bound: [String] = []
+        if let address = configuration.metrics {
+            let latest = self.latest, stats = self.stats, startTime = self.startTime
+            let channel = try MetricsServer.bind(address, group: group) { format in
+                MetricsExposition.render(latest: latest, stats: stats, startTime: startTime, format: format)
+            }
+            servers.withLock { $0.append(channel) }
+            let port = channel.localAddress?.port ?? address.port
+            bound.append("metrics http://\(MetricsAddress(host: address.host, port: port))/metrics")
+        }
         for endpoint in configuration.endpoints {
             let bootstrap = serverBootstrap(label: endpoint)
             let channel: any Channel
@@ -167,10 +199,11 @@ public final class Collector: Sendable {
         let config = configuration
         let committer = self.committer
         let stats = self.stats
+        let latest = self.latest
         let onEvent = self.onEvent
         return { channel, peer, allowed in
             channel.eventLoop.makeCompletedFuture {
-                let handler = CollectorHandler(peer: peer, committer: committer, stats: stats, config: config,
+                let handler = CollectorHandler(peer: peer, committer: committer, stats: stats, latest: latest, config: config,
                                                allowed: allowed, onEvent: onEvent)
                 try channel.pipeline.syncOperations.addHandlers([
                     IdleStateHandler(readTimeout: config.idleTimeout),
@@ -192,14 +225,16 @@ final class CollectorHandler: ChannelInboundHandler {
     let peer: String
     let committer: GroupCommitter
     let stats: CollectorStats
+    let latest: LatestResults
     let config: Collector.Configuration
     let onEvent: @Sendable (CollectorEvent) -> Void
 
     let allowed: Bool
 
-    init(peer: String, committer: GroupCommitter, stats: CollectorStats, config: Collector.Configuration, allowed: Bool,
-         onEvent: @escaping @Sendable (CollectorEvent) -> Void) {
+    init(peer: String, committer: GroupCommitter, stats: CollectorStats, latest: LatestResults, config: Collector.Configuration,
+         allowed: Bool, onEvent: @escaping @Sendable (CollectorEvent) -> Void) {
         self.peer = peer
+        self.latest = latest
         self.allowed = allowed
         self.committer = committer
         self.stats = stats
@@ -253,11 +288,16 @@ final class CollectorHandler: ChannelInboundHandler {
                     switch result {
                     case .success(let outcome):
                         handler.stats.count(outcome, bytes: bytes)
+                        if outcome == .stored { handler.latest.update(record, peer: handler.peer) }
                         handler.onEvent(CollectorEvent(kind: outcome == .stored ? .stored : .duplicate, peer: handler.peer,
                                                        runId: record.runId, detail: nil))
                         handler.send(.ack(Ack(runId: record.runId, status: outcome == .stored ? .stored : .duplicate)), context: context)
                     case .failure(let error):
-                        handler.reject(WireFailure(code: "store-failed", message: "\(error)"), context: context, close: false)
+                        handler.stats.storeFailed()
+                        // Unavailable: nothing can be stored now; the sender keeps its records
+                        // (spooled) and tries again later. Anything else concerns this record.
+                        let code = error is StoreUnavailable ? "store-unavailable" : "store-failed"
+                        handler.reject(WireFailure(code: code, message: "\(error)"), context: context, close: code == "store-unavailable")
                     }
                 }
         case .ack, .error:

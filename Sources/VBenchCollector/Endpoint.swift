@@ -61,9 +61,11 @@ public enum EndpointError: Error, Equatable, CustomStringConvertible {
     case badPort(String)
     case vsockUnavailable(String)
     case notListenable(String)
+    case invalid(String)
 
     public var description: String {
         switch self {
+        case .invalid(let t): t
         case .malformed(let t):
             "'\(t)' is not an endpoint; use vsock://any:PORT, vsock://CID:PORT, unix:PATH, tcp://HOST:PORT or serial:PATH"
         case .badPort(let t):

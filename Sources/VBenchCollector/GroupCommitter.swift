@@ -49,10 +49,18 @@ final class GroupCommitter: Sendable {
             do {
                 let outcomes = try store.store(batch: batch.map { ($0.record, $0.receipt) })
                 for (item, outcome) in zip(batch, outcomes) { item.promise.succeed(outcome) }
+            } catch let unavailable as StoreUnavailable {
+                // The store has retried already; every record of the batch goes back to its sender.
+                for item in batch { item.promise.fail(unavailable) }
             } catch {
                 // One bad record must not fail its neighbours: retry each alone.
+                var unavailable: StoreUnavailable?
                 for item in batch {
-                    do { item.promise.succeed(try store.store(item.record, receipt: item.receipt)) } catch { item.promise.fail(error) }
+                    if let unavailable { item.promise.fail(unavailable); continue }
+                    do { item.promise.succeed(try store.store(item.record, receipt: item.receipt)) } catch {
+                        unavailable = error as? StoreUnavailable
+                        item.promise.fail(error)
+                    }
                 }
             }
         }

@@ -2,6 +2,7 @@ import ArgumentParser
 import FoundationEssentials
 import VBenchCollector
 import VBenchCore
+import VBenchPostgres
 import VBenchStore
 import VBenchSystem
 import VBenchUplink
@@ -29,7 +30,8 @@ extension OutputOptions {
         flushStandardOutput()
         note("record: \(file)")
         do {
-            let store = try SQLiteRunStore(path: storePath)
+            let store = try RunStores.open(try StoreLocation(storePath), create: true)
+            defer { store.close() }
             let env = record.environment
             _ = try store.store(record, receipt: Receipt(peer: "local", receivedAt: Date(),
                                                          collectorHost: env.hostname, collectorKernel: env.kernelRelease))

@@ -39,6 +39,9 @@ extension VBench {
         @Option(help: ArgumentHelp("Write to this file (atomically) instead of standard output.", valueName: "path"))
         var output: String?
 
+        @Option(name: .customLong("group-by"), help: ArgumentHelp("One plan per host (collector), hypervisor, kernel or device class.", valueName: "key"))
+        var groupBy: GroupKey?
+
         static func duration(_ text: String) -> Double? {
             let units: [(String, Double)] = [("ns", 1), ("us", 1e3), ("µs", 1e3), ("ms", 1e6), ("s", 1e9)]
             for (u, scale) in units where text.hasSuffix(u) {
@@ -53,6 +56,9 @@ extension VBench {
             if let p = p99Max, Self.duration(p) == nil { throw ValidationError("--p99-max must be a duration such as 2ms or 500us; got '\(p)'") }
             if let c = hostCores, !(1...4096).contains(c) { throw ValidationError("--host-cores must be 1…4096; got \(c)") }
             guard ["text", "markdown", "html", "json"].contains(format) else { throw ValidationError("--format must be text, markdown, html or json; got \(format)") }
+            if groupBy != nil && format == "html" {
+                throw ValidationError("--group-by makes one plan per group; html holds one: select a group (--host, --kernel, …) or use markdown")
+            }
         }
 
         func run() throws {
@@ -61,30 +67,46 @@ extension VBench {
             if let path = from {
                 records = try RunSelection.parse(path, common: query).records(store: { try storeOptions.open() }, common: query)
             } else {
-                let store = try storeOptions.open()
-                records = try store.runs(query).compactMap { try store.record($0.runId) }
+                records = try storeOptions.open().records(query)
             }
             guard !records.isEmpty else { throw fail("no runs match; check the filters (vbench runs list takes the same ones)", code: VBenchExit.error) }
-            let cores = hostCores ?? records.first { $0.role == .native }?.environment.onlineCpus ?? ProcessInfo.processInfo.activeProcessorCount
-            let plan = CapacityPlanner.plan(records, needs: needs.compactMap { try? CapacityNeed.parse($0).get() }, hostCores: cores,
-                                            p99MaxNs: p99Max.flatMap(Self.duration))
-            let text: String
-            switch format {
-            case "markdown": text = CapacityRender.markdown(plan)
-            case "html": text = CapacityRender.html(plan)
-            case "json":
-                let enc = JSONEncoder()
-                enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-                text = String(decoding: try enc.encode(plan), as: UTF8.self) + "\n"
-            default: text = CapacityRender.text(plan)
+            var parts: [String] = []
+            var answered = false
+            var warnings: [String] = []
+            for (value, group) in RunGrouping.partition(records, by: groupBy) {
+                let cores = hostCores ?? group.first { $0.role == .native }?.environment.onlineCpus ?? ProcessInfo.processInfo.activeProcessorCount
+                let plan = CapacityPlanner.plan(group, needs: needs.compactMap { try? CapacityNeed.parse($0).get() }, hostCores: cores,
+                                                p99MaxNs: p99Max.flatMap(Self.duration))
+                answered = answered || !plan.answers.isEmpty
+                warnings += plan.warnings
+                var body: String
+                switch format {
+                case "markdown": body = CapacityRender.markdown(plan)
+                case "html": body = CapacityRender.html(plan)
+                case "json":
+                    let enc = JSONEncoder()
+                    enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+                    body = String(decoding: try enc.encode(plan), as: UTF8.self)
+                    if let value, let key = groupBy {
+                        body = "{\"group\": {\"key\": \(CollectLog.quote(key.rawValue)), \"value\": \(CollectLog.quote(value))}, \"plan\": \(body)}"
+                    } else {
+                        body += "\n"
+                    }
+                default: body = CapacityRender.text(plan)
+                }
+                if let value, let key = groupBy, format != "json" {
+                    body = RunGrouping.heading(key, value, markdown: format == "markdown") + body + "\n"
+                }
+                parts.append(body)
             }
+            let text = groupBy != nil && format == "json" ? "[\n" + parts.joined(separator: ",\n") + "\n]\n" : parts.joined()
             if let path = output {
                 try AtomicFile.write(Array(text.utf8), to: path, replace: true)
                 note("capacity plan (\(format)) written to \(path)")
             } else {
                 print(text, terminator: "")
             }
-            if plan.answers.isEmpty { throw fail("nothing to plan from: \(plan.warnings.joined(separator: "; "))", code: VBenchExit.error) }
+            if !answered { throw fail("nothing to plan from: \(warnings.joined(separator: "; "))", code: VBenchExit.error) }
         }
     }
 }

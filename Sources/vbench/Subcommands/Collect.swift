@@ -3,6 +3,7 @@ import FoundationEssentials
 import NIOCore
 import VBenchCollector
 import VBenchCore
+import VBenchPostgres
 import VBenchStore
 import VBenchSystem
 import VBenchWire
@@ -25,8 +26,17 @@ extension VBench {
                 help: ArgumentHelp("vsock://any:PORT, unix:PATH or tcp://HOST:PORT (repeatable). Default: vsock://any:5000 on a vsock host, else unix:results/vbench.sock.", valueName: "endpoint"))
         var listen: [String] = []
 
-        @Option(help: ArgumentHelp("The SQLite results store.", valueName: "path"))
+        @Option(help: ArgumentHelp("The results store: a SQLite file, or postgres://USER@HOST:PORT/DATABASE shared by many collectors (password from PGPASSWORD or a passfile).", valueName: "path|url"))
         var store: String = "results/vbench.sqlite"
+
+        @Option(name: .customLong("host-label"), help: ArgumentHelp("The name stored with every record this collector receives (default: this host's name); report, compare and capacity select and group by it.", valueName: "name"))
+        var hostLabel: String?
+
+        @Option(help: ArgumentHelp("Serve the latest results and the collector's counters for Prometheus at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464).", valueName: "host:port"))
+        var metrics: String?
+
+        @Option(name: .customLong("store-retry"), help: ArgumentHelp("PostgreSQL: keep retrying a lost or restarting server this long before refusing records (senders keep them and resend).", valueName: "seconds"))
+        var storeRetry: Double = 60
 
         @Option(name: .customLong("max-frame-bytes"), help: "Largest record accepted, in bytes.")
         var maxFrameBytes: Int = WireFrame.defaultMaxPayloadBytes
@@ -50,6 +60,10 @@ extension VBench {
             guard (1024...(1 << 30)).contains(maxFrameBytes) else { throw ValidationError("--max-frame-bytes must be 1024…1073741824; got \(maxFrameBytes)") }
             guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be more than 0 seconds; got \(idleTimeout)") }
             guard maxConnections > 0 else { throw ValidationError("--max-connections must be at least 1; got \(maxConnections)") }
+            do { _ = try StoreLocation(store) } catch { throw ValidationError(error.description) }
+            if let m = metrics { do { _ = try MetricsAddress(m) } catch { throw ValidationError("\(error)") } }
+            if let h = hostLabel, h.isEmpty || h.count > 200 { throw ValidationError("--host-label must be 1…200 characters") }
+            guard storeRetry >= 0 && storeRetry <= 86_400 else { throw ValidationError("--store-retry must be 0…86400 seconds; got \(storeRetry)") }
         }
 
         func run() throws {
@@ -57,19 +71,32 @@ extension VBench {
             FileLimits.raiseOpenFilesToMaximum()
             let vsockHost = Signals.isVsockHost()
             let endpoints = try (listen.isEmpty ? [vsockHost ? "vsock://any:5000" : "unix:results/vbench.sock"] : listen).map { try Endpoint($0) }
-            let storeDir = store.lastIndex(of: "/").map { String(store[..<$0]) } ?? "."
-            try AtomicFile.makeDirectories(storeDir.isEmpty ? "/" : storeDir)
+            let location = try StoreLocation(store)
+            if case .sqlite(let path) = location {
+                let storeDir = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+                try AtomicFile.makeDirectories(storeDir.isEmpty ? "/" : storeDir)
+            }
             for case .unix(let path) in endpoints {
                 let dir = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
                 try AtomicFile.makeDirectories(dir.isEmpty ? "/" : dir)
             }
-            let runStore = try SQLiteRunStore(path: store)
-            var config = Collector.Configuration(endpoints: endpoints, collectorHost: hostName(),
+            let runStore: any RunStore
+            do {
+                switch location {
+                case .sqlite(let path): runStore = try SQLiteRunStore(path: path)
+                case .postgres(let url): runStore = try PostgresRunStore(url: url, retryWindow: .milliseconds(Int64(storeRetry * 1000)))
+                }
+            } catch {
+                throw fail("\(error)", code: VBenchExit.error)
+            }
+            defer { runStore.close() }
+            var config = Collector.Configuration(endpoints: endpoints, collectorHost: hostLabel ?? hostName(),
                                                  collectorKernel: Signals.kernelRelease(),
                                                  vsockAllowed: vsockHost || Signals.isLabVsockLoopbackGuest())
             config.maxPayloadBytes = maxFrameBytes
             config.idleTimeout = .nanoseconds(Int64(idleTimeout * 1e9))
             config.maxConnections = maxConnections
+            config.metrics = try metrics.map { try MetricsAddress($0) }
             if !allowCID.isEmpty {
                 guard endpoints.contains(where: { if case .vsock = $0 { true } else { false } }) else {
                     throw fail("--allow-cid applies to vsock endpoints; none is listened on", code: VBenchExit.usage)
@@ -80,22 +107,26 @@ extension VBench {
             let collector = Collector(configuration: config, store: runStore) { event in
                 if json { CollectLog.json(event) }
             }
+            if config.metrics != nil {
+                do { try collector.seedLatest() } catch { note("metrics start empty: could not read the latest runs from the store (\(error))") }
+            }
             let bound: [String]
             do { bound = try collector.start() } catch {
                 collector.stop()
                 throw fail("\(error)", code: VBenchExit.error)
             }
             for b in bound { note("listening on \(b)") }
-            note("storing in \(store); SIGINT or SIGTERM stops")
+            note("storing in \(runStore.location) as host \(config.collectorHost); SIGINT or SIGTERM stops")
             let live = ProgressLine()
             while Signals.waitForTermination(timeoutNs: 1_000_000_000) == nil {
                 let s = collector.stats
-                live.show("guests connected \(s.connected), records stored \(s.stored), duplicates \(s.duplicates), rejected \(s.rejected)")
+                live.show("guests connected \(s.connected), records stored \(s.stored), duplicates \(s.duplicates), rejected \(s.rejected)"
+                          + (s.storeErrors > 0 ? ", store errors \(s.storeErrors)" : ""))
             }
             live.clear()
             collector.stop()
             let s = collector.stats
-            note("stopped: \(s.connections) connections, \(s.stored) stored (\(s.storedBytes) bytes), \(s.duplicates) duplicates, \(s.rejected) rejected")
+            note("stopped: \(s.connections) connections, \(s.stored) stored (\(s.storedBytes) bytes), \(s.duplicates) duplicates, \(s.rejected) rejected, \(s.storeErrors) store errors")
         }
     }
 }

@@ -12,7 +12,7 @@ struct RunSelection {
     var file: String?
 
     /// `kernel=6.1.0-56-amd64,role=guest,lab.disk=ide` (keys family, role, class, driver,
-    /// kernel, hypervisor, since, until; any other key is a tag), or the path of a records file
+    /// kernel, hypervisor, host, since, until; any other key is a tag), or the path of a records file
     /// (a JSON array as lab runs write, one record, or a folder of record files).
     static func parse(_ text: String, common: RunQuery) throws -> RunSelection {
         if text.contains("/") || text.hasSuffix(".json") || FileManager.default.fileExists(atPath: text) {
@@ -38,6 +38,7 @@ struct RunSelection {
                 q.deviceClass = c
             case "driver": q.driver = v
             case "kernel": q.kernel = v
+            case "host": q.collectorHost = v
             case "hypervisor":
                 guard let h = Hypervisor(rawValue: v) else { throw ValidationError("selection '\(text)': unknown hypervisor \(v)") }
                 q.hypervisor = h
@@ -51,10 +52,9 @@ struct RunSelection {
     }
 
     /// The selected records; a file's records are filtered by the common options too.
-    func records(store: () throws -> SQLiteRunStore, common: RunQuery) throws -> [RunRecord] {
+    func records(store: () throws -> any RunStore, common: RunQuery) throws -> [RunRecord] {
         if let q = query {
-            let s = try store()
-            return try s.runs(q).compactMap { try s.record($0.runId) }
+            return try store().records(q)
         }
         let path = file!
         var isDir: ObjCBool = false
@@ -89,6 +89,8 @@ extension RunQuery {
         if let d = driver, r.device.driver != d && r.device.controllerDriver != d { return false }
         if let k = kernel, r.environment.kernelRelease != k { return false }
         if let h = hypervisor, r.environment.hypervisor.vendor != h { return false }
+        // A records file has no receipt: only records that carry the label match a host.
+        if let h = collectorHost, r.tags[RunGrouping.hostTag] != h { return false }
         if let s = since, r.startTime < s { return false }
         if let u = until, r.startTime >= u { return false }
         for (k, v) in tags where r.tags[k] != v { return false }
@@ -103,7 +105,7 @@ extension VBench {
             abstract: "Compare two selections of runs metric by metric; exit 2 when the candidate regressed.",
             discussion: """
                 Each side is a selection over the store, key=value[,key=value…] with keys family,
-                role, class, driver, kernel, hypervisor, since, until, or any tag (lab.kernel=…),
+                role, class, driver, kernel, hypervisor, host, since, until, or any tag (lab.kernel=…),
                 or a records file (results/lab/RUN/records.json) or folder. The options below
                 filter both sides.
 
@@ -147,6 +149,9 @@ extension VBench {
         @Option(help: ArgumentHelp("Also write the report to this file (atomically).", valueName: "path"))
         var output: String?
 
+        @Option(name: .customLong("group-by"), help: ArgumentHelp("Compare each host (collector), hypervisor, kernel or device class on its own; exit 2 when any regressed.", valueName: "key"))
+        var groupBy: GroupKey?
+
         func validate() throws {
             guard ["text", "markdown", "json"].contains(format) else { throw ValidationError("--format must be text, markdown or json; got \(format)") }
             if let a = alpha, !(a > 0 && a < 1) { throw ValidationError("--alpha must be in (0, 1); got \(a)") }
@@ -176,8 +181,8 @@ extension VBench {
             let t = try loadThresholds()
             let base = try RunSelection.parse(baseline, common: common)
             let cand = try RunSelection.parse(candidate, common: common)
-            var opened: SQLiteRunStore?
-            let store = { () throws -> SQLiteRunStore in
+            var opened: (any RunStore)?
+            let store = { () throws -> any RunStore in
                 if let s = opened { return s }
                 let s = try storeOptions.open()
                 opened = s
@@ -193,23 +198,48 @@ extension VBench {
                 throw fail("reading the runs: \(error)", code: VBenchExit.error)
             }
             guard !c.isEmpty else { throw fail("the candidate '\(candidate)' selects no runs; check the selection (vbench runs list takes the same filters)", code: VBenchExit.error) }
-            let comparison = Comparator.compare(baseline: b, candidate: c, thresholds: t, metrics: metrics.isEmpty ? nil : Set(metrics),
-                                                workloads: workloads.isEmpty ? nil : Set(workloads))
-            let text: String
-            switch format {
-            case "markdown": text = CompareReport.markdown(comparison, baseline: baseline, candidate: candidate)
-            case "json":
-                let enc = JSONEncoder()
-                enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-                text = String(decoding: try enc.encode(comparison), as: UTF8.self) + "\n"
-            default: text = TableRenderer.text(CompareReport.table(comparison, baseline: baseline, candidate: candidate)) + "\n"
+            // One comparison per group of the candidate (the whole selection without --group-by).
+            let baseGroups = Dictionary(RunGrouping.partition(b, by: groupBy).map { ($0.value ?? "", $0.records) }, uniquingKeysWith: +)
+            var parts: [String] = []
+            var jsonParts: [String] = []
+            var missing: [String] = []
+            var regressed = false
+            for (value, candidateGroup) in RunGrouping.partition(c, by: groupBy) {
+                let baselineGroup = baseGroups[value ?? ""] ?? []
+                let comparison = Comparator.compare(baseline: baselineGroup, candidate: candidateGroup, thresholds: t,
+                                                    metrics: metrics.isEmpty ? nil : Set(metrics),
+                                                    workloads: workloads.isEmpty ? nil : Set(workloads))
+                let label = value.map { " (\(groupBy!.rawValue) \($0))" } ?? ""
+                var body: String
+                switch format {
+                case "markdown": body = CompareReport.markdown(comparison, baseline: baseline + label, candidate: candidate + label)
+                case "json":
+                    let enc = JSONEncoder()
+                    enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+                    body = String(decoding: try enc.encode(comparison), as: UTF8.self)
+                    if let value, let key = groupBy {
+                        jsonParts.append("{\"group\": {\"key\": \(CollectLog.quote(key.rawValue)), \"value\": \(CollectLog.quote(value))}, \"comparison\": \(body)}")
+                    }
+                    body += "\n"
+                default: body = TableRenderer.text(CompareReport.table(comparison, baseline: baseline + label, candidate: candidate + label)) + "\n"
+                }
+                if let value, let key = groupBy, format != "json" {
+                    body = RunGrouping.heading(key, value, markdown: format == "markdown") + body + "\n"
+                }
+                parts.append(body)
+                if comparison.baselineMissing { missing.append(value ?? "") }
+                if !comparison.regressions.isEmpty { regressed = true }
             }
+            let text = groupBy != nil && format == "json" ? "[\n" + jsonParts.joined(separator: ",\n") + "\n]\n" : parts.joined()
             print(text, terminator: "")
             if let path = output { try AtomicFile.write(Array(text.utf8), to: path, replace: true) }
-            if comparison.baselineMissing {
-                throw fail(b.isEmpty ? "the baseline '\(baseline)' selects no runs" : "nothing in the baseline '\(baseline)' matches the candidate's workloads and devices", code: VBenchExit.baselineMissing)
+            if !missing.isEmpty {
+                if groupBy == nil {
+                    throw fail(b.isEmpty ? "the baseline '\(baseline)' selects no runs" : "nothing in the baseline '\(baseline)' matches the candidate's workloads and devices", code: VBenchExit.baselineMissing)
+                }
+                throw fail("no baseline for \(groupBy!.rawValue) \(missing.joined(separator: ", ")) in '\(baseline)'", code: VBenchExit.baselineMissing)
             }
-            if !comparison.regressions.isEmpty { throw VBenchExit.regression }
+            if regressed { throw VBenchExit.regression }
         }
     }
 }

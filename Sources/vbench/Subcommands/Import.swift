@@ -2,6 +2,7 @@ import ArgumentParser
 import FoundationEssentials
 import VBenchCore
 import VBenchProbe
+import VBenchPostgres
 import VBenchStore
 import VBenchSystem
 
@@ -44,7 +45,8 @@ extension VBench {
         }
 
         func run() throws {
-            let store = try SQLiteRunStore(path: storeOptions.store)
+            let store = try RunStores.open(try StoreLocation(storeOptions.store), create: true)
+            defer { store.close() }
             var tagMap: [String: String] = [:]
             for t in tags {
                 let p = t.split(separator: "=", maxSplits: 1)

@@ -31,12 +31,18 @@ extension VBench {
         @Option(help: ArgumentHelp("Write the report to this file (atomically) instead of standard output.", valueName: "path"))
         var output: String?
 
+        @Option(name: .customLong("group-by"), help: ArgumentHelp("One section per host (collector), hypervisor, kernel or device class; native runs are every group's baseline.", valueName: "key"))
+        var groupBy: GroupKey?
+
         @Option(name: .customLong("cov-threshold"), help: ArgumentHelp("Mark metrics whose coefficient of variation is above this many percent.", valueName: "percent"))
         var covThreshold: Double = 10
 
         func validate() throws {
             guard ["text", "markdown", "html", "json", "csv"].contains(format) else {
                 throw ValidationError("--format must be text, markdown, html, json or csv; got \(format)")
+            }
+            if groupBy != nil && format == "html" {
+                throw ValidationError("--group-by makes one report per group; html holds one: select a group (--host, --kernel, …) or use markdown")
             }
             guard covThreshold > 0 && covThreshold < 1000 else { throw ValidationError("--cov-threshold is a percentage in (0, 1000); got \(covThreshold)") }
         }
@@ -49,28 +55,50 @@ extension VBench {
                 records = try RunSelection.parse(path, common: query).records(store: { try storeOptions.open() }, common: query)
                 described = path
             } else {
-                let store = try storeOptions.open()
-                records = try store.runs(query).compactMap { try store.record($0.runId) }
+                records = try storeOptions.open().records(query)
                 described = CommandLine.arguments.dropFirst(2).joined(separator: " ").isEmpty ? "all runs" : CommandLine.arguments.dropFirst(2).joined(separator: " ")
             }
             guard !records.isEmpty else {
                 throw fail("no runs match\(from.map { " in \($0)" } ?? ""); check the filters (vbench runs list takes the same ones)", code: VBenchExit.error)
             }
-            var advice: [String] = []
-            for r in records where r.role == .guest && r.device.deviceClass == .emulated {
-                if let a = Advisor.advice(for: r.device, hypervisor: r.environment.hypervisor.vendor), !advice.contains(a.message) { advice.append(a.message) }
+            var texts: [(String, String)] = []
+            var jsonGroups: [String] = []
+            for (value, group) in RunGrouping.partition(records, by: groupBy) {
+                var advice: [String] = []
+                for r in group where r.role == .guest && r.device.deviceClass == .emulated {
+                    if let a = Advisor.advice(for: r.device, hypervisor: r.environment.hypervisor.vendor), !advice.contains(a.message) { advice.append(a.message) }
+                }
+                let title = value.map { "\(described) · \(groupBy!.rawValue) \($0)" } ?? described
+                let report = ReportBuilder.build(group, selection: title, covThreshold: covThreshold / 100, advice: advice)
+                var body: String
+                switch format {
+                case "markdown": body = ReportRender.markdown(report)
+                case "html": body = HTMLRender.page(report)
+                case "csv": body = ReportRender.csv(report)
+                case "json":
+                    let enc = JSONEncoder()
+                    enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+                    body = String(decoding: try enc.encode(report), as: UTF8.self)
+                    if let value, let key = groupBy {
+                        jsonGroups.append("{\"group\": {\"key\": \(CollectLog.quote(key.rawValue)), \"value\": \(CollectLog.quote(value))}, \"report\": \(body)}")
+                    }
+                    body += "\n"
+                default: body = ReportRender.text(report)
+                }
+                if let value, let key = groupBy, format == "text" || format == "markdown" {
+                    body = RunGrouping.heading(key, value, markdown: format == "markdown") + body + "\n"
+                }
+                texts.append((value ?? "", body))
             }
-            let report = ReportBuilder.build(records, selection: described, covThreshold: covThreshold / 100, advice: advice)
             let text: String
-            switch format {
-            case "markdown": text = ReportRender.markdown(report)
-            case "html": text = HTMLRender.page(report)
-            case "csv": text = ReportRender.csv(report)
-            case "json":
-                let enc = JSONEncoder()
-                enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-                text = String(decoding: try enc.encode(report), as: UTF8.self) + "\n"
-            default: text = ReportRender.text(report)
+            if let key = groupBy {
+                switch format {
+                case "json": text = "[\n" + jsonGroups.joined(separator: ",\n") + "\n]\n"
+                case "csv": text = RunGrouping.csv(texts, key: key)
+                default: text = texts.map(\.1).joined()
+                }
+            } else {
+                text = texts.first?.1 ?? ""
             }
             if let path = output {
                 try AtomicFile.write(Array(text.utf8), to: path, replace: true)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FoundationEssentials
 import VBenchCore
+import VBenchPostgres
 import VBenchStore
 
 extension VBench {
@@ -8,21 +9,40 @@ extension VBench {
     struct Runs: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List, show and export stored runs.",
-            subcommands: [List.self, Show.self, Export.self]
+            subcommands: [List.self, Show.self, Export.self, Migrate.self]
         )
     }
 }
 
-/// Where the store is.
+/// Where the store is: a SQLite file or a PostgreSQL database.
 struct StoreOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("The SQLite results store.", valueName: "path"))
+    @Option(help: ArgumentHelp("The results store: a SQLite file, or postgres://USER@HOST:PORT/DATABASE (password from PGPASSWORD or a passfile, never the URL).",
+                               valueName: "path|url"))
     var store: String = "results/vbench.sqlite"
 
-    func open() throws -> SQLiteRunStore {
-        guard FileStatusCheck.exists(store) else {
-            throw ValidationError("no results store at \(store); run `vbench run` first or pass --store PATH")
+    func validate() throws {
+        do { _ = try StoreLocation(store) } catch { throw ValidationError(error.description) }
+    }
+
+    /// The store, which must exist already (readers).
+    func open() throws -> any RunStore {
+        let location = try StoreLocation(store)
+        if case .sqlite(let path) = location, !FileStatusCheck.exists(path) {
+            throw ValidationError("no results store at \(path); run `vbench run` first or pass --store PATH|postgres://…")
         }
-        return try SQLiteRunStore(path: store)
+        return try RunStores.open(location, create: false)
+    }
+}
+
+extension RunStore {
+    /// The runs `query` selects, whole, each with the collector that received it as the
+    /// in-memory label `collector.host` (for grouping; the stored record is not changed).
+    func records(_ query: RunQuery) throws -> [RunRecord] {
+        try runs(query).compactMap { summary in
+            guard var record = try record(summary.runId) else { return nil }
+            record.tags[RunGrouping.hostTag] = summary.collectorHost
+            return record
+        }
     }
 }
 
@@ -35,6 +55,8 @@ struct SelectionOptions: ParsableArguments {
     @Option(help: "Only devices with this driver or controller driver (virtio_blk, ata_piix, …).") var driver: String?
     @Option(help: "Only this kernel release.") var kernel: String?
     @Option(help: "Only this hypervisor (kvm, qemu-tcg, vmware, …, none).") var hypervisor: Hypervisor?
+    @Option(help: ArgumentHelp("Only runs received by this collector (its --host-label, by default its host name).", valueName: "name"))
+    var host: String?
     @Option(name: .customLong("tag"), help: ArgumentHelp("Only runs with this label (repeatable).", valueName: "key=value"))
     var tags: [String] = []
     @Option(help: ArgumentHelp("Only runs started at or after this time (ISO 8601).", valueName: "time")) var since: String?
@@ -55,7 +77,7 @@ struct SelectionOptions: ParsableArguments {
             return d
         }
         return RunQuery(family: family, role: role, deviceClass: deviceClass, driver: driver, kernel: kernel,
-                        hypervisor: hypervisor, tags: tagMap, since: try date(since, "--since"),
+                        hypervisor: hypervisor, collectorHost: host, tags: tagMap, since: try date(since, "--since"),
                         until: try date(until, "--until"), limit: limit)
     }
 }
@@ -73,10 +95,10 @@ extension VBench.Runs {
 
         func run() throws {
             let rows = try storeOptions.open().runs(try selection.query(limit: limit))
-            var table = TextTable(header: ["RUN", "STARTED", "FAMILY", "ROLE", "HYPERVISOR", "KERNEL", "DEVICE", "DRIVER", "CLASS", "FROM"])
+            var table = TextTable(header: ["RUN", "STARTED", "FAMILY", "ROLE", "HYPERVISOR", "KERNEL", "DEVICE", "DRIVER", "CLASS", "HOST", "FROM"])
             for r in rows {
                 table.rows.append([String(r.runId.uuidString.prefix(8)).lowercased(), r.startTime.formatted(.iso8601), r.family,
-                                   r.role.rawValue, r.hypervisor, r.kernel, r.device, r.driver ?? "-", r.deviceClass, r.peer])
+                                   r.role.rawValue, r.hypervisor, r.kernel, r.device, r.driver ?? "-", r.deviceClass, r.collectorHost, r.peer])
             }
             print(rows.isEmpty ? "No runs match." : table.render())
         }

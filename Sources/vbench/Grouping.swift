@@ -1,0 +1,56 @@
+import ArgumentParser
+import VBenchCore
+
+/// `--group-by host|hypervisor|kernel|class`: one section per value across the fleet.
+enum GroupKey: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case host, hypervisor, kernel, `class`
+}
+
+enum RunGrouping {
+    /// The in-memory label a run read from a store carries: the collector that received it.
+    static let hostTag = "collector.host"
+
+    static func value(_ r: RunRecord, _ key: GroupKey) -> String {
+        switch key {
+        case .host: r.tags[hostTag] ?? "unknown"
+        case .hypervisor: r.environment.hypervisor.vendor.rawValue
+        case .kernel: r.environment.kernelRelease
+        case .class: r.device.deviceClass.rawValue
+        }
+    }
+
+    /// The guest runs split by `key`, sorted by value. Native runs are the baseline of every
+    /// group (of their own host's group when grouping by host), so ratios stay computable.
+    static func partition(_ records: [RunRecord], by key: GroupKey?) -> [(value: String?, records: [RunRecord])] {
+        guard let key else { return [(nil, records)] }
+        let natives = records.filter { $0.role == .native }
+        let guests = records.filter { $0.role != .native }
+        var groups: [String: [RunRecord]] = [:]
+        for r in guests { groups[value(r, key), default: []].append(r) }
+        if groups.isEmpty {  // only native runs: group them by themselves
+            for r in natives { groups[value(r, key), default: []].append(r) }
+            return groups.keys.sorted().map { ($0, groups[$0]!) }
+        }
+        return groups.keys.sorted().map { v in
+            let baseline = key == .host ? natives.filter { value($0, .host) == v } : natives
+            return (v, groups[v]! + baseline)
+        }
+    }
+
+    /// Section titles for text and Markdown.
+    static func heading(_ key: GroupKey, _ value: String, markdown: Bool) -> String {
+        markdown ? "## \(key.rawValue): \(value)\n\n" : "== \(key.rawValue): \(value) ==\n"
+    }
+
+    /// Several CSV documents with the same header as one, with a leading column for the group.
+    static func csv(_ parts: [(String, String)], key: GroupKey) -> String {
+        var out = ""
+        for (i, (value, text)) in parts.enumerated() {
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.isEmpty }
+            guard let header = lines.first else { continue }
+            if i == 0 { out += csvField(key.rawValue) + "," + header + "\n" }
+            for line in lines.dropFirst() { out += csvField(value) + "," + line + "\n" }
+        }
+        return out
+    }
+}
