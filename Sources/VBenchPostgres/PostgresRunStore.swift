@@ -24,6 +24,8 @@ public final class PostgresRunStore: RunStore {
     public var location: String { url.description }
     /// How long connection failures are retried before `StoreUnavailable`.
     public let retryWindow: Duration
+    /// Longest wait for one statement's answer before the connection is given up.
+    public let queryTimeout: TimeAmount = .seconds(120)
 
     /// What the store went through, for the collector's counters.
     public struct Counters: Sendable, Equatable {
@@ -494,11 +496,45 @@ public final class PostgresRunStore: RunStore {
     struct Session {
         let connection: PostgresConnection
         let logger: Logger
+        let timeout: TimeAmount
 
+        /// Runs one statement and waits for its rows. A query handed to a connection that has
+        /// just closed is never answered by PostgresNIO 1.33 (its write is dropped with no
+        /// promise), so the wait also ends when the connection closes, and after `timeout`.
         @discardableResult
         func query(_ sql: String, _ binds: PostgresBindings = PostgresBindings()) throws -> [PostgresRow] {
-            try connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).wait().rows
+            guard !connection.isClosed else { throw ConnectionLost(reason: "the connection was closed") }
+            let answer = connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+            let loop = answer.eventLoop
+            let result = loop.makePromise(of: PostgresQueryResult.self)
+            let settled = Mutex(false)
+            @Sendable func settle(_ outcome: Result<PostgresQueryResult, any Error>) {
+                guard settled.withLock({ done in defer { done = true }; return !done }) else { return }
+                result.completeWith(outcome)
+            }
+            answer.whenComplete { settle($0) }
+            connection.closeFuture.whenComplete { _ in
+                // Let an answer already on its way win; then give up on it.
+                loop.execute { settle(.failure(ConnectionLost(reason: "the server closed the connection"))) }
+            }
+            let timer = loop.scheduleTask(in: timeout) {
+                settle(.failure(ConnectionLost(reason: "no answer within \(timeout.nanoseconds / 1_000_000_000) s")))
+            }
+            defer { timer.cancel() }
+            do {
+                return try result.futureResult.wait().rows
+            } catch let lost as ConnectionLost {
+                let closing: EventLoopFuture<Void> = connection.close()
+                _ = closing
+                throw lost
+            }
         }
+    }
+
+    /// The connection went away or stopped answering: reconnect and retry.
+    struct ConnectionLost: Error, CustomStringConvertible {
+        var reason: String
+        var description: String { reason }
     }
 
     private func read<T: Sendable>(_ body: (Session) throws -> T) throws -> T {
@@ -522,7 +558,7 @@ public final class PostgresRunStore: RunStore {
                 do {
                     let connection = try st.connection ?? connect(&st)
                     st.connection = connection
-                    let s = Session(connection: connection, logger: logger)
+                    let s = Session(connection: connection, logger: logger, timeout: queryTimeout)
                     session = s
                     if transactional { try s.query("BEGIN") }
                     let result = try body(s)
@@ -588,6 +624,7 @@ public final class PostgresRunStore: RunStore {
             }
         }
         if error is StoreError { return .fatal("\(error)") }
+        if error is ConnectionLost { return .connection }
         if error is ChannelError || error is IOError || error is NIOConnectionError { return .connection }
         return .fatal(describe(error))
     }

@@ -77,7 +77,7 @@ func startCollector(_ dir: ScratchFolder, endpoints: [Endpoint]? = nil, maxPaylo
         defer { try? pool.syncShutdownGracefully() }
         var config = Collector.Configuration(endpoints: [], collectorHost: "h", collectorKernel: "k", vsockAllowed: false)
         config.allowedCIDs = [3]
-        let handler = CollectorHandler(peer: "vsock:cid=7", committer: GroupCommitter(store: store, pool: pool), stats: CollectorStats(),
+        let handler = CollectorHandler(peer: "vsock:cid=7", committer: GroupCommitter(store: store, pool: pool), stats: CollectorStats(), latest: LatestResults(host: "h"),
                                        config: config, allowed: false, onEvent: { _ in })
         let channel = EmbeddedChannel(handler: handler)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()  // becomes active

@@ -104,6 +104,18 @@ public final class PostgresTestServer: Sendable {
         guard status == 0 else { throw ServerError(reason: "restart failed: \(output)") }
     }
 
+    /// Stops the server as a crash would (`immediate`), keeping its data.
+    public func halt() throws {
+        let (status, output) = try Self.script(["stop", directory, "immediate"])
+        guard status == 0 else { throw ServerError(reason: "stop failed: \(output)") }
+    }
+
+    /// Starts it again after `halt`.
+    public func resume() throws {
+        let (status, output) = try Self.script(["start", directory])
+        guard status == 0 else { throw ServerError(reason: "start failed: \(output)") }
+    }
+
     /// Stops a cluster this value started and removes its folder.
     public func stop() {
         guard owned else { return }
@@ -124,17 +136,25 @@ public final class PostgresTestServer: Sendable {
         try run(["timeout", "300", scriptPath] + arguments)
     }
 
+    /// Runs a command; its output goes through a file, not a pipe: a server it starts may keep
+    /// an inherited descriptor of a pipe open for its whole life, and reading to the end of the
+    /// pipe would then never return.
     static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String) {
+        let outputPath = NSTemporaryDirectory() + "vbench-pg-\(UUID().uuidString.prefix(8)).out"
+        FileManager.default.createFile(atPath: outputPath, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: outputPath) }
+        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = arguments
         p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
+        p.standardOutput = output
+        p.standardError = output
+        p.standardInput = FileHandle.nullDevice
         try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        try? output.close()
+        let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        return (p.terminationStatus, text)
     }
 }
