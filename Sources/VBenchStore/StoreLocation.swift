@@ -142,12 +142,20 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
         return s
     }
 
-    /// `text` with anything between `://` and `@` that has a colon replaced, for error messages.
+    /// `text` with any password blanked (in the user part or a `password=` parameter), for
+    /// error messages.
     static func redacted(_ text: String) -> String {
-        guard let s = text.range(of: "://"), let at = text[s.upperBound...].lastIndex(of: "@") else { return text }
-        let info = text[s.upperBound..<at]
-        guard let colon = info.firstIndex(of: ":") else { return text }
-        return String(text[..<colon]) + ":***" + String(text[at...])
+        var out = text
+        if let q = out.firstIndex(of: "?") {
+            let params = out[out.index(after: q)...].split(separator: "&", omittingEmptySubsequences: false).map { pair in
+                pair.hasPrefix("password=") ? "password=***" : String(pair)
+            }
+            out = String(out[...q]) + params.joined(separator: "&")
+        }
+        guard let s = out.range(of: "://"), let at = out[s.upperBound...].lastIndex(of: "@") else { return out }
+        let info = out[s.upperBound..<at]
+        guard let colon = info.firstIndex(of: ":") else { return out }
+        return String(out[..<colon]) + ":***" + String(out[at...])
     }
 
     static func percentDecoded(_ s: Substring) -> String? {

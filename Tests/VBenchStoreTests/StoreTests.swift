@@ -291,3 +291,50 @@ func sqlite(_ path: String, _ sql: String) throws -> (Int32, String) {
     p.waitUntilExit()
     return (p.terminationStatus, String(decoding: data, as: UTF8.self))
 }
+
+@Suite struct StoreLocationTests {
+    @Test func pathsAndPostgresURLs() throws {
+        #expect(try StoreLocation("results/vbench.sqlite") == .sqlite(path: "results/vbench.sqlite"))
+        #expect(try StoreLocation("sqlite:/var/lib/vbench.sqlite") == .sqlite(path: "/var/lib/vbench.sqlite"))
+        let url = try PostgresURL("postgres://vbench%2Dci@db.example:6543/fleet?sslmode=require&passfile=/etc/vbench/pgpass")
+        #expect(url == PostgresURL(user: "vbench-ci", host: "db.example", port: 6543, database: "fleet", tls: .require,
+                                   passfile: "/etc/vbench/pgpass"))
+        #expect(try PostgresURL("postgresql://u@[::1]/d") == PostgresURL(user: "u", host: "::1", database: "d"))
+        #expect(try PostgresURL("postgres://u@/d?host=/run/postgresql").socketDirectory == "/run/postgresql")
+        #expect(url.description == "postgres://vbench-ci@db.example:6543/fleet?sslmode=require&passfile=/etc/vbench/pgpass")
+    }
+
+    @Test func badURLsAreNamedAndPasswordsNeverEchoed() {
+        for (text, words) in [("postgres://u:hunter2@h/d", ["PGPASSWORD", "postgres://u:***@h/d"]),
+                              ("postgres://u@h/d?password=hunter2", ["PGPASSWORD"]),
+                              ("postgres://h/d", ["no user"]), ("postgres://u@h", ["no database"]),
+                              ("postgres://u@h:0/d", ["1…65535"]), ("postgres://u@h/d?sslmode=maybe", ["sslmode"]),
+                              ("postgres://u@h/d?colour=red", ["unknown parameter 'colour'"]), ("redis://h", ["unknown scheme"])] {
+            #expect { _ = try StoreLocation(text) } throws: { error in
+                let message = "\(error)"
+                return words.allSatisfy { message.contains($0) } && !message.contains("hunter2")
+            }
+        }
+    }
+
+    @Test func passwordsComeFromTheEnvironmentOrAPgpassFile() throws {
+        let url = try PostgresURL("postgres://vbench@db:5432/fleet")
+        #expect(try PostgresCredentials.password(for: url, environment: ["PGPASSWORD": "from-env"]) == "from-env")
+        let dir = try ScratchFolder()
+        let file = dir.path + "/pgpass"
+        try "# comment\nother:5432:*:*:no\ndb:5432:fleet:vbench:pa\\:ss\n*:*:*:*:fallback\n".write(toFile: file, atomically: true, encoding: .utf8)
+        chmod(file, 0o600)
+        #expect(try PostgresCredentials.password(for: url, environment: ["PGPASSFILE": file]) == "pa:ss")
+        #expect(try PostgresCredentials.password(for: try PostgresURL("postgres://x@y/z"), environment: ["PGPASSFILE": file]) == "fallback")
+        try "just-the-password\n".write(toFile: file, atomically: true, encoding: .utf8)
+        chmod(file, 0o644)
+        #expect { _ = try PostgresCredentials.password(for: url, environment: ["PGPASSFILE": file]) } throws: { "\($0)".contains("chmod 600") }
+        chmod(file, 0o600)
+        var withFile = url
+        withFile.passfile = file
+        #expect(try PostgresCredentials.password(for: withFile, environment: [:]) == "just-the-password")
+        withFile.passfile = dir.path + "/missing"
+        #expect { _ = try PostgresCredentials.password(for: withFile, environment: [:]) } throws: { "\($0)".contains("does not exist") }
+        #expect(try PostgresCredentials.password(for: url, environment: ["HOME": dir.path + "/nohome"]) == nil)
+    }
+}

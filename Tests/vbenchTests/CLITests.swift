@@ -17,8 +17,9 @@ enum Binary {
 
     struct Outcome { var status: Int32; var stdout: String; var stderr: String }
 
-    static func run(_ arguments: [String], timeout: Int = 120) throws -> Outcome {
+    static func run(_ arguments: [String], timeout: Int = 120, environment: [String: String] = [:]) throws -> Outcome {
         let p = Process()
+        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new } }
         p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
         p.arguments = ["-k", "10", "\(timeout)", path] + arguments
         let out = Pipe(), err = Pipe()
