@@ -15,9 +15,13 @@ import VBenchStore
 import VBenchUplink
 
 nonisolated(unsafe) var senders = 256, perSender = 20, transport = "both", dir = "/var/tmp", size = "typical", batch = 1
+/// External collectors (`--to unix:PATH,unix:PATH…`): senders are spread over them round robin
+/// and nothing is started here (fleet-load.sh runs real `vbench collect` processes).
+nonisolated(unsafe) var external: [Endpoint] = []
 let usage = """
     usage: ingest-bench [--senders N] [--records N per sender] [--transport unix|tcp|both] [--dir DIR]
                         [--size small|typical] [--batch records per connection] [--breakdown 1]
+                        [--to ENDPOINT,ENDPOINT… (send to running collectors instead of one started here)]
     """
 func usageError(_ message: String) -> Never {
     let text = Array("ingest-bench: \(message)\n\(usage)\n".utf8)
@@ -36,6 +40,8 @@ while let a = args.popFirst() {
     case "--size": size = v
     case "--batch": batch = max(1, Int(v) ?? 1)
     case "--breakdown": _ = v  // "--breakdown 1": also time JSON and the store without sockets
+    case "--to":
+        do { external = try v.split(separator: ",").map { try Endpoint(String($0)) } } catch { usageError("--to: \(error)") }
     default: usageError("unknown option \(a)")
     }
 }
@@ -98,20 +104,11 @@ final class NSLockLike: @unchecked Sendable {
     func locked<T>(_ body: () -> T) -> T { pthread_mutex_lock(&m); defer { pthread_mutex_unlock(&m) }; return body() }
 }
 
-func run(_ name: String, endpoint: (String) -> Endpoint) throws -> String {
-    let work = "\(dir)/vbench-ingest-\(UUID().uuidString.prefix(8))"
-    mkdir(work, 0o755)
-    defer { _ = try? FileManager.default.removeItem(atPath: work) }
-    let store = try SQLiteRunStore(path: work + "/ingest.sqlite")
-    let ep = endpoint(work)
-    var config = Collector.Configuration(endpoints: [ep], collectorHost: "bench", collectorKernel: "", vsockAllowed: false)
-    config.maxConnections = senders * 4  // closed connections are counted until their close is processed
-    let collector = Collector(configuration: config, store: store)
-    let bound = try Endpoint(try collector.start()[0])
-    defer { collector.stop() }
+/// Sends every record from `senders` threads, sender s to `targets[s % count]`; returns the
+/// acked ack-latency histogram, failures and seconds.
+func send(_ records: [RunRecord], to targets: [Endpoint]) -> (LatencyHistogram, Int, Double) {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
     defer { try? group.syncShutdownGracefully() }
-    let records = (0..<(senders * perSender)).map(record)
     let results = Results()
     let start = now()
     var threads: [pthread_t] = []
@@ -121,8 +118,9 @@ func run(_ name: String, endpoint: (String) -> Endpoint) throws -> String {
     }
     for s in 0..<senders {
         let mine = Array(records[(s * perSender)..<((s + 1) * perSender)])
+        let target = targets[s % targets.count]
         let job = Job {
-            let uplink = Uplink(endpoint: bound, timeout: .seconds(60))
+            let uplink = Uplink(endpoint: target, timeout: .seconds(120))
             var local = LatencyHistogram()
             var failed = 0
             var i = 0
@@ -147,12 +145,26 @@ func run(_ name: String, endpoint: (String) -> Endpoint) throws -> String {
         threads.append(t)
     }
     for t in threads { pthread_join(t, nil) }
-    let seconds = Double(now() - start) / 1e9
+    return (results.latency, results.failures, Double(now() - start) / 1e9)
+}
+
+func run(_ name: String, endpoint: (String) -> Endpoint) throws -> String {
+    let work = "\(dir)/vbench-ingest-\(UUID().uuidString.prefix(8))"
+    mkdir(work, 0o755)
+    defer { _ = try? FileManager.default.removeItem(atPath: work) }
+    let store = try SQLiteRunStore(path: work + "/ingest.sqlite")
+    let ep = endpoint(work)
+    var config = Collector.Configuration(endpoints: [ep], collectorHost: "bench", collectorKernel: "", vsockAllowed: false)
+    config.maxConnections = senders * 4  // closed connections are counted until their close is processed
+    let collector = Collector(configuration: config, store: store)
+    let bound = try Endpoint(try collector.start()[0])
+    defer { collector.stop() }
+    let records = (0..<(senders * perSender)).map(record)
+    let (h, failures, seconds) = send(records, to: [bound])
     let stored = try store.runs(RunQuery(limit: 1_000_000)).count
-    let h = results.latency
     func ms(_ p: Double) -> String { String(Double(h.value(atPercentile: p) ?? 0) / 1e6) }
     let rate = Double(stored) / seconds
-    return "| \(name) | \(senders) | \(records.count) | \(stored) | \(results.failures) | \(Int(rate)) | \(ms(50)) | \(ms(99)) | \(ms(100)) |"
+    return "| \(name) | \(senders) | \(records.count) | \(stored) | \(failures) | \(Int(rate)) | \(ms(50)) | \(ms(99)) | \(ms(100)) |"
 }
 
 var u = utsname()
@@ -162,6 +174,14 @@ print("ingest-bench: \(senders) senders × \(perSender) \(size) records (\((try?
 print("")
 print("| transport | senders | sent | stored | failed | records/s | ack p50 ms | ack p99 ms | ack max ms |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+if !external.isEmpty {
+    let records = (0..<(senders * perSender)).map(record)
+    let (h, failures, seconds) = send(records, to: external)
+    func ms(_ p: Double) -> String { String(Double(h.value(atPercentile: p) ?? 0) / 1e6) }
+    let acked = records.count - failures
+    print("| \(external.count) external collectors | \(senders) | \(records.count) | \(acked) acked | \(failures) | \(Int(Double(acked) / seconds)) | \(ms(50)) | \(ms(99)) | \(ms(100)) |")
+    exit(failures == 0 ? 0 : 1)
+}
 if transport == "unix" || transport == "both" { print(try run("unix") { .unix(path: $0 + "/c.sock") }) }
 if transport == "tcp" || transport == "both" { print(try run("tcp loopback") { _ in .tcp(host: "127.0.0.1", port: 0) }) }
 
