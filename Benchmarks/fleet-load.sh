@@ -27,6 +27,7 @@ vbench=$(swift build -c release --show-bin-path)/vbench
 bench=$(swift build -c release --package-path Benchmarks --show-bin-path)/ingest-bench
 
 work=$(mktemp -d /tmp/vbench-fleet.XXXXXX)
+chmod 711 "$work"  # the PostgreSQL server runs as another user
 pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
@@ -64,8 +65,8 @@ stop_collectors() {
 }
 
 phase() {  # phase NAME FAULT(0|1)
+    start_collectors  # the first collectors to start create the schema (migrations under an advisory lock)
     sql "TRUNCATE runs, environments, devices CASCADE" >/dev/null
-    start_collectors
     if [ "$2" = 1 ]; then
         # The crash: once a quarter of the records are in the database.
         ( for _ in $(seq 1 3000); do
@@ -86,11 +87,11 @@ phase() {  # phase NAME FAULT(0|1)
     hosts=$(sql "SELECT string_agg(collector_host || '=' || n, ' ' ORDER BY collector_host) FROM (SELECT collector_host, count(*) n FROM runs GROUP BY 1) t")
     rate=$(echo "$line" | awk -F'|' '{gsub(/ /,"",$7); print $7}')
     failed=$(echo "$line" | awk -F'|' '{gsub(/ /,"",$6); print $6}')
-    p50=$(echo "$line" | awk -F'|' '{gsub(/ /,"",$8); print $8}')
-    p99=$(echo "$line" | awk -F'|' '{gsub(/ /,"",$9); print $9}')
+    p50=$(echo "$line" | awk -F'|' '{printf "%.0f", $8}')
+    p99=$(echo "$line" | awk -F'|' '{printf "%.0f", $9}')
     crash=""
     [ "$2" = 1 ] && crash="crash after $(cat "$work/crash-at" 2>/dev/null || echo '?') stored"
-    echo "| $1 | $collectors × $per | $total | $((total - failed)) | $failed | $stored | $((total - stored)) | $((stored - distinct)) | $rate | $p50 | $p99 | $hosts $crash |"
+    echo "| $1 | $collectors × $per | $total | $((total - failed)) | $failed | $stored | $((total - stored)) | $((stored - distinct)) | $rate | $p50 | $p99 | $hosts${crash:+; $crash} |"
 }
 
 {
