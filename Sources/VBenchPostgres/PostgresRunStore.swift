@@ -92,7 +92,15 @@ public final class PostgresRunStore: RunStore {
             return (s.connection, s.closed)
         }
         guard !wasClosed else { return }
-        try? connection?.close().wait()
+        if MultiThreadedEventLoopGroup.currentEventLoop != nil {
+            // On an event loop (a last reference dropped in a callback): never block one.
+            let closing: EventLoopFuture<Void>? = connection?.close()
+            _ = closing
+            group.shutdownGracefully { _ in }
+            return
+        }
+        let closing: EventLoopFuture<Void>? = connection?.close()
+        try? closing?.wait()
         try? group.syncShutdownGracefully()
     }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import VBenchCore
 import VBenchLab
+import VBenchPostgres
 import VBenchStore
 import VBenchSystem
 
@@ -248,7 +249,7 @@ struct LabRunOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Bound of the whole lab run, in seconds.", valueName: "seconds"))
     var timeout: Double = 3600
 
-    @Option(help: ArgumentHelp("The SQLite results store.", valueName: "path"))
+    @Option(help: ArgumentHelp("The results store: a SQLite file or postgres://USER@HOST:PORT/DATABASE.", valueName: "path|url"))
     var store: String = "results/vbench.sqlite"
 
     @Option(help: ArgumentHelp("Folder for the lab's summaries and the native baseline's file.", valueName: "dir"))
@@ -291,7 +292,8 @@ struct LabRunOptions: ParsableArguments {
             let appliances = try lab.appliances(log: say)
             let (qemuVersion, qemuLine) = try LabRunner.qemuVersion()
             try AtomicFile.makeDirectories(out)
-            let runStore = try SQLiteRunStore(path: store)
+            let runStore = try RunStores.open(try StoreLocation(store), create: true)
+            defer { runStore.close() }
             let runId = ISO8601Stamp.compact(Date()) + "-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
             var options = LabRunner.Options(matrix: matrix, cache: lab.labCache, runId: runId)
             options.acceleration = Acceleration(rawValue: accel)!
