@@ -42,6 +42,14 @@ enum RunGrouping {
         markdown ? "## \(key.rawValue): \(value)\n\n" : "== \(key.rawValue): \(value) ==\n"
     }
 
+    /// One group's JSON document wrapped with its group: `{"group": {"key", "value"}, field: body}`.
+    static func json(_ key: GroupKey, _ value: String, field: String, _ body: String) -> String {
+        "{\"group\": {\"key\": \(CollectLog.quote(key.rawValue)), \"value\": \(CollectLog.quote(value))}, \"\(field)\": \(body)}"
+    }
+
+    /// The groups' JSON documents as one array.
+    static func jsonArray(_ parts: [String]) -> String { "[\n" + parts.joined(separator: ",\n") + "\n]\n" }
+
     /// Several CSV documents with the same header as one, with a leading column for the group.
     static func csv(_ parts: [(String, String)], key: GroupKey) -> String {
         var out = ""

@@ -59,6 +59,11 @@ import VBenchTestSupport
         #expect(report.status == 0 && report.stdout.contains("== host: hv-a ==") && report.stdout.contains("== host: hv-b =="),
                 "\(report.stdout)\(report.stderr)")
 
+        let json = try Binary.run(["report", "--store", url, "--group-by", "host", "--format", "json"], environment: env)
+        let groups = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]]
+        #expect(groups?.compactMap { ($0["group"] as? [String: String])?["value"] } == ["hv-a", "hv-b"], "\(json.stdout.prefix(300))")
+        #expect(groups?.allSatisfy { $0["report"] is [String: Any] } == true)
+
         let compare = try Binary.run(["compare", "kernel=6.1.0-55-amd64", "kernel=6.1.0-56-amd64", "--store", url, "--group-by", "host"],
                                      environment: env)
         #expect(compare.status == 2, "\(compare.stdout)\(compare.stderr)")

@@ -88,7 +88,7 @@ extension VBench {
                     enc.outputFormatting = [.prettyPrinted, .sortedKeys]
                     body = String(decoding: try enc.encode(plan), as: UTF8.self)
                     if let value, let key = groupBy {
-                        body = "{\"group\": {\"key\": \(CollectLog.quote(key.rawValue)), \"value\": \(CollectLog.quote(value))}, \"plan\": \(body)}"
+                        body = RunGrouping.json(key, value, field: "plan", body)
                     } else {
                         body += "\n"
                     }
@@ -99,7 +99,7 @@ extension VBench {
                 }
                 parts.append(body)
             }
-            let text = groupBy != nil && format == "json" ? "[\n" + parts.joined(separator: ",\n") + "\n]\n" : parts.joined()
+            let text = groupBy != nil && format == "json" ? RunGrouping.jsonArray(parts) : parts.joined()
             if let path = output {
                 try AtomicFile.write(Array(text.utf8), to: path, replace: true)
                 note("capacity plan (\(format)) written to \(path)")

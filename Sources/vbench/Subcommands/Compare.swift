@@ -218,7 +218,7 @@ extension VBench {
                     enc.outputFormatting = [.prettyPrinted, .sortedKeys]
                     body = String(decoding: try enc.encode(comparison), as: UTF8.self)
                     if let value, let key = groupBy {
-                        jsonParts.append("{\"group\": {\"key\": \(CollectLog.quote(key.rawValue)), \"value\": \(CollectLog.quote(value))}, \"comparison\": \(body)}")
+                        jsonParts.append(RunGrouping.json(key, value, field: "comparison", body))
                     }
                     body += "\n"
                 default: body = TableRenderer.text(CompareReport.table(comparison, baseline: baseline + label, candidate: candidate + label)) + "\n"
@@ -230,7 +230,7 @@ extension VBench {
                 if comparison.baselineMissing { missing.append(value ?? "") }
                 if !comparison.regressions.isEmpty { regressed = true }
             }
-            let text = groupBy != nil && format == "json" ? "[\n" + jsonParts.joined(separator: ",\n") + "\n]\n" : parts.joined()
+            let text = groupBy != nil && format == "json" ? RunGrouping.jsonArray(jsonParts) : parts.joined()
             print(text, terminator: "")
             if let path = output { try AtomicFile.write(Array(text.utf8), to: path, replace: true) }
             if !missing.isEmpty {

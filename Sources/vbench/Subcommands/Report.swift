@@ -80,7 +80,7 @@ extension VBench {
                     enc.outputFormatting = [.prettyPrinted, .sortedKeys]
                     body = String(decoding: try enc.encode(report), as: UTF8.self)
                     if let value, let key = groupBy {
-                        jsonGroups.append("{\"group\": {\"key\": \(CollectLog.quote(key.rawValue)), \"value\": \(CollectLog.quote(value))}, \"report\": \(body)}")
+                        jsonGroups.append(RunGrouping.json(key, value, field: "report", body))
                     }
                     body += "\n"
                 default: body = ReportRender.text(report)
@@ -93,7 +93,7 @@ extension VBench {
             let text: String
             if let key = groupBy {
                 switch format {
-                case "json": text = "[\n" + jsonGroups.joined(separator: ",\n") + "\n]\n"
+                case "json": text = RunGrouping.jsonArray(jsonGroups)
                 case "csv": text = RunGrouping.csv(texts, key: key)
                 default: text = texts.map(\.1).joined()
                 }
