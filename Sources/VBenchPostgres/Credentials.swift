@@ -58,9 +58,11 @@ public enum PostgresCredentials {
 
 /// Opens a store from its location: the one place that knows both backends.
 public enum RunStores {
-    /// - Parameter create: a SQLite store that does not exist yet is created (collectors,
-    ///   `vbench run`); readers pass false and get a clear error instead of an empty store.
-    public static func open(_ location: StoreLocation, create: Bool) throws -> any RunStore {
+    /// - Parameters:
+    ///   - create: a SQLite store that does not exist yet is created (collectors,
+    ///     `vbench run`); readers pass false and get a clear error instead of an empty store.
+    ///   - retryWindow: how long a PostgreSQL store retries a lost or restarting server.
+    public static func open(_ location: StoreLocation, create: Bool, retryWindow: Duration = .seconds(60)) throws -> any RunStore {
         switch location {
         case .sqlite(let path):
             if !create && !FileManager.default.fileExists(atPath: path) {
@@ -68,7 +70,7 @@ public enum RunStores {
             }
             return try SQLiteRunStore(path: path)
         case .postgres(let url):
-            return try PostgresRunStore(url: url)
+            return try PostgresRunStore(url: url, retryWindow: retryWindow)
         }
     }
 }

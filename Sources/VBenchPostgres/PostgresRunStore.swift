@@ -270,23 +270,18 @@ public final class PostgresRunStore: RunStore {
         deviceBinds.append(deviceKeys.map(\.pciId)); deviceBinds.append(deviceKeys.map(\.size))
 
         let storedIds: Set<UUID> = try transaction { s in
-            // Environments and devices: insert what is new, then read every id (a second
-            // statement, so rows another collector committed meanwhile are seen).
-            let envColumns = "hostname, kernel_release, cpu_model, online_cpus, memory_bytes, numa_nodes, hypervisor"
-            let envArrays = "unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::text[])"
-            _ = try s.query("INSERT INTO environments (\(envColumns)) SELECT * FROM \(envArrays) ON CONFLICT DO NOTHING", envBinds)
-            var envIds: [EnvironmentKey: Int64] = [:]
-            for row in try s.query("SELECT e.id, \(envColumns) FROM environments e JOIN \(envArrays) AS k(\(envColumns)) USING (\(envColumns))", envBinds) {
+            let envIds = try Self.ids(s, table: "environments",
+                                      columns: "hostname, kernel_release, cpu_model, online_cpus, memory_bytes, numa_nodes, hypervisor",
+                                      arrays: "unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::text[])",
+                                      envBinds) { row in
                 let (id, h, k, c, n, m, nodes, hv) = try row.decode((Int64, String, String, String, Int64, Int64, Int64, String).self)
-                envIds[EnvironmentKey(hostname: h, kernel: k, cpu: c, cpus: n, memory: m, nodes: nodes, hypervisor: hv)] = id
+                return (id, EnvironmentKey(hostname: h, kernel: k, cpu: c, cpus: n, memory: m, nodes: nodes, hypervisor: hv))
             }
-            let deviceColumns = "kind, name, driver, controller_driver, class, pci_id, size_bytes"
-            let deviceArrays = "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[])"
-            _ = try s.query("INSERT INTO devices (\(deviceColumns)) SELECT * FROM \(deviceArrays) ON CONFLICT DO NOTHING", deviceBinds)
-            var deviceIds: [DeviceKey: Int64] = [:]
-            for row in try s.query("SELECT d.id, \(deviceColumns) FROM devices d JOIN \(deviceArrays) AS k(\(deviceColumns)) USING (\(deviceColumns))", deviceBinds) {
+            let deviceIds = try Self.ids(s, table: "devices", columns: "kind, name, driver, controller_driver, class, pci_id, size_bytes",
+                                         arrays: "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[])",
+                                         deviceBinds) { row in
                 let (id, kind, name, driver, controller, cls, pci, size) = try row.decode((Int64, String, String, String, String, String, String, Int64).self)
-                deviceIds[DeviceKey(kind: kind, name: name, driver: driver, controller: controller, deviceClass: cls, pciId: pci, size: size)] = id
+                return (id, DeviceKey(kind: kind, name: name, driver: driver, controller: controller, deviceClass: cls, pciId: pci, size: size))
             }
             // The runs: those already there (another collector, an earlier try) are left alone.
             var runBinds = PostgresBindings()
@@ -333,6 +328,20 @@ public final class PostgresRunStore: RunStore {
         return batch.indices.map { i in
             firstIndex[batch[i].record.runId] == i && storedIds.contains(batch[i].record.runId) ? .stored : .duplicate
         }
+    }
+
+    /// Inserts the keys a batch needs into `table` (`id` plus `columns`) unless they are there,
+    /// then reads every key's id in a second statement, so rows another collector committed
+    /// meanwhile are seen.
+    private static func ids<Key: Hashable>(_ s: Session, table: String, columns: String, arrays: String, _ binds: PostgresBindings,
+                                           key: (PostgresRow) throws -> (Int64, Key)) throws -> [Key: Int64] {
+        try s.query("INSERT INTO \(table) (\(columns)) SELECT * FROM \(arrays) ON CONFLICT DO NOTHING", binds)
+        var ids: [Key: Int64] = [:]
+        for row in try s.query("SELECT t.id, \(columns) FROM \(table) t JOIN \(arrays) AS k(\(columns)) USING (\(columns))", binds) {
+            let (id, k) = try key(row)
+            ids[k] = id
+        }
+        return ids
     }
 
     /// The rows below `runs`, as column arrays, filtered to the runs actually inserted.

@@ -52,20 +52,7 @@ import VBenchUplink
     struct MetricsTestError: Error, CustomStringConvertible { var text: String; var description: String { text } }
 
     static func run(_ arguments: [String], stdin: String? = nil) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = arguments
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        let input = Pipe()
-        p.standardInput = input
-        try p.run()
-        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
-        try input.fileHandleForWriting.close()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        try TestCommand.run(arguments, stdin: stdin)
     }
 
     @Test(.enabled(if: Self.promtool != nil, "promtool is not installed (Debian's prometheus package; scripts/deps installs it)"))

@@ -12,12 +12,6 @@ import VBenchUplink
 
 /// Several collectors writing to one real PostgreSQL, and that database restarted under them.
 @Suite(.serialized) struct FleetTests {
-    /// Whether a PostgreSQL server can start here (the shared one did); CI requires it.
-    static var serverAvailable: Bool {
-        if case .success = PostgresTestServer.shared { return true }
-        return PostgresTestServer.required
-    }
-
     /// A collector in this process, storing in `url` as `host`.
     static func collector(host: String, url: String, password: String, socket: String, retry: Duration = .seconds(30)) throws
         -> (Collector, PostgresRunStore, Endpoint) {
@@ -29,7 +23,7 @@ import VBenchUplink
         return (collector, store, try Endpoint(bound[0]))
     }
 
-    @Test(.enabled(if: Self.serverAvailable, "no PostgreSQL server can start here"))
+    @Test(.enabled(if: PostgresTestServer.testsRun, "no PostgreSQL server can start here"))
     func manyCollectorsOneDatabaseKeepTheReceivingHostAndStoreEachRunOnce() throws {
         let server = try PostgresTestServer.shared.get()
         let url = try server.makeDatabase()
@@ -77,7 +71,7 @@ import VBenchUplink
     /// during which they refuse records (`store-unavailable`) and the senders keep them in their
     /// spools and resend. Every acknowledged record must be in the database after recovery, every
     /// record sent must arrive in the end, and nothing may be stored twice.
-    @Test(.enabled(if: Self.serverAvailable, "no PostgreSQL server can start here"))
+    @Test(.enabled(if: PostgresTestServer.testsRun, "no PostgreSQL server can start here"))
     func databaseRestartedMidIngestLosesNoAcknowledgedRecordAndStoresNothingTwice() throws {
         let dir = try ScratchFolder(under: "/tmp")
         let server = try PostgresTestServer.start(in: dir.path + "/pg")

@@ -72,6 +72,12 @@ public final class PostgresTestServer: Sendable {
     }()
     nonisolated(unsafe) static var ownedDirectory: String?
 
+    /// Whether tests that need a server run: one is up, or CI requires one (they then fail).
+    public static var testsRun: Bool {
+        if case .success = shared { return true }
+        return required
+    }
+
     /// Whether tests must fail rather than skip without a server (CI sets it).
     public static var required: Bool { ProcessInfo.processInfo.environment["VBENCH_REQUIRE_POSTGRES"] == "1" }
 
@@ -136,25 +142,7 @@ public final class PostgresTestServer: Sendable {
         try run(["timeout", "300", scriptPath] + arguments)
     }
 
-    /// Runs a command; its output goes through a file, not a pipe: a server it starts may keep
-    /// an inherited descriptor of a pipe open for its whole life, and reading to the end of the
-    /// pipe would then never return.
     static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String) {
-        let outputPath = NSTemporaryDirectory() + "vbench-pg-\(UUID().uuidString.prefix(8)).out"
-        FileManager.default.createFile(atPath: outputPath, contents: nil)
-        defer { try? FileManager.default.removeItem(atPath: outputPath) }
-        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = arguments
-        p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        p.standardOutput = output
-        p.standardError = output
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        p.waitUntilExit()
-        try? output.close()
-        let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        return (p.terminationStatus, text)
+        try TestCommand.run(arguments, environment: environment)
     }
 }

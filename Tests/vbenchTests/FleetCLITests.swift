@@ -7,11 +7,6 @@ import VBenchTestSupport
 /// The fleet from the command line: a host's SQLite store moved into PostgreSQL, then read
 /// back selected and grouped by the host that received each run.
 @Suite struct FleetCLITests {
-    static var serverAvailable: Bool {
-        if case .success = PostgresTestServer.shared { return true }
-        return PostgresTestServer.required
-    }
-
     @Test func aPasswordInTheURLIsRefusedAndNotEchoed() throws {
         let r = try Binary.run(["runs", "list", "--store", "postgres://vbench:s3cret@127.0.0.1:5432/vbench"])
         #expect(r.status == 64, "\(r.stderr)")
@@ -20,7 +15,7 @@ import VBenchTestSupport
         #expect(scheme.status == 64 && scheme.stderr.contains("unknown scheme"))
     }
 
-    @Test(.enabled(if: Self.serverAvailable, "no PostgreSQL server can start here"))
+    @Test(.enabled(if: PostgresTestServer.testsRun, "no PostgreSQL server can start here"))
     func migrateMovesAHostStoreWithoutLossOrDuplicatesAndReadersGroupByHost() throws {
         let server = try PostgresTestServer.shared.get()
         let url = try server.makeDatabase()

@@ -82,10 +82,7 @@ extension VBench {
             }
             let runStore: any RunStore
             do {
-                switch location {
-                case .sqlite(let path): runStore = try SQLiteRunStore(path: path)
-                case .postgres(let url): runStore = try PostgresRunStore(url: url, retryWindow: .milliseconds(Int64(storeRetry * 1000)))
-                }
+                runStore = try RunStores.open(location, create: true, retryWindow: .milliseconds(Int64(storeRetry * 1000)))
             } catch {
                 throw fail("\(error)", code: VBenchExit.error)
             }
