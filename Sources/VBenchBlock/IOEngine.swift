@@ -29,7 +29,7 @@ public protocol IOEngine: ~Copyable {
 }
 
 /// Linux native AIO: one io_submit for a batch of iocbs, one io_getevents for up to
-/// `depth` completions (LAB-NOTES: in guests the per-syscall cost dominates).
+/// `depth` completions (measured in TCG guests: the per-syscall cost dominates).
 public struct LibAIOEngine: IOEngine, ~Copyable {
     public static let name = "libaio"
     private let context: AIOContext

@@ -66,9 +66,13 @@ public struct Environment: Codable, Sendable, Equatable {
     public var memoryBytes: UInt64
     public var numaNodes: Int
     public var hypervisor: HypervisorInfo
+    /// The kernel's boot id (`/proc/sys/kernel/random/boot_id`): runs with the same id shared a
+    /// boot, so `compare` can tell how many boots a side holds. Absent in older records.
+    public var bootId: String?
 
     public init(hostname: String, kernelRelease: String, cpuModel: String, onlineCpus: Int,
-                memoryBytes: UInt64, numaNodes: Int, hypervisor: HypervisorInfo) {
+                memoryBytes: UInt64, numaNodes: Int, hypervisor: HypervisorInfo, bootId: String? = nil) {
+        self.bootId = bootId
         self.hostname = hostname
         self.kernelRelease = kernelRelease
         self.cpuModel = cpuModel

@@ -7,7 +7,7 @@ public enum DiskModel: String, CaseIterable, Codable, Sendable {
     case nvme
     case pvscsi
 
-    /// The guest driver that tells this model apart (leaf or host adapter), per LAB-NOTES.
+    /// The guest driver that tells this model apart (leaf or host adapter), as measured in lab boots.
     public var guestDriver: String {
         switch self {
         case .virtioBlk: "virtio_blk"

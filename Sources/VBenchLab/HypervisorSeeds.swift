@@ -11,7 +11,7 @@ public struct HypervisorSeed: Sendable {
     public var cpu: String
     public var arguments: [String]
 
-    /// VMware, VirtualBox and Xen HVM, as LAB-NOTES verified them on QEMU 7.2, and plain TCG.
+    /// VMware, VirtualBox and Xen HVM, as verified in lab boots on QEMU 7.2, and plain TCG.
     public static let all: [HypervisorSeed] = [
         // Without TCG's CPUID leaf and hypervisor bit, and with a VMware serial, the guest kernel
         // itself detects VMware (QEMU answers the VMware backdoor port).

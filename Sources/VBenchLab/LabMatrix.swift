@@ -211,7 +211,7 @@ public struct LabMatrix: Codable, Sendable, Equatable {
     }
 
     /// Seconds one guest `vbench run` may take: twice its measuring and ramp time, plus a minute.
-    /// A disk whose I/O stalls (LAB-NOTES saw one NVMe run in twenty stall) fails alone.
+    /// A disk whose I/O stalls (earlier lab runs saw one NVMe run in twenty stall) fails alone.
     public func guestRunBound() -> Double {
         let p = BlockProfile(rawValue: profile) ?? .quick
         let perWorkload = (runtimeSeconds ?? p.runtimeSeconds) + p.rampSeconds

@@ -154,7 +154,8 @@ public final class LabRunner {
     func jobScript(disks: [DiskModel], nics: [NicModel] = [], tags: [String: String], commandLine: [String],
                    sendTo: String = "serial:/dev/virtio-ports/org.vbench.0") -> String {
         let m = options.matrix
-        var runArgs = ["--device", "blk", "--allow-destructive", "--profile", m.profile, "--out", "/out"]
+        // One run per disk and pass: the lab's passes, boots and rounds are its runs.
+        var runArgs = ["--device", "blk", "--runs", "1", "--allow-destructive", "--profile", m.profile, "--out", "/out"]
         if let rw = m.rw { runArgs += ["--rw", rw, "--bs", m.bs ?? "4k", "--iodepth", "\(m.iodepth ?? 32)"] }
         if let r = m.runtimeSeconds { runArgs += ["--runtime", "\(r)"] }
         if let r = m.repetitions { runArgs += ["--repeat", "\(r)"] }
@@ -304,7 +305,7 @@ public final class LabRunner {
 
                 """
         }
-        let args = (["--device", "net", "--peer", LabNetwork.peerAddress, "--iface", "auto",
+        let args = (["--device", "net", "--runs", "1", "--peer", LabNetwork.peerAddress, "--iface", "auto",
                      "--runtime", "\(m.netSeconds)", "--repeat", "\(m.netRepetitions)", "--out", "/out"]
                     + tagArgs + ["--tag", "lab.nics=\(nics.map(\.rawValue).joined(separator: ","))"]).map(Self.shellQuote).joined(separator: " ")
         s += """

@@ -14,6 +14,9 @@ public struct MemHarness: Sendable {
     /// On a machine with several NUMA nodes: STREAM triad with threads on one node's CPUs and
     /// the arrays bound to another node (local on the diagonal, remote elsewhere). Empty on one node.
     public var numaPairs: [NUMAPair]
+    /// Which parts run: STREAM (with the first touch of its arrays and the NUMA pairs) and the chase.
+    public var stream: Bool
+    public var chase: Bool
 
     public struct NUMAPair: Sendable, Equatable {
         public var cpuNode: Int
@@ -43,8 +46,10 @@ public struct MemHarness: Sendable {
     }
 
     public init(arrayBytes: UInt64, threads: Int, iterations: Int = 10, chaseSizes: [Int], chaseRepetitions: Int = 3, pin: Bool = true,
-                numaPairs: [NUMAPair] = []) {
+                numaPairs: [NUMAPair] = [], stream: Bool = true, chase: Bool = true) {
         self.numaPairs = numaPairs
+        self.stream = stream
+        self.chase = chase
         self.arrayBytes = arrayBytes
         self.threads = threads
         self.iterations = iterations
@@ -65,6 +70,12 @@ public struct MemHarness: Sendable {
     }
 
     public func run(progress: (String) -> Void = { _ in }) throws(Problem) -> [WorkloadResult] {
+        var workloads = stream ? try streamWorkloads(progress: progress) : []
+        if chase { workloads += try chaseWorkloads(progress: progress) }
+        return workloads
+    }
+
+    func streamWorkloads(progress: (String) -> Void) throws(Problem) -> [WorkloadResult] {
         let elements = Int(arrayBytes) / MemoryLayout<Double>.stride
         progress("STREAM: 3 arrays of \(ByteCount.human(arrayBytes)), \(threads) thread(s), \(iterations) iterations")
         let stream: StreamBenchmark.Result
@@ -104,6 +115,11 @@ public struct MemHarness: Sendable {
                                                                       pinned: true, repetitions: iterations - 1, numaNode: pair.memoryNode)),
                                             repetitions: reps))
         }
+        return workloads
+    }
+
+    func chaseWorkloads(progress: (String) -> Void) throws(Problem) -> [WorkloadResult] {
+        var workloads: [WorkloadResult] = []
         for size in chaseSizes {
             progress("pointer chase over \(ByteCount.human(UInt64(size)))")
             let loads = max(1 << 20, min(size / PointerChase.slotBytes * 8, 1 << 24))

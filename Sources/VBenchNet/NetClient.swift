@@ -223,21 +223,25 @@ public final class NetClient: @unchecked Sendable {
 /// way and the other with 1 and N connections, 1-byte and sized request/response, and
 /// connect/request/response/close.
 public enum NetProfile {
+    /// The standard workloads, or only `tests` (and stream `directions`) when given.
     public static func workloads(peer: String, interface: String?, streams: Int, messageSize: Int, rrSize: Int,
-                                 seconds: Double, repetitions: Int) -> [NetWorkloadSpec] {
+                                 seconds: Double, repetitions: Int, tests: Set<NetTest>? = nil,
+                                 directions: Set<NetDirection>? = nil) -> [NetWorkloadSpec] {
         var specs: [NetWorkloadSpec] = []
-        for direction in [NetDirection.send, .receive] {
+        for direction in [NetDirection.send, .receive] where (directions?.contains(direction) ?? true) && (tests?.contains(.stream) ?? true) {
             for n in Set([1, streams]).sorted() {
                 specs.append(NetWorkloadSpec(test: .stream, direction: direction, streams: n, messageSizeBytes: messageSize,
                                              runtimeNs: UInt64(seconds * 1e9), repetitions: repetitions, peer: peer, interface: interface))
             }
         }
-        for size in Set([1, rrSize]).sorted() {
+        for size in Set([1, rrSize]).sorted() where tests?.contains(.rr) ?? true {
             specs.append(NetWorkloadSpec(test: .rr, messageSizeBytes: size, responseSizeBytes: size, runtimeNs: UInt64(seconds * 1e9),
                                          repetitions: repetitions, peer: peer, interface: interface))
         }
-        specs.append(NetWorkloadSpec(test: .crr, messageSizeBytes: 1, responseSizeBytes: 1, runtimeNs: UInt64(seconds * 1e9),
-                                     repetitions: repetitions, peer: peer, interface: interface))
+        if tests?.contains(.crr) ?? true {
+            specs.append(NetWorkloadSpec(test: .crr, messageSizeBytes: 1, responseSizeBytes: 1, runtimeNs: UInt64(seconds * 1e9),
+                                         repetitions: repetitions, peer: peer, interface: interface))
+        }
         return specs
     }
 }

@@ -49,7 +49,8 @@ public struct SystemProbe: Sendable {
             onlineCpus: Self.countCPUList(fs.readString("/sys/devices/system/cpu/online") ?? "0"),
             memoryBytes: memKiB * 1024,
             numaNodes: max(1, fs.isLive ? (NUMA.configuredNodes() ?? nodes.count) : nodes.count),
-            hypervisor: HypervisorDetector.detect(fs, cpuid: cpuid))
+            hypervisor: HypervisorDetector.detect(fs, cpuid: cpuid),
+            bootId: fs.readString("/proc/sys/kernel/random/boot_id")?.trimmingCharacters())
     }
 
     /// Paravirtual drivers and guest additions in use: loaded modules (/proc/modules) and

@@ -60,7 +60,7 @@ public struct Uplink: Sendable {
                     .connect(to: VsockAddress(cid: .init(rawValue: cid ?? 2), port: .init(integerLiteral: port))).wait()
             case let .serial(path):
                 let fd = try openCharacterDevice(path)
-                // The host's reply comes back on the same descriptor as the write (LAB-NOTES).
+                // The host's reply comes back on the same descriptor as the write (measured on QEMU 7.2).
                 channel = try NIOPipeBootstrap(group: group).channelInitializer(initializer)
                     .takingOwnershipOfDescriptor(inputOutput: fd).wait()
             }

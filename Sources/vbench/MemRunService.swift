@@ -11,6 +11,8 @@ struct MemRunService {
     var threads: Int?
     var iterations: Int?
     var output: OutputOptions
+    var stream = true
+    var chase = true
 
     func run() -> ExitCode {
         let fs = RootedFileSystem()
@@ -36,7 +38,8 @@ struct MemRunService {
             allTags["mem.numa"] = "nodes=\(topology.nodes.count)"
         }
         let harness = MemHarness(arrayBytes: arrayBytes, threads: threadCount, iterations: iterations ?? 10,
-                                 chaseSizes: MemHarness.chaseSizes(upTo: Int(max(arrayBytes, 16 << 20))), numaPairs: pairs)
+                                 chaseSizes: MemHarness.chaseSizes(upTo: Int(max(arrayBytes, 16 << 20))), numaPairs: pairs,
+                                 stream: stream, chase: chase)
         let live = ProgressLine()
         let start = Date()
         let workloads: [WorkloadResult]

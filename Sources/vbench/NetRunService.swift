@@ -16,6 +16,9 @@ struct NetOptions: ParsableArguments {
     @Option(help: ArgumentHelp("--device net: parallel connections of the multi-stream tests.", valueName: "n"))
     var streams: Int = 4
 
+    @Option(help: ArgumentHelp("--device net: only stream tests this way: send (to the peer) or recv (from it). Default: both.", valueName: "way"))
+    var direction: StreamDirection?
+
     @Option(name: .customLong("message-size"), help: ArgumentHelp("--device net: bytes per write in stream tests.", valueName: "size"))
     var messageSize: String = "128k"
 
@@ -38,6 +41,12 @@ struct NetOptions: ParsableArguments {
     }
 }
 
+/// `--direction`: which way stream tests carry the payload.
+enum StreamDirection: String, ExpressibleByArgument {
+    case send, recv
+    var net: NetDirection { self == .send ? .send : .receive }
+}
+
 /// `vbench run --device net`: the standard network workloads against a `vbench serve` peer,
 /// one record per interface.
 struct NetRunService {
@@ -45,6 +54,7 @@ struct NetRunService {
     var seconds: Double
     var repetitions: Int
     var output: OutputOptions
+    var tests: Set<NetTest>?
 
     func run() -> ExitCode {
         let fs = RootedFileSystem()
@@ -92,7 +102,8 @@ struct NetRunService {
                 let client = try NetClient(host: host, port: port, device: bind)
                 let specs = NetProfile.workloads(peer: "\(host):\(port)", interface: name, streams: net.streams,
                                                  messageSize: Int(ByteCount.parse(net.messageSize) ?? 131072),
-                                                 rrSize: Int(ByteCount.parse(net.rrSize) ?? 1024), seconds: seconds, repetitions: repetitions)
+                                                 rrSize: Int(ByteCount.parse(net.rrSize) ?? 1024), seconds: seconds, repetitions: repetitions,
+                                                 tests: tests, directions: net.direction.map { [$0.net] })
                 for (i, spec) in specs.enumerated() {
                     live.show("\(name): \(spec.name) (\(i + 1)/\(specs.count))")
                     workloads.append(try client.run(spec, seconds: seconds, repetitions: repetitions))

@@ -5,7 +5,7 @@ import VBenchTestSupport
 @testable import VBenchLab
 
 @Suite struct DeviceArgumentTests {
-    /// Each model's QEMU arguments, as LAB-NOTES measured them on QEMU 7.2 (serials make the
+    /// Each model's QEMU arguments, as measured in lab boots on QEMU 7.2 (serials make the
     /// guest's disk findable whatever name it gets).
     @Test func diskModelsMapToTheirQEMUDevices() {
         let args = { (m: DiskModel, i: Int) in m.qemuArguments(index: i, image: "/x/d.img", cache: "none", aio: "native").joined(separator: " ") }
@@ -174,7 +174,7 @@ import VBenchTestSupport
         #expect(job.contains("ip addr add 10.77.2.2/24 dev \"$ifc\"") && job.contains("nets=\"$nets $ifc:2:10.77.2.1\""))
         #expect(job.contains("ip route add 10.77.0.1/32 via \"$gw\" dev \"$ifc\" metric \"$metric\""))
         // 2 NICs x 7 workloads x 2 repetitions x (1 + 1) s x 2 + 60 = 172.
-        #expect(job.contains("timeout 172 /vbench run '--device' 'net' '--peer' '10.77.0.1' '--iface' 'auto' '--runtime' '1.0' '--repeat' '2'"))
+        #expect(job.contains("timeout 172 /vbench run '--device' 'net' '--runs' '1' '--peer' '10.77.0.1' '--iface' 'auto' '--runtime' '1.0' '--repeat' '2'"))
         #expect(job.contains("'--tag' 'lab.nics=virtio-net,e1000'") && job.contains("say \"run net exit $status\""))
         // The NICs run after the disks, and their records are sent before the final marker.
         let disk = job.range(of: "disk vbd0virtioblk")!.lowerBound, net = job.range(of: "run net on")!.lowerBound

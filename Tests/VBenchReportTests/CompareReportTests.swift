@@ -19,13 +19,15 @@ extension GoldenFiles {
     /// A kernel upgrade as compare sees it: virtio-blk lost 20 % IOPS, IDE unchanged, one
     /// workload only in the candidate, and a too-small side.
     static func comparison() -> Comparison {
-        let base = [Synthetic.record(iops: Synthetic.around(25_000, 6), p99Ns: Synthetic.around(1_200_000, 6)),
-                    Synthetic.record(iops: Synthetic.around(4_000, 6), driver: "ata_piix"),
-                    Synthetic.record(iops: [3_000, 3_100, 2_900], workload: "randread-4k-qd1")]
-        let cand = [Synthetic.record(iops: Synthetic.around(20_000, 6), p99Ns: Synthetic.around(1_250_000, 6)),
-                    Synthetic.record(iops: Synthetic.around(4_020, 6), driver: "ata_piix"),
-                    Synthetic.record(iops: [2_000, 2_100, 1_900], workload: "randread-4k-qd1"),
-                    Synthetic.record(iops: Synthetic.around(2_500, 6), workload: "seqread-1m-qd32")]
+        /// `n` runs whose means follow Synthetic.around, three repetitions each.
+        func runs(_ iops: Double, _ n: Int = 6, p99: Double? = nil, driver: String = "virtio_blk", workload: String = "randread-4k-qd32") -> [RunRecord] {
+            zip(Synthetic.around(iops, n), p99.map { Synthetic.around($0, n) } ?? Array(repeating: 0, count: n)).map { m, p in
+                Synthetic.record(iops: [m * 1.002, m, m * 0.998], p99Ns: p99 == nil ? nil : [p, p, p], driver: driver, workload: workload)
+            }
+        }
+        let base = runs(25_000, p99: 1_200_000) + runs(4_000, driver: "ata_piix") + runs(3_000, 3, workload: "randread-4k-qd1")
+        let cand = runs(20_000, p99: 1_250_000).reversed() + runs(4_020, driver: "ata_piix").reversed()
+            + runs(2_000, 3, workload: "randread-4k-qd1") + runs(2_500, workload: "seqread-1m-qd32")
         return Comparator.compare(baseline: base, candidate: cand)
     }
 
@@ -36,8 +38,9 @@ extension GoldenFiles {
         try Golden.check(CompareReport.markdown(c, baseline: "kernel=6.1.0-55-amd64", candidate: "kernel=6.1.0-56-amd64"), "compare.md")
         try Golden.check(TableRenderer.csv(table), "compare.csv")
         // Regressions sort first; the verdict line names the rule.
-        #expect(table.rows.first?[9] == "REGRESSION" && CompareReport.verdict(c) == "REGRESSION")
-        #expect(table.notes[0].contains("p < 0.010") && table.notes.contains { $0.contains("at least 5 per side") })
+        #expect(table.rows.first?[10] == "REGRESSION" && CompareReport.verdict(c) == "REGRESSION")
+        #expect(table.notes[0].contains("p < 0.010") && table.notes.contains { $0.contains("make at least 5 runs a side") })
+        #expect(table.notes.contains { $0.hasPrefix("detectable: ") })
     }
 
     @Test func jsonCarriesTheSchemaVersionAndRoundTrips() throws {
@@ -47,7 +50,7 @@ extension GoldenFiles {
         try Golden.check(String(decoding: try pretty.encode(c), as: UTF8.self) + "\n", "compare.json")
         let data = try JSONEncoder().encode(c)
         let object = try JSONSerialization.jsonObject(with: data) as? [String: Any]
-        #expect(object?["schemaVersion"] as? Int == 1)
+        #expect(object?["schemaVersion"] as? Int == 2)
         #expect(try JSONDecoder().decode(Comparison.self, from: data) == c)
     }
 

@@ -88,7 +88,7 @@ extension GoldenFiles {
 
     @Test func missingFolderExitsOneAndNamesIt() throws {
         let out = try ScratchFolder()
-        let r = try Binary.run(["run", "--target", "/var/tmp/vbench-none-\(UUID().uuidString)/t.dat", "--profile", "quick", "--out", out.path])
+        let r = try Binary.run(["run", "--runs", "1", "--target", "/var/tmp/vbench-none-\(UUID().uuidString)/t.dat", "--profile", "quick", "--out", out.path])
         #expect(r.status == 1)
         #expect(r.stderr.contains("does not exist; create it or name a target in an existing directory"))
         #expect(!FileManager.default.fileExists(atPath: out.path + "/runs"), "nothing is written on failure")
@@ -98,7 +98,7 @@ extension GoldenFiles {
         let out = try ScratchFolder()
         let file = out.path + "/keep.img"
         try Data(repeating: 1, count: 1 << 20).write(to: URL(fileURLWithPath: file))
-        let r = try Binary.run(["run", "--target", file, "--rw", "randwrite", "--runtime", "0.2", "--out", out.path])
+        let r = try Binary.run(["run", "--runs", "1", "--target", file, "--rw", "randwrite", "--runtime", "0.2", "--out", out.path])
         #expect(r.status == 1)
         #expect(r.stderr.contains("--allow-destructive"))
         #expect(try Data(contentsOf: URL(fileURLWithPath: file)) == Data(repeating: 1, count: 1 << 20))
@@ -108,7 +108,7 @@ extension GoldenFiles {
     @Test func quickProfileWritesAValidRecord() throws {
         let out = try ScratchFolder()
         let target = out.path + "/quick.dat"
-        let r = try Binary.run(["run", "--device", "blk", "--target", target, "--profile", "quick", "--json", "--out", out.path,
+        let r = try Binary.run(["run", "--runs", "1", "--device", "blk", "--target", target, "--profile", "quick", "--json", "--out", out.path,
                                 "--tag", "test=quick"], timeout: 300)
         #expect(r.status == 0, "stderr: \(r.stderr)")
         let record = try RunRecord.decode(Data(r.stdout.utf8))
@@ -133,7 +133,7 @@ extension GoldenFiles {
     @Test func runsAreStoredListedShownAndExported() throws {
         let out = try ScratchFolder()
         for pattern in ["randread", "randwrite"] {
-            let r = try Binary.run(["run", "--target", out.path, "--rw", pattern, "--runtime", "0.2", "--ramp", "0", "--repeat", "2",
+            let r = try Binary.run(["run", "--runs", "1", "--target", out.path, "--rw", pattern, "--runtime", "0.2", "--ramp", "0", "--repeat", "2",
                                     "--size", "8m", "--out", out.path, "--tag", "case=\(pattern)"])
             #expect(r.status == 0, "stderr: \(r.stderr)")
         }
@@ -192,7 +192,7 @@ extension GoldenFiles {
         #expect(abs(iops - fioIops) / fioIops < 0.02, "vbench \(iops) vs fio \(fioIops)")
         #expect(w.repetitions.first?.metrics["latP99Ns"] != nil)
         // A vbench record file imports too, once.
-        let vb = try Binary.run(["run", "--target", out.path, "--rw", "randread", "--runtime", "0.2", "--ramp", "0", "--repeat", "1",
+        let vb = try Binary.run(["run", "--runs", "1", "--target", out.path, "--rw", "randread", "--runtime", "0.2", "--ramp", "0", "--repeat", "1",
                                  "--size", "8m", "--out", out.path + "/vb"])
         #expect(vb.status == 0)
         let file = try #require(try FileManager.default.contentsOfDirectory(atPath: out.path + "/vb/runs").first)
@@ -286,7 +286,7 @@ extension GoldenFiles {
 
     @Test func memoryRunWritesAVerifiedStreamRecord() throws {
         let out = try ScratchFolder()
-        let r = try Binary.run(["run", "--device", "mem", "--size", "8m", "--repeat", "3", "--threads", "2", "--json", "--out", out.path,
+        let r = try Binary.run(["run", "--runs", "1", "--device", "mem", "--size", "8m", "--repeat", "3", "--threads", "2", "--json", "--out", out.path,
                                 "--tag", "case=mem"])
         #expect(r.status == 0, "\(r.stderr)")
         let record = try RunRecord.decode(Data(r.stdout.utf8))
@@ -305,7 +305,7 @@ extension GoldenFiles {
 
     @Test func deviceAllWritesOneRecordPerFamily() throws {
         let out = try ScratchFolder()
-        let r = try Binary.run(["run", "--device", "all", "--target", out.path, "--rw", "randread", "--runtime", "0.2", "--ramp", "0",
+        let r = try Binary.run(["run", "--runs", "1", "--device", "all", "--target", out.path, "--rw", "randread", "--runtime", "0.2", "--ramp", "0",
                                 "--repeat", "2", "--size", "8m", "--out", out.path + "/o"], timeout: 300)
         #expect(r.status == 0, "\(r.stderr)")
         let files = try FileManager.default.contentsOfDirectory(atPath: out.path + "/o/runs").sorted()
@@ -330,7 +330,7 @@ extension GoldenFiles {
         }
         let deadline = Date().addingTimeInterval(30)
         while !Self.listening(port) && Date() < deadline { usleep(50_000) }
-        let r = try Binary.run(["run", "--device", "net", "--peer", "127.0.0.1:\(port)", "--runtime", "0.3", "--repeat", "2",
+        let r = try Binary.run(["run", "--runs", "1", "--device", "net", "--peer", "127.0.0.1:\(port)", "--runtime", "0.3", "--repeat", "2",
                                 "--streams", "2", "--json", "--out", out.path], timeout: 120)
         #expect(r.status == 0, "\(r.stderr)")
         let record = try RunRecord.decode(Data(r.stdout.utf8))

@@ -54,7 +54,7 @@ final class CollectorProcess {
         let collector = try CollectorProcess(arguments: ["--listen", "unix:" + socket, "--listen", "tcp://127.0.0.1:0",
                                                          "--store", dir.path + "/host.sqlite", "--json-log"])
         #expect(collector.tcpPort > 0)
-        let r = try Binary.run(["run", "--target", dir.path, "--rw", "randread", "--runtime", "0.2", "--ramp", "0", "--repeat", "1",
+        let r = try Binary.run(["run", "--runs", "1", "--target", dir.path, "--rw", "randread", "--runtime", "0.2", "--ramp", "0", "--repeat", "1",
                                 "--size", "8m", "--out", dir.path + "/guest", "--send", "unix:" + socket])
         #expect(r.status == 0)
         #expect(r.stderr.contains("1 stored, 0 already there"), "\(r.stderr)")
@@ -86,7 +86,7 @@ final class CollectorProcess {
         defer { if bridge.isRunning { bridge.terminate(); bridge.waitUntilExit() } }
         let deadline = Date().addingTimeInterval(10)
         while !FileManager.default.fileExists(atPath: port) && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-        let r = try Binary.run(["run", "--target", dir.path, "--rw", "randread", "--runtime", "0.2", "--ramp", "0", "--repeat", "1",
+        let r = try Binary.run(["run", "--runs", "1", "--target", dir.path, "--rw", "randread", "--runtime", "0.2", "--ramp", "0", "--repeat", "1",
                                 "--size", "8m", "--out", dir.path + "/guest", "--send", "serial:" + port])
         #expect(r.stderr.contains("sent to serial:\(port): 1 stored"), "\(r.stderr)")
         #expect(collector.terminate() == 0)
@@ -96,7 +96,7 @@ final class CollectorProcess {
     @Test func unreachableCollectorSpoolsAndSendDeliversLater() throws {
         let dir = try ScratchFolder()
         let socket = dir.path + "/later.sock"
-        let r = try Binary.run(["run", "--target", dir.path, "--rw", "randread", "--runtime", "0.2", "--ramp", "0", "--repeat", "1",
+        let r = try Binary.run(["run", "--runs", "1", "--target", dir.path, "--rw", "randread", "--runtime", "0.2", "--ramp", "0", "--repeat", "1",
                                 "--size", "8m", "--out", dir.path + "/guest", "--send", "unix:" + socket])
         #expect(r.status == 0, "the run succeeded; only the delivery waits")
         #expect(r.stderr.contains("1 record(s) wait in"))

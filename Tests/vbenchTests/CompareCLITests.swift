@@ -14,9 +14,14 @@ import VBenchTestSupport
     @Test func exitCodesFollowTheVerdict() throws {
         let dir = try ScratchFolder()
         let base = dir.path + "/base.json", same = dir.path + "/same.json", worse = dir.path + "/worse.json"
-        try Self.write([Synthetic.record(iops: Synthetic.around(25_000, 6))], to: base)
-        try Self.write([Synthetic.record(iops: Synthetic.around(25_000, 6).reversed())], to: same)
-        try Self.write([Synthetic.record(iops: Synthetic.around(20_000, 6))], to: worse)
+        // Six runs a side (runs are the samples), three repetitions each.
+        func runs(_ mean: Double, reversed: Bool = false) -> [RunRecord] {
+            let means = Synthetic.around(mean, 6)
+            return (reversed ? means.reversed() : means).map { Synthetic.record(iops: [$0 * 1.002, $0, $0 * 0.998]) }
+        }
+        try Self.write(runs(25_000), to: base)
+        try Self.write(runs(25_000, reversed: true), to: same)
+        try Self.write(runs(20_000), to: worse)
 
         let regression = try Binary.run(["compare", base, worse])
         #expect(regression.status == 2, "\(regression.stderr)")
@@ -33,7 +38,9 @@ import VBenchTestSupport
         #expect(try String(contentsOfFile: md, encoding: .utf8) == m.stdout)
         let j = try Binary.run(["compare", base, worse, "--format", "json"])
         let object = try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as? [String: Any]
-        #expect(object?["schemaVersion"] as? Int == 1 && (object?["items"] as? [Any])?.count == 2)
+        #expect(object?["schemaVersion"] as? Int == 2 && (object?["items"] as? [Any])?.count == 2)
+        // The detectable change is stated with every verdict.
+        #expect(aa.stdout.contains("DETECTABLE") && aa.stdout.contains("detectable: true changes of"), "\(aa.stdout)")
     }
 
     @Test func selectionsOverTheStoreAndAMissingBaseline() throws {
@@ -47,7 +54,7 @@ import VBenchTestSupport
         }
         // Five runs a side: each run's mean is a sample (the exact test's p is 2/252).
         let r = try Binary.run(["compare", "kernel=6.1.0-55-amd64", "kernel=6.1.0-56-amd64", "--tag", "suite=cmp", "--store", storePath])
-        #expect(r.status == 2 && r.stdout.contains("5/5 rec") && r.stdout.contains("0.0079"), "\(r.stdout)\(r.stderr)")
+        #expect(r.status == 2 && r.stdout.contains("5/5 runs") && r.stdout.contains("0.0079"), "\(r.stdout)\(r.stderr)")
         let missing = try Binary.run(["compare", "kernel=6.1.0-54-amd64", "kernel=6.1.0-56-amd64", "--store", storePath])
         #expect(missing.status == 5 && missing.stderr.contains("the baseline 'kernel=6.1.0-54-amd64' selects no runs"), "\(missing.stderr)")
         let noCandidate = try Binary.run(["compare", "kernel=6.1.0-55-amd64", "kernel=9.9", "--store", storePath])

@@ -70,7 +70,7 @@ enum LabPrerequisites {
             #expect(n.workloads.allSatisfy { $0.spec.net?.peer == "10.77.0.1:5201" && $0.spec.net?.interface == n.device.name })
         }
         // Received goodput of one stream: virtio-net ahead of the emulated e1000 (2.7-4x in the
-        // lab's boots under TCG; LAB-NOTES measured 4.6x with iperf3).
+        // lab's boots under TCG; earlier measurements gave 4.6x with iperf3).
         let goodput = { (r: RunRecord) in r.workloads.first { $0.name == "stream-recv-p1-128k" }?.summary["throughputBitsPerSec"]?.mean ?? 0 }
         #expect(goodput(vnet) > goodput(e1000), "virtio-net \(goodput(vnet)) vs e1000 \(goodput(e1000)) bit/s")
         #expect(r.stdout.contains("virtio_net") && r.stdout.contains("e1000") && r.stdout.contains("×VIRTIO"))
@@ -81,7 +81,7 @@ enum LabPrerequisites {
         #expect(r.stderr.contains("AF_VSOCK inside the guest (vsock_loopback): vsock send exit 0; collector stopped: 1 connections, 4 stored ("),
                 "\(r.stderr)")
         // The paravirtual disk outruns the emulated IDE disk at queue depth 32 (5-7x under TCG in
-        // every boot LAB-NOTES and this lab measured; the issue asks CI to hold the lab to it).
+        // every boot measured so far; the issue asks CI to hold the lab to it).
         let qd32 = { (r: RunRecord) in r.workloads.first { $0.name == "randread-4k-qd32" }?.summary["iops"]?.mean ?? 0 }
         #expect(qd32(virtio) > qd32(ide), "virtio-blk \(qd32(virtio)) IOPS vs ide \(qd32(ide))")
         // Everything of the run is under results/lab/RUN: the summary and the records.
@@ -124,7 +124,7 @@ enum LabPrerequisites {
         let common = ["--tag", "suite=ci-throttle", "--tag", "lab.phase=measure", "--metric", "iops", "--store", store]
         let flagged = try Binary.run(["compare", "lab.slot=0", "lab.slot=1"] + common)
         print(flagged.stdout)
-        #expect(flagged.status == 2 && flagged.stdout.contains("8/8 rec") && flagged.stdout.contains("REGRESSION"), "\(flagged.stdout)\(flagged.stderr)")
+        #expect(flagged.status == 2 && flagged.stdout.contains("8/8 runs") && flagged.stdout.contains("REGRESSION"), "\(flagged.stdout)\(flagged.stderr)")
         let twin = try Binary.run(["compare", "lab.slot=0", "lab.slot=2", "--alpha", "0.001"] + common)
         print(twin.stdout)
         #expect(twin.status == 0, "identical disks flagged: \(twin.stdout)")
@@ -178,7 +178,7 @@ enum LabPrerequisites {
         #expect(try !Subprocess.run("ip", ["-o", "addr"], timeout: 30).stdout.contains("10.77."))
         try net.startServe(binary: Binary.path, folder: folder.path, idleTimeout: 30)
         // A client inside the namespace reaches the peer address over the namespace's loopback.
-        let o = try Subprocess.run("ip", net.execPrefix + [Binary.path, "run", "--device", "net", "--peer", LabNetwork.peerAddress,
+        let o = try Subprocess.run("ip", net.execPrefix + [Binary.path, "run", "--runs", "1", "--device", "net", "--peer", LabNetwork.peerAddress,
                                                          "--runtime", "0.2", "--repeat", "2", "--json"], timeout: 120)
         #expect(o.status == 0, "\(o.stderr)")
         let record = try RunRecord.decode(Data(o.stdout.utf8))

@@ -10,10 +10,13 @@ struct RunSelection {
     var text: String
     var query: RunQuery?
     var file: String?
+    /// `last=K`: a history baseline, the K runs of each machine and device that started last
+    /// before the other side's first run.
+    var last: Int?
 
     /// `kernel=6.1.0-56-amd64,role=guest,lab.disk=ide` (keys family, role, class, driver,
-    /// kernel, hypervisor, host, since, until; any other key is a tag), or the path of a records file
-    /// (a JSON array as lab runs write, one record, or a folder of record files).
+    /// kernel, hypervisor, host, since, until, last; any other key is a tag), or the path of a
+    /// records file (a JSON array as lab runs write, one record, or a folder of record files).
     static func parse(_ text: String, common: RunQuery) throws -> RunSelection {
         if text.contains("/") || text.hasSuffix(".json") || FileManager.default.fileExists(atPath: text) {
             guard FileManager.default.fileExists(atPath: text) else {
@@ -22,6 +25,7 @@ struct RunSelection {
             return RunSelection(text: text, file: text)
         }
         var q = common
+        var last: Int?
         for part in text.split(separator: ",") {
             let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
             guard kv.count == 2, !kv[0].isEmpty else {
@@ -42,13 +46,18 @@ struct RunSelection {
             case "hypervisor":
                 guard let h = Hypervisor(rawValue: v) else { throw ValidationError("selection '\(text)': unknown hypervisor \(v)") }
                 q.hypervisor = h
+            case "last":
+                guard let k = Int(v), (1...100_000).contains(k) else {
+                    throw ValidationError("selection '\(text)': last must be a number of runs, 1…100000 (last=10: the 10 latest runs of each machine and device before the other side's first); got \(v)")
+                }
+                last = k
             case "since", "until":
                 guard let d = try? Date(v, strategy: .iso8601) else { throw ValidationError("selection '\(text)': \(k) must be ISO 8601; got \(v)") }
                 if k == "since" { q.since = d } else { q.until = d }
             default: q.tags[k.hasPrefix("tag.") ? String(k.dropFirst(4)) : k] = v
             }
         }
-        return RunSelection(text: text, query: q)
+        return RunSelection(text: text, query: q, last: last)
     }
 
     /// The selected records; a file's records are filtered by the common options too.
@@ -98,6 +107,9 @@ extension RunQuery {
     }
 }
 
+extension SampleUnit: ExpressibleByArgument {}
+extension DriftModel: ExpressibleByArgument {}
+
 extension VBench {
     /// `vbench compare BASELINE CANDIDATE`: regression checks with a significance test.
     struct Compare: ParsableCommand {
@@ -109,15 +121,24 @@ extension VBench {
                 or a records file (results/lab/RUN/records.json) or folder. The options below
                 filter both sides.
 
-                Per workload, device driver and metric (IOPS, bandwidth, p99; goodput,
+                Per workload, device driver, role and metric (IOPS, bandwidth, p99; goodput,
                 transactions, connections; memory bandwidth and latency), a two-sided permutation
-                test on the samples: each record's mean when both sides have two or more records
-                (boots interleaved A B A B carry the drift between boots into the test), else the
-                repetitions. A regression is p < alpha and a change beyond the threshold in the
-                metric's bad direction. When the sizes cannot reach alpha at all it says so and
-                asks for more samples instead of guessing.
+                test with runs as the samples (each record's mean): whatever moves a run as a whole
+                is part of the spread. A regression is p < alpha and a change beyond the threshold
+                in the metric's bad direction. Too few runs to reach alpha at all gives "too few
+                runs" with the number needed, not a verdict. Every metric states the change it
+                can detect (80 % power) at the sizes given.
 
-                Exit: 0 no regression, 2 regression, 5 baseline missing, 1 error, 64 usage.
+                A history baseline: last=K takes the K latest runs of each machine and device
+                before the candidate's first (kernel=6.1.0-55-amd64,last=30). With several
+                groups of runs a side (runs.group: one vbench run --runs N each) that differ
+                beyond their runs, groups are the samples, so drift between sessions is in the
+                test; --drift linear fits a trend instead.
+
+                A guest against the native host is refused: that is `vbench report` (×NATIVE).
+
+                Exit: 0 no regression (or too few runs), 2 regression, 5 baseline missing,
+                1 error, 64 usage (also a guest/native pairing).
                 """)
 
         @Argument(help: ArgumentHelp("The baseline: key=value,… or a records file.", valueName: "baseline"))
@@ -149,6 +170,15 @@ extension VBench {
         @Option(help: ArgumentHelp("Also write the report to this file (atomically).", valueName: "path"))
         var output: String?
 
+        @Option(help: ArgumentHelp("runs (each run's mean is a sample; groups of runs (runs.group) take over when a side has several and they differ beyond their runs; repetitions stand in only when shown to carry the run-to-run spread), groups, or repetitions (every repetition a sample, as if independent; a caveat is printed).", valueName: "unit"))
+        var unit: SampleUnit = .runs
+
+        @Option(help: ArgumentHelp("none (samples exchangeable; drift between sessions enters as their spread), linear (a trend through both sides, the change a step on top: interrupted time series, Freedman–Lane permutation) or auto (linear where the times allow).", valueName: "model"))
+        var drift: DriftModel = .none
+
+        @Option(help: ArgumentHelp("Where to learn how far a whole session shifts on this machine (for one session a side): auto (this machine's earlier runs.group sessions in the store, when the sides come from it), none, a selection or a records folder.", valueName: "source"))
+        var sessions: String = "auto"
+
         @Option(name: .customLong("group-by"), help: ArgumentHelp("Compare each host (collector), hypervisor, kernel or device class on its own; exit 2 when any regressed.", valueName: "key"))
         var groupBy: GroupKey?
 
@@ -176,6 +206,38 @@ extension VBench {
             return t
         }
 
+        /// Earlier sessions (runs with a runs.group) of the machines compared, started before the
+        /// candidate: what `--sessions` names, or by default the store's, when a side comes from it.
+        func sessionHistory(base: RunSelection, cand: RunSelection, baseline b: [RunRecord], candidate c: [RunRecord],
+                            common: RunQuery, store: () throws -> any RunStore) throws -> [RunRecord] {
+            let hosts = Set((b + c).map(\.environment.hostname))
+            let before = c.map(\.startTime).min()
+            var found: [RunRecord]
+            switch sessions {
+            case "none": return []
+            case "auto":
+                guard base.query != nil || cand.query != nil else { return [] }
+                // The same family and role as the sides, before the candidate; the newest 300
+                // runs are enough to see how sessions shift (and reading whole records is not free).
+                var q = common
+                q.until = before
+                q.limit = 300
+                let families = Set((b + c).map(\.family)), roles = Set((b + c).map(\.role))
+                if families.count == 1 { q.family = families.first }
+                if roles.count == 1 { q.role = roles.first }
+                do { found = try store().records(q) } catch { return [] }
+            default:
+                let source = try RunSelection.parse(sessions, common: common)
+                do { found = try source.records(store: store, common: common) } catch let e as ValidationError {
+                    throw ValidationError("--sessions: \(e.message)")
+                }
+            }
+            return found.filter { r in
+                r.tags[Comparator.groupTag] != nil && hosts.contains(r.environment.hostname)
+                    && (before.map { r.startTime < $0 } ?? true)
+            }
+        }
+
         func run() throws {
             let common = try selection.query()
             let t = try loadThresholds()
@@ -188,7 +250,7 @@ extension VBench {
                 opened = s
                 return s
             }
-            let (b, c): ([RunRecord], [RunRecord])
+            var (b, c): ([RunRecord], [RunRecord])
             do {
                 b = try base.records(store: store, common: common)
                 c = try cand.records(store: store, common: common)
@@ -197,7 +259,16 @@ extension VBench {
             } catch {
                 throw fail("reading the runs: \(error)", code: VBenchExit.error)
             }
+            if cand.last != nil { throw ValidationError("last=K selects a history baseline; put it on the baseline (the first selection)") }
             guard !c.isEmpty else { throw fail("the candidate '\(candidate)' selects no runs; check the selection (vbench runs list takes the same filters)", code: VBenchExit.error) }
+            if let k = base.last {
+                b = RunHistory.last(k, of: b, before: c.map(\.startTime).min())
+            }
+            if let problem = Comparator.pairingProblem(baseline: b, candidate: c) {
+                throw fail(problem, code: VBenchExit.usage)
+            }
+            let driftModel = drift
+            let history = try sessionHistory(base: base, cand: cand, baseline: b, candidate: c, common: common, store: store)
             // One comparison per group of the candidate (the whole selection without --group-by).
             let baseGroups = Dictionary(RunGrouping.partition(b, by: groupBy).map { ($0.value ?? "", $0.records) }, uniquingKeysWith: +)
             var parts: [String] = []
@@ -208,7 +279,8 @@ extension VBench {
                 let baselineGroup = baseGroups[value ?? ""] ?? []
                 let comparison = Comparator.compare(baseline: baselineGroup, candidate: candidateGroup, thresholds: t,
                                                     metrics: metrics.isEmpty ? nil : Set(metrics),
-                                                    workloads: workloads.isEmpty ? nil : Set(workloads))
+                                                    workloads: workloads.isEmpty ? nil : Set(workloads), unit: unit, drift: driftModel,
+                                                    sessionHistory: history)
                 let label = value.map { " (\(groupBy!.rawValue) \($0))" } ?? ""
                 var body: String
                 switch format {

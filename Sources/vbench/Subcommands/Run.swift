@@ -26,11 +26,37 @@ extension VBench {
         @Option(help: ArgumentHelp("--device mem: threads for STREAM (default: every online CPU).", valueName: "n"))
         var threads: Int?
 
+        @Option(help: ArgumentHelp("Runs to make, each a fresh process with its own record, tagged runs.group, runs.index and runs.count: the samples `vbench compare` counts. Default: the calibrated recommendation, \(RecommendedRuns.blk) for blk, \(RecommendedRuns.net) for net, \(RecommendedRuns.mem) for mem; 1 for a single run.", valueName: "n"))
+        var runs: Int?
+
+        /// `--runs`, or the recommendation for the family.
+        var runCount: Int { runs ?? RecommendedRuns.forDevice(device) }
+
+        @Option(name: .customLong("test"), help: ArgumentHelp("Only these tests, comma-separated or repeated: net stream, rr, crr; mem stream (with its arrays' first touch), chase. Default: all.", valueName: "name"))
+        var tests: [String] = []
+
         @OptionGroup var block: BlockOptions
         @OptionGroup var net: NetOptions
         @OptionGroup var output: OutputOptions
 
+        /// `--test` values, split at commas.
+        var testNames: Set<String> { Set(tests.flatMap { $0.split(separator: ",").map(String.init) }) }
+
         func validate() throws {
+            if !tests.isEmpty {
+                let allowed: [String: Set<String>] = ["net": ["stream", "rr", "crr"], "mem": ["stream", "chase"]]
+                guard let known = allowed[device] else {
+                    throw ValidationError("--test applies to --device net (stream, rr, crr) and --device mem (stream, chase); for blk use --rw")
+                }
+                if let bad = testNames.subtracting(known).sorted().first {
+                    throw ValidationError("--test \(bad): --device \(device) has \(known.sorted().joined(separator: ", "))")
+                }
+            }
+            if net.direction != nil && device != "net" { throw ValidationError("--direction applies to --device net") }
+            if let runs, !(1...10_000).contains(runs) { throw ValidationError("--runs must be 1…10000; got \(runs)") }
+            if runCount > 1, let t = output.tags.first(where: { $0.hasPrefix("runs.") }) {
+                throw ValidationError("--tag \(t): runs.* tags are set by --runs; use another key")
+            }
             guard ["blk", "net", "mem", "all"].contains(device) else {
                 throw ValidationError("--device must be blk, net, mem or all; got '\(device)'")
             }
@@ -62,13 +88,21 @@ extension VBench {
         }
 
         func run() throws {
+            if runCount > 1 {
+                let code = RepeatedRuns(count: runCount, arguments: Array(CommandLine.arguments.dropFirst()), output: output).run()
+                if code != VBenchExit.ok { throw code }
+                return
+            }
             if device == "mem" {
-                let code = MemRunService(sizeBytes: block.sizeBytes, threads: threads, iterations: block.repeat, output: output).run()
+                let only = testNames
+                let code = MemRunService(sizeBytes: block.sizeBytes, threads: threads, iterations: block.repeat, output: output,
+                                         stream: only.isEmpty || only.contains("stream"), chase: only.isEmpty || only.contains("chase")).run()
                 if code != VBenchExit.ok { throw code }
                 return
             }
             if device == "net" {
-                let code = NetRunService(net: net, seconds: block.runtime ?? 3, repetitions: block.repeat ?? 3, output: output).run()
+                let code = NetRunService(net: net, seconds: block.runtime ?? 3, repetitions: block.repeat ?? 3, output: output,
+                                         tests: testNames.isEmpty ? nil : Set(testNames.compactMap(NetTest.init(rawValue:)))).run()
                 if code != VBenchExit.ok { throw code }
                 return
             }
