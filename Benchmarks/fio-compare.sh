@@ -126,7 +126,7 @@ RUN_TIMEOUT=$((RUNTIME + RAMP + 60))
 
 # The file is created and filled by vbench (every block written, so reads hit real extents);
 # --keep leaves it in place. It is created with O_DIRECT writes and an fsync.
-CREATE_CMD=("$VBENCH" run --device blk --target "$FILE" --size "$SIZE" --rw read --bs 1m --iodepth 8
+CREATE_CMD=("$VBENCH" run --runs 1 --device blk --target "$FILE" --size "$SIZE" --rw read --bs 1m --iodepth 8
             --runtime 1 --repeat 1 --ramp 0 --keep --json --out "$TMP/create")
 say "creating $FILE ($SIZE) with vbench"
 if ! run_bounded 1800 "$TMP/create.json" "$TMP/create.err" "${CREATE_CMD[@]}"; then
@@ -304,7 +304,7 @@ build_cmd() {
     local rw=${JOB_RW[$job]} bs=${JOB_BS[$job]} qd=${JOB_QD[$job]}
     case "$var" in
         vbench)
-            CMD=("$VBENCH" run --device blk --target "$FILE" --rw "$rw" --bs "$bs" --iodepth "$qd"
+            CMD=("$VBENCH" run --runs 1 --device blk --target "$FILE" --rw "$rw" --bs "$bs" --iodepth "$qd"
                  --runtime "$RUNTIME" --ramp "$RAMP" --repeat 1 --json --out "$out") ;;
         fio-default|fio-batched)
             CMD=(fio --name=j --filename="$FILE" --direct=1 --ioengine=libaio --rw="$rw" --bs="$bs"

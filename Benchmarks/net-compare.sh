@@ -40,7 +40,7 @@ sockperf server --tcp -i 127.0.0.1 -p $SP >"$work/sockperf-server.log" 2>&1 & pi
 sleep 1
 
 run_vbench() {
-    timeout 600 "$VBENCH" run --device net --peer 127.0.0.1:$VP --runtime "$SECONDS_PER" --repeat 1 --streams 4 \
+    timeout 600 "$VBENCH" run --runs 1 --device net --peer 127.0.0.1:$VP --runtime "$SECONDS_PER" --repeat 1 --streams 4 \
         --rr-size 14 --json --out "$work/vb" 2>/dev/null | python3 -c "
 import json, sys
 r = json.load(sys.stdin)

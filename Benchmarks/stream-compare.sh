@@ -37,7 +37,7 @@ export OMP_NUM_THREADS=$THREADS OMP_PROC_BIND=close OMP_PLACES=threads  # thread
 
 run_c() { timeout 600 "$work/stream-ref" "$elements" "$NTIMES"; }
 run_v() {
-    timeout 600 "$VBENCH" run --device mem --size "$SIZE" --threads "$THREADS" --repeat "$NTIMES" --json --out "$work/vb" 2>/dev/null |
+    timeout 600 "$VBENCH" run --runs 1 --device mem --size "$SIZE" --threads "$THREADS" --repeat "$NTIMES" --json --out "$work/vb" 2>/dev/null |
         python3 -c "
 import json, sys
 r = json.load(sys.stdin)
