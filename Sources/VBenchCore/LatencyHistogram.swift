@@ -48,7 +48,8 @@ public struct LatencyHistogram: Sendable, Equatable {
         return (m - p + 1) << p + offset
     }
 
-    /// The half-open value range `[lower, upper)` of bucket `index`.
+    /// The half-open value range `[lower, upper)` of bucket `index`. The very last bucket ends at
+    /// 2^64, which UInt64 cannot hold: its `upper` is UInt64.max (that value then falls inside).
     public static func bucketRange(of index: Int, precisionBits p: Int) -> (lower: UInt64, upper: UInt64) {
         let sub = 1 << p
         if index < sub { return (UInt64(index), UInt64(index) + 1) }
@@ -56,7 +57,8 @@ public struct LatencyHistogram: Sendable, Equatable {
         let offset = UInt64(index & (sub - 1))
         let shift = UInt64(octaveStep - 1)
         let lower = (UInt64(sub) + offset) << shift
-        return (lower, lower + (UInt64(1) << shift))
+        let (upper, overflow) = lower.addingReportingOverflow(UInt64(1) << shift)
+        return (lower, overflow ? .max : upper)
     }
 
     /// The value a percentile reports for `value`: its bucket's midpoint (exact below 2^p).

@@ -1,0 +1,149 @@
+import Foundation
+
+/// A compact binary form of a histogram, for records and stores that keep many of them.
+///
+/// Layout (every integer an unsigned LEB128 varint unless said otherwise):
+///
+///     byte     format (1)
+///     byte     precisionBits (1…16)
+///     varint   count, min (0 when empty), max, sum
+///     varint   k, the number of non-empty buckets
+///     k ×      varint gap (bucket index − previous index − 1; the first is the index itself),
+///              varint bucket count (≥ 1)
+///
+/// Bucket indexes ascend, so the gaps are small and most take one byte; counts are exact, so
+/// every percentile and every merge is bit-for-bit what the JSON list form gives. 200,000
+/// log-normal latencies over three octaves at 10 bits take 11.7 KB as base64 here against
+/// 42.5 KB as the decimal JSON list (CompactHistogramTests.itIsSmallerThanTheJSONList).
+extension LatencyHistogram {
+    /// The format byte this version writes and reads.
+    public static let compactFormat: UInt8 = 1
+
+    /// The compact binary form (see the type's documentation for the layout).
+    public func compactEncoded() -> [UInt8] {
+        var out: [UInt8] = [Self.compactFormat, UInt8(precisionBits)]
+        out.reserveCapacity(24 + counts.count / 4)
+        for v in [totalCount, totalCount == 0 ? 0 : minValue, maxValue, sum] { Self.appendVarint(v, to: &out) }
+        var buckets = 0
+        for c in counts where c != 0 { buckets += 1 }
+        Self.appendVarint(UInt64(buckets), to: &out)
+        var previous = -1
+        for (i, c) in counts.enumerated() where c != 0 {
+            Self.appendVarint(UInt64(i - previous - 1), to: &out)
+            Self.appendVarint(c, to: &out)
+            previous = i
+        }
+        return out
+    }
+
+    /// The compact form as base64, for JSON.
+    public func compactBase64() -> String {
+        Data(compactEncoded()).base64EncodedString()
+    }
+
+    /// Reads the compact binary form; throws `CompactHistogramError` naming what is wrong for
+    /// truncated, trailing or inconsistent bytes, never a partial histogram.
+    public init(compact bytes: some Collection<UInt8>) throws(CompactHistogramError) {
+        var reader = VarintReader(bytes: Array(bytes))
+        let format = try reader.byte("format")
+        guard format == Self.compactFormat else { throw .unknownFormat(format) }
+        let bits = Int(try reader.byte("precisionBits"))
+        guard (1...16).contains(bits) else { throw .precisionOutOfRange(bits) }
+        self.init(precisionBits: bits)
+        let count = try reader.varint("count"), minimum = try reader.varint("min")
+        let maximum = try reader.varint("max"), total = try reader.varint("sum")
+        let k = try reader.varint("bucket count")
+        let lastIndex = UInt64(Self.bucketIndex(of: .max, precisionBits: bits))
+        guard k <= lastIndex + 1 else { throw .inconsistent("\(k) non-empty buckets; at most \(lastIndex + 1) exist at \(bits) bits") }
+        var index: UInt64 = 0
+        var seen: UInt64 = 0
+        for b in 0..<k {
+            let gap = try reader.varint("gap of bucket \(b)")
+            let (next, over) = (b == 0 ? 0 : index + 1).addingReportingOverflow(gap)
+            guard !over, next <= lastIndex else { throw .inconsistent("bucket \(b) lies beyond the last bucket (\(lastIndex))") }
+            index = next
+            let c = try reader.varint("count of bucket \(b)")
+            guard c > 0 else { throw .inconsistent("bucket \(b) has a count of 0") }
+            let (s, o) = seen.addingReportingOverflow(c)
+            guard !o else { throw .inconsistent("bucket counts overflow") }
+            seen = s
+            record(Self.bucketRange(of: Int(index), precisionBits: bits).lower, count: c)
+        }
+        guard reader.atEnd else { throw .trailingBytes(reader.remaining) }
+        guard seen == count else { throw .inconsistent("count \(count) differs from the bucket total \(seen)") }
+        if count > 0 {
+            guard minimum <= maximum,
+                  Self.bucketIndex(of: minimum, precisionBits: bits) == counts.firstIndex(where: { $0 != 0 }),
+                  Self.bucketIndex(of: maximum, precisionBits: bits) == counts.lastIndex(where: { $0 != 0 })
+            else { throw .inconsistent("min \(minimum) and max \(maximum) do not fall in the first and last buckets") }
+            minValue = minimum
+            maxValue = maximum
+        }
+        sum = total
+    }
+
+    /// Reads the base64 of the compact form.
+    public init(compactBase64 text: String) throws(CompactHistogramError) {
+        guard let bytes = Data(base64Encoded: text) else { throw .notBase64 }
+        try self.init(compact: bytes)
+    }
+
+    static func appendVarint(_ value: UInt64, to out: inout [UInt8]) {
+        var v = value
+        while v >= 0x80 {
+            out.append(UInt8(v & 0x7f) | 0x80)
+            v >>= 7
+        }
+        out.append(UInt8(v))
+    }
+}
+
+/// What is wrong with a compact histogram's bytes.
+public enum CompactHistogramError: Error, Equatable, CustomStringConvertible {
+    case truncated(String)
+    case unknownFormat(UInt8)
+    case precisionOutOfRange(Int)
+    case varintTooLong(String)
+    case trailingBytes(Int)
+    case inconsistent(String)
+    case notBase64
+
+    public var description: String {
+        switch self {
+        case let .truncated(field): "compact histogram truncated: it ends inside \(field)"
+        case let .unknownFormat(f): "compact histogram format \(f) is unknown (this vbench reads format \(LatencyHistogram.compactFormat)); a newer vbench wrote it"
+        case let .precisionOutOfRange(b): "compact histogram precisionBits must be 1…16; got \(b)"
+        case let .varintTooLong(field): "compact histogram corrupt: \(field) does not fit 64 bits"
+        case let .trailingBytes(n): "compact histogram corrupt: \(n) bytes after its last bucket"
+        case let .inconsistent(what): "compact histogram corrupt: \(what)"
+        case .notBase64: "compact histogram is not valid base64"
+        }
+    }
+}
+
+private struct VarintReader {
+    let bytes: [UInt8]
+    var offset = 0
+
+    var atEnd: Bool { offset == bytes.count }
+    var remaining: Int { bytes.count - offset }
+
+    mutating func byte(_ field: String) throws(CompactHistogramError) -> UInt8 {
+        guard offset < bytes.count else { throw .truncated(field) }
+        defer { offset += 1 }
+        return bytes[offset]
+    }
+
+    mutating func varint(_ field: String) throws(CompactHistogramError) -> UInt64 {
+        var value: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            let b = try byte(field)
+            // The tenth byte may carry only the top bit of 64.
+            guard shift < 63 || (shift == 63 && b <= 1) else { throw .varintTooLong(field) }
+            value |= UInt64(b & 0x7f) << shift
+            if b & 0x80 == 0 { return value }
+            shift += 7
+        }
+    }
+}
