@@ -386,7 +386,7 @@ struct LabRunOptions: ParsableArguments {
                 let dir = "\(out)/lab/native-\(runId)"
                 try AtomicFile.makeDirectories(dir)
                 defer { try? FileManager.default.removeItem(atPath: dir) }
-                var args = ["run", "--device", "blk", "--native", "--target", dir, "--size", "\(matrix.diskSizeMiB)m",
+                var args = ["run", "--device", "blk", "--runs", "1", "--native", "--target", dir, "--size", "\(matrix.diskSizeMiB)m",
                             "--profile", matrix.profile, "--out", out, "--store", store,
                             "--tag", "lab.run=\(runId)", "--tag", "lab.disk=native", "--tag", "lab.matrix=\(matrix.name)"]
                 if let r = matrix.runtimeSeconds { args += ["--runtime", "\(r)"] }
