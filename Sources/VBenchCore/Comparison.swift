@@ -330,7 +330,7 @@ public enum Comparator {
             (bs, cs, times) = (runMeans(bRuns), runMeans(cRuns), bRuns.map(\.time) + cRuns.map(\.time))
         case .groups:
             (bs, cs) = (bGroups.map { Significance.mean(runMeans($0)) }, cGroups.map { Significance.mean(runMeans($0)) })
-            times = (bGroups + cGroups).map { g in g.map(\.time).reduce(0, +) / Double(g.count) }
+            times = (bGroups + cGroups).map { Significance.mean($0.map(\.time)) }
         }
         item.baseline = bs
         item.candidate = cs

@@ -40,7 +40,7 @@ public struct LevelChange: Sendable, Equatable, Codable {
         guard n >= 4, times.count == n, candidate.count == n, values.allSatisfy(\.isFinite), times.allSatisfy(\.isFinite),
               candidate.contains(true), candidate.contains(false) else { return nil }
         // Days from the mean time: well-conditioned columns.
-        let mt = times.reduce(0, +) / Double(n)
+        let mt = Significance.mean(times)
         let t = times.map { ($0 - mt) / 86_400 }
         let d = candidate.map { $0 ? 1.0 : 0.0 }
         let x: [[Double]] = (0..<n).map { [1, t[$0], d[$0]] }
@@ -84,7 +84,7 @@ public struct LevelChange: Sendable, Equatable, Codable {
                                    exact: false, rounds: rounds)
         // R² of the candidate indicator on time (with intercept).
         let dOnTime = leastSquares2(z, d)
-        let dMean = d.reduce(0, +) / Double(n)
+        let dMean = Significance.mean(d)
         let ssTotal = d.reduce(0) { $0 + ($1 - dMean) * ($1 - dMean) }
         var ssResidual = 0.0
         if let (a, b) = dOnTime { for i in 0..<n { let e = d[i] - a - b * t[i]; ssResidual += e * e } }
@@ -94,7 +94,7 @@ public struct LevelChange: Sendable, Equatable, Codable {
         for i in 0..<n { for j in 0..<3 { xty[j] += x[i][j] * values[i] } }
         let beta = (0..<3).map { r in (0..<3).reduce(0.0) { $0 + xtxInverse[r][$1] * xty[$1] } }
         let candidateTimes = (0..<n).filter { candidate[$0] }.map { t[$0] }
-        let tc = candidateTimes.reduce(0, +) / Double(candidateTimes.count)
+        let tc = Significance.mean(candidateTimes)
         return LevelChange(delta: observed.delta, standardError: observed.se, degreesOfFreedom: df,
                            expectedLevel: beta[0] + beta[1] * tc, slopePerDay: beta[1], varianceInflation: inflation, test: test)
     }

@@ -54,7 +54,7 @@ public struct RunSpread: Sendable, Equatable, Codable {
             let n = side.reduce(0) { $0 + $1.count }
             let mean = side.reduce(0.0) { $0 + $1.reduce(0, +) } / Double(n)
             for run in side {
-                let m = run.reduce(0, +) / Double(run.count)
+                let m = Significance.mean(run)
                 ssb += Double(run.count) * (m - mean) * (m - mean)
                 ssw += run.reduce(0) { $0 + ($1 - m) * ($1 - m) }
                 dfw += run.count - 1
