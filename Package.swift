@@ -21,15 +21,17 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
-        // The model and the statistics: no I/O, no clocks.
-        .target(name: "VBenchCore"),
+        // The model and the statistics: no I/O, no clocks. zlib deflates compact histograms
+        // (pure computation; the one C library the model uses).
+        .target(name: "VBenchCore", dependencies: ["CZlib"]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         // Module maps for the C libraries (libaio ships no .pc file).
         .systemLibrary(name: "CLibAIO", path: "Sources/CLibAIO"),
         .systemLibrary(name: "CLibNUMA", path: "Sources/CLibNUMA", pkgConfig: "numa",
                        providers: [.apt(["libnuma-dev"])]),
         // Inline C that Swift cannot express (CPUID, libaio's inline preparers, O_DIRECT).
         .target(name: "CVBenchShims"),
-        // The only target that calls C.
+        // The only target that calls C for I/O.
         .target(
             name: "VBenchSystem",
             dependencies: [

@@ -164,9 +164,9 @@ if tool == "vbench":
         fail("vbench completed no reads")
     cpu = (r["cpuUserNs"] + r["cpuSystemNs"]) / 1e9
     iops = r["metrics"]["iops"]
-    lat = r.get("latencyNs") or {}
-    p50 = lat.get("percentiles", {}).get("p50", float("nan"))
-    mean = lat.get("mean", float("nan"))
+    # The repetition's metrics carry its percentiles (record schema 2 keeps the histogram only).
+    p50 = r["metrics"].get("latP50Ns", float("nan"))
+    mean = r["metrics"].get("latMeanNs", float("nan"))
 else:
     j = d["jobs"][0]
     if j.get("error", 0):

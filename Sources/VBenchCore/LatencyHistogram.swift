@@ -169,3 +169,16 @@ public enum HistogramError: Error, Equatable, CustomStringConvertible {
         }
     }
 }
+
+extension LatencyHistogram {
+    /// Equal when they hold the same values: precision, count, extremes, sum and every bucket's
+    /// count (the dense array's spare zero tail, which depends on how it grew, does not count).
+    public static func == (a: LatencyHistogram, b: LatencyHistogram) -> Bool {
+        guard a.precisionBits == b.precisionBits, a.totalCount == b.totalCount, a.minValue == b.minValue,
+              a.maxValue == b.maxValue, a.sum == b.sum else { return false }
+        let (short, long) = a.counts.count <= b.counts.count ? (a.counts, b.counts) : (b.counts, a.counts)
+        for i in short.indices where short[i] != long[i] { return false }
+        for i in short.count..<long.count where long[i] != 0 { return false }
+        return true
+    }
+}

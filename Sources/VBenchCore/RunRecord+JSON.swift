@@ -8,7 +8,7 @@ public enum RecordError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unsupportedSchemaVersion(let v):
-            "record schema version \(v) is not supported by vbench \(VBenchVersion.current) (it reads version \(RunRecord.currentSchemaVersion)); upgrade vbench"
+            "record schema version \(v) is not supported by vbench \(VBenchVersion.current) (it reads versions \(RunRecord.readableSchemaVersions.lowerBound)–\(RunRecord.readableSchemaVersions.upperBound)); upgrade vbench"
         case .malformed(let why):
             "record is not valid RunRecord JSON: \(why)"
         }
@@ -16,13 +16,23 @@ public enum RecordError: Error, Equatable, CustomStringConvertible {
 }
 
 extension RunRecord {
+    /// The schema versions `decode` reads.
+    public static let readableSchemaVersions = 1...currentSchemaVersion
+
     /// JSON with sorted keys and ISO 8601 times: pretty-printed for files and people, compact
-    /// (about half the bytes) for the wire and the store.
-    public func jsonData(pretty: Bool = true) throws -> Data {
+    /// (about half the bytes) for the wire and the store. `schemaVersion` 1 writes the older,
+    /// larger form for a collector that reads only that.
+    public func jsonData(pretty: Bool = true, schemaVersion: Int = RunRecord.currentSchemaVersion) throws -> Data {
+        try Self.encoder(pretty: pretty, schemaVersion: schemaVersion).encode(self)
+    }
+
+    /// The encoder `jsonData` uses, for encoding several records (a lab's records.json).
+    public static func encoder(pretty: Bool = true, schemaVersion: Int = RunRecord.currentSchemaVersion) -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
-        return try encoder.encode(self)
+        encoder.userInfo[.recordSchemaVersion] = schemaVersion
+        return encoder
     }
 
     /// Reads a record, checking its schema version first.
@@ -34,7 +44,7 @@ extension RunRecord {
         do { version = try decoder.decode(Version.self, from: data) } catch {
             throw .malformed("no schemaVersion: \(error)")
         }
-        guard version.schemaVersion == currentSchemaVersion else {
+        guard readableSchemaVersions.contains(version.schemaVersion) else {
             throw .unsupportedSchemaVersion(version.schemaVersion)
         }
         let record: RunRecord

@@ -1,11 +1,13 @@
 import FoundationEssentials
 
 /// One run of `vbench run`: what was measured, where, and every repetition's numbers.
-/// Version 1 of the format documented in docs/record-schema.md.
+/// The format is documented in docs/record-schema.md; `RunRecord+Schema.swift` writes and reads
+/// its versions.
 public struct RunRecord: Codable, Sendable, Equatable {
     /// The format version this code writes.
-    public static let currentSchemaVersion = 1
+    public static let currentSchemaVersion = 2
 
+    /// Always `currentSchemaVersion` in memory: a record decoded from version 1 is the same value.
     public var schemaVersion: Int
     public var runId: UUID
     public var startTime: Date

@@ -32,10 +32,11 @@ public struct Uplink: Sendable {
     public func send(_ records: [RunRecord], on shared: (any EventLoopGroup)? = nil) throws -> [UUID: Ack.Status] {
         let own = shared == nil ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
         defer { try? own?.syncShutdownGracefully() }
-        guard let group = shared ?? own else { return [:] }
+        guard let group = shared ?? own, !records.isEmpty else { return [:] }
         let expected = Set(records.map(\.runId))
         let done = group.next().makePromise(of: [UUID: Ack.Status].self)
-        let collector = AckCollector(expected: expected, promise: done)
+        let greeted = group.next().makePromise(of: Hello.self)
+        let collector = AckCollector(expected: expected, promise: done, hello: greeted)
         let initializer: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
             channel.eventLoop.makeCompletedFuture {
                 try channel.pipeline.syncOperations.addHandlers([
@@ -72,7 +73,24 @@ public struct Uplink: Sendable {
         defer { try? channel.close().wait() }
         do {
             try channel.writeAndFlush(try WireMessage.hello(Hello(role: "uplink")).frame()).wait()
-            for r in records { try channel.writeAndFlush(try WireMessage.record(r).frame()).wait() }
+            // The collector's hello says which record versions it reads: a collector older than
+            // record schema 2 gets version 1.
+            let limit = self.timeout
+            let helloTimer = channel.eventLoop.scheduleTask(in: limit) {
+                greeted.fail(UplinkError(endpoint: "", reason: "no hello from the collector within \(limit.nanoseconds / 1_000_000_000) s"))
+            }
+            let version: Int
+            do { version = try greeted.futureResult.wait().agreedRecordSchemaVersion() } catch {
+                helloTimer.cancel()
+                collector.finish(error: error)
+                throw error
+            }
+            helloTimer.cancel()
+            for r in records {
+                try channel.writeAndFlush(try WireMessage.record(r).frame(allocator: channel.allocator, recordSchemaVersion: version)).wait()
+            }
+        } catch let failure as UplinkError {
+            throw UplinkError(endpoint: endpoint.description, reason: failure.reason)
         } catch {
             let failure = UplinkError(endpoint: endpoint.description, reason: "write failed: \(error)")
             collector.finish(error: failure)
@@ -96,10 +114,13 @@ public struct Uplink: Sendable {
 final class AckCollector: Sendable {
     private let state: Mutex<(pending: Set<UUID>, acked: [UUID: Ack.Status], finished: Bool)>
     private let promise: EventLoopPromise<[UUID: Ack.Status]>
+    /// The collector's hello (fails with the connection).
+    let hello: EventLoopPromise<Hello>
 
-    init(expected: Set<UUID>, promise: EventLoopPromise<[UUID: Ack.Status]>) {
+    init(expected: Set<UUID>, promise: EventLoopPromise<[UUID: Ack.Status]>, hello: EventLoopPromise<Hello>) {
         state = Mutex((expected, [:], false))
         self.promise = promise
+        self.hello = hello
         if expected.isEmpty { finish(error: nil) }
     }
 
@@ -123,6 +144,7 @@ final class AckCollector: Sendable {
             return s.acked
         }
         guard let result else { return }
+        hello.fail(error ?? UplinkError(endpoint: "", reason: "the connection ended before the collector's hello"))
         if let error { promise.fail(error) } else { promise.succeed(result) }
     }
 }
@@ -135,6 +157,7 @@ final class UplinkHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard let message = try? WireMessage(frame: unwrapInboundIn(data)) else { return }
         switch message {
+        case .hello(let h): collector.hello.succeed(h)
         case .ack(let a): collector.ack(a)
         case .error(let e) where e.code != "invalid-record" && e.code != "store-failed":
             collector.finish(error: UplinkError(endpoint: "", reason: "\(e.code): \(e.message)"))

@@ -8,11 +8,22 @@ public struct Hello: Codable, Sendable, Equatable {
     public var toolVersion: String
     /// `uplink` (a guest sending records) or `collector`.
     public var role: String
+    /// The record schema versions this side reads (a collector) or can write (an uplink). Absent
+    /// in the hello of vbench before record schema 2: such a peer speaks version 1 only.
+    public var recordSchemaVersions: [Int]?
 
-    public init(protocolVersion: Int = Int(WireFrame.version), toolVersion: String = VBenchVersion.current, role: String) {
+    public init(protocolVersion: Int = Int(WireFrame.version), toolVersion: String = VBenchVersion.current, role: String,
+                recordSchemaVersions: [Int]? = Array(RunRecord.readableSchemaVersions)) {
         self.protocolVersion = protocolVersion
         self.toolVersion = toolVersion
         self.role = role
+        self.recordSchemaVersions = recordSchemaVersions
+    }
+
+    /// The newest record schema version both sides know: what an uplink writes after reading
+    /// the collector's hello.
+    public func agreedRecordSchemaVersion() -> Int {
+        Set(recordSchemaVersions ?? [1]).intersection(RunRecord.readableSchemaVersions).max() ?? 1
     }
 }
 
@@ -52,13 +63,14 @@ public enum WireMessage: Sendable, Equatable {
     case ack(Ack)
     case error(WireFailure)
 
-    /// The frame that carries this message.
-    public func frame(allocator: ByteBufferAllocator = ByteBufferAllocator()) throws -> WireFrame {
+    /// The frame that carries this message; a record is written in `recordSchemaVersion`.
+    public func frame(allocator: ByteBufferAllocator = ByteBufferAllocator(),
+                      recordSchemaVersion: Int = RunRecord.currentSchemaVersion) throws -> WireFrame {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let (type, data): (FrameType, Data) = switch self {
         case .hello(let h): (.hello, try encoder.encode(h))
-        case .record(let r): (.record, try r.jsonData(pretty: false))
+        case .record(let r): (.record, try r.jsonData(pretty: false, schemaVersion: recordSchemaVersion))
         case .ack(let a): (.ack, try encoder.encode(a))
         case .error(let e): (.error, try encoder.encode(e))
         }

@@ -59,6 +59,34 @@ import Testing
         #expect(compact * 3 < json, "compact \(compact) B against JSON \(json) B for \(h.nonEmptyBuckets.count) buckets")
     }
 
+    @Test func largeHistogramsAreDeflatedAndReadBackBitExact() throws {
+        var h = LatencyHistogram()
+        var rng = SeededGenerator(seed: 9)
+        for _ in 0..<50_000 { h.record(UInt64(exp(Double.random(in: 10...14, using: &rng)))) }
+        let bytes = h.compactEncoded()
+        #expect(bytes[0] == LatencyHistogram.compactDeflatedFormat)
+        let plain = [LatencyHistogram.compactFormat] + h.compactBody()
+        #expect(bytes.count < plain.count)
+        #expect(try Self.same(LatencyHistogram(compact: bytes), h))
+        #expect(try Self.same(LatencyHistogram(compact: plain), h))
+        // Cut anywhere, a flipped byte, or a body length that lies: refused by name.
+        for n in stride(from: 0, to: bytes.count, by: 7) {
+            #expect(throws: CompactHistogramError.self, "cut at \(n)") { try LatencyHistogram(compact: bytes.prefix(n)) }
+        }
+        var flipped = bytes
+        flipped[bytes.count / 2] ^= 0x5a
+        #expect(throws: CompactHistogramError.self) { try LatencyHistogram(compact: flipped) }
+        var bomb: [UInt8] = [2]
+        LatencyHistogram.appendVarint(1 << 40, to: &bomb)
+        do { _ = try LatencyHistogram(compact: bomb + bytes.dropFirst(4)); Issue.record("accepted") } catch {
+            #expect(error.description.contains("claims 1099511627776 bytes"))
+        }
+        // A small histogram stays plain: deflating would not pay.
+        var small = LatencyHistogram()
+        small.record(5_000)
+        #expect(small.compactEncoded()[0] == LatencyHistogram.compactFormat)
+    }
+
     @Test func anEmptyHistogramIsSevenBytes() throws {
         let h = LatencyHistogram()
         #expect(h.compactEncoded() == [1, 10, 0, 0, 0, 0, 0])
@@ -77,7 +105,7 @@ import Testing
             do { _ = try LatencyHistogram(compact: bytes); return "accepted" } catch { return error.description }
         }
         #expect(error(good + [0]).contains("1 bytes after its last bucket"))
-        #expect(error([2] + good.dropFirst()).contains("format 2 is unknown"))
+        #expect(error([3] + good.dropFirst()).contains("format 3 is unknown"))
         #expect(error([1, 17] + good.dropFirst(2)).contains("precisionBits must be 1…16; got 17"))
         #expect(error([1, 10] + [UInt8](repeating: 0xff, count: 10) + [1]).contains("does not fit 64 bits"))
         // A count of zero in a bucket, and a total that disagrees with the buckets.

@@ -112,7 +112,7 @@ extension GoldenFiles {
                                 "--tag", "test=quick"], timeout: 300)
         #expect(r.status == 0, "stderr: \(r.stderr)")
         let record = try RunRecord.decode(Data(r.stdout.utf8))
-        #expect(record.schemaVersion == 1)
+        #expect(record.schemaVersion == 2)
         #expect(record.family == "blk")
         #expect(record.tags["test"] == "quick")
         #expect(record.workloads.map(\.name) == BlockProfile.quick.workloads().map(\.name))
