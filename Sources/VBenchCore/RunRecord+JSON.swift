@@ -55,6 +55,45 @@ extension RunRecord {
         return record
     }
 
+    /// Reads a JSON array of records (a lab run's `records.json`), each checked as `decode`
+    /// checks one; the error names the first bad element by its index.
+    public static func decodeArray(_ data: Data) throws(RecordError) -> [RunRecord] {
+        struct Version: Decodable { var schemaVersion: Int }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        let versions: [Version]
+        do { versions = try decoder.decode([Version].self, from: data) } catch {
+            throw .malformed("not an array of records with a schemaVersion each: \(error)")
+        }
+        if let bad = versions.first(where: { !readableSchemaVersions.contains($0.schemaVersion) }) {
+            throw .unsupportedSchemaVersion(bad.schemaVersion)
+        }
+        let records: [RunRecord]
+        do { records = try decoder.decode([RunRecord].self, from: data) } catch {
+            throw .malformed("\(error)")
+        }
+        for (i, r) in records.enumerated() {
+            if let problem = r.problem() { throw .malformed("element \(i) (run \(r.runId)): \(problem)") }
+        }
+        return records
+    }
+
+    /// The `schemaVersion` a record's JSON declares at its top level, read without decoding it
+    /// (the first `"schemaVersion"` key; vbench writes keys sorted, before `tags`), or nil.
+    public static func declaredSchemaVersion(_ json: some StringProtocol) -> Int? {
+        guard let key = json.range(of: "\"schemaVersion\"") else { return nil }
+        var digits = ""
+        var seenColon = false
+        for ch in json[key.upperBound...] {
+            if ch == " " || ch == "\n" || ch == "\t" || ch == "\r" { if digits.isEmpty { continue } else { break } }
+            if ch == ":" && !seenColon && digits.isEmpty { seenColon = true; continue }
+            guard seenColon, ch.isASCII, ch.isNumber else { break }
+            digits.append(ch)
+            if digits.count > 3 { return nil }
+        }
+        return Int(digits)
+    }
+
     /// The known workload families.
     public static let families: Set<String> = ["blk", "net", "mem"]
 

@@ -187,7 +187,58 @@ public final class PostgresRunStore: RunStore {
         ("2-fleet", [
             "CREATE INDEX runs_collector_host ON runs(collector_host)",
         ]),
+        // Record schema 2; `convert` then rewrites every stored run.
+        ("3-compact", [
+            """
+            CREATE TABLE summaries (
+                run_id uuid NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+                workload_index bigint NOT NULL, workload text NOT NULL, metric text NOT NULL,
+                n bigint NOT NULL, mean float8 NOT NULL, median float8 NOT NULL, stddev float8 NOT NULL,
+                min float8 NOT NULL, max float8 NOT NULL,
+                PRIMARY KEY (run_id, workload_index, metric))
+            """,
+            "CREATE INDEX summaries_by_metric ON summaries(metric, workload)",
+            """
+            CREATE TABLE workload_latency (
+                run_id uuid NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+                workload_index bigint NOT NULL, histogram bytea NOT NULL,
+                PRIMARY KEY (run_id, workload_index))
+            """,
+            "ALTER TABLE runs ADD COLUMN boot_id text",
+            "CREATE INDEX tags_by_key ON tags(key, value)",
+            "CREATE INDEX runs_family_role ON runs(family, role)",
+            "DROP TABLE histograms",
+        ]),
     ]
+
+    /// The data part of a migration, after its statements, in the same transaction.
+    private func convert(_ migration: String, _ s: Session) throws {
+        guard migration == "3-compact" else { return }
+        let ids = try s.query("SELECT run_id FROM runs ORDER BY run_id").map { try $0.decode(UUID.self) }
+        for chunk in stride(from: 0, to: ids.count, by: 200).map({ Array(ids[$0..<min($0 + 200, ids.count)]) }) {
+            var b = PostgresBindings()
+            b.append(chunk)
+            var records: [RunRecord] = []
+            var forms: [StoredForms] = []
+            for row in try s.query("SELECT run_id, record_json::text FROM runs WHERE run_id = ANY($1::uuid[]) ORDER BY run_id", b) {
+                let (id, json) = try row.decode((UUID, String).self)
+                let record: RunRecord
+                do { record = try RunRecord.decode(Data(json.utf8)) } catch {
+                    throw StoreError(path: location, reason: "migration 3-compact: run \(id) has a record that does not decode (\(error)); nothing was changed")
+                }
+                records.append(record)
+                forms.append(try StoredForms(record, receivedJSON: nil))
+            }
+            var u = PostgresBindings()
+            u.append(records.map(\.runId)); u.append(forms.map(\.json)); u.append(records.map { $0.environment.bootId ?? "" })
+            try s.query("""
+                UPDATE runs SET record_json = u.js::json, schema_version = \(RunRecord.currentSchemaVersion), boot_id = NULLIF(u.boot, '')
+                FROM unnest($1::uuid[], $2::text[], $3::text[]) AS u(id, js, boot) WHERE runs.run_id = u.id
+                """, u)
+            try s.query("DELETE FROM metrics WHERE run_id = ANY($1::uuid[])", b)
+            for (sql, binds) in ChildRows.derived(zip(records.map(\.runId), forms)) { try s.query(sql, binds) }
+        }
+    }
 
     /// Applies the migrations not yet applied, in order, in one transaction, holding an advisory
     /// lock so that collectors starting together against an empty database migrate it once.
@@ -202,6 +253,7 @@ public final class PostgresRunStore: RunStore {
             let applied = Set(try s.query("SELECT identifier FROM vbench_migrations").map { try $0.decode(String.self) })
             for migration in Self.migrations where !applied.contains(migration.name) {
                 for statement in migration.statements { _ = try s.query(statement) }
+                try convert(migration.name, s)
                 var b = PostgresBindings()
                 b.append(migration.name)
                 _ = try s.query("INSERT INTO vbench_migrations (identifier) VALUES ($1)", b)
@@ -255,10 +307,9 @@ public final class PostgresRunStore: RunStore {
             .sorted { ($0.hostname, $0.kernel, $0.cpu, $0.hypervisor, $0.cpus) < ($1.hostname, $1.kernel, $1.cpu, $1.hypervisor, $1.cpus) }
         let deviceKeys = Array(Set(unique.map { deviceKey(batch[$0].record) }))
             .sorted { ($0.kind, $0.name, $0.driver, $0.controller, $0.pciId) < ($1.kind, $1.name, $1.driver, $1.controller, $1.pciId) }
-        let jsons = try unique.map { i in
-            try batch[i].receipt.receivedJSON ?? String(decoding: batch[i].record.jsonData(pretty: false), as: UTF8.self)
-        }
-        let children = try ChildRows(unique.map { batch[$0].record }, encoder: encoder)
+        let forms = try unique.map { i in try StoredForms(batch[i].record, receivedJSON: batch[i].receipt.receivedJSON) }
+        let jsons = forms.map(\.json)
+        let children = try ChildRows(unique.map { batch[$0].record }, forms: forms, encoder: encoder)
 
         var envBinds = PostgresBindings()
         envBinds.append(envKeys.map(\.hostname)); envBinds.append(envKeys.map(\.kernel)); envBinds.append(envKeys.map(\.cpu))
@@ -308,14 +359,15 @@ public final class PostgresRunStore: RunStore {
             runBinds.append(receipts.map(\.collectorHost))
             runBinds.append(receipts.map(\.collectorKernel))
             runBinds.append(jsons)
+            runBinds.append(records.map { $0.environment.bootId ?? "" })
             let inserted = try s.query("""
                 INSERT INTO runs (run_id, schema_version, family, role, start_time, end_time, tool_version, environment_id,
-                                  device_id, target_path, peer, received_at, collector_host, collector_kernel, record_json)
+                                  device_id, target_path, peer, received_at, collector_host, collector_kernel, record_json, boot_id)
                 SELECT u.run_id, u.sv, u.family, u.role, to_timestamp(u.st), to_timestamp(u.et), u.tv, u.env, u.dev,
-                       NULLIF(u.target, ''), u.peer, to_timestamp(u.ra), u.ch, u.ck, u.js::json
+                       NULLIF(u.target, ''), u.peer, to_timestamp(u.ra), u.ch, u.ck, u.js::json, NULLIF(u.boot, '')
                 FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::text[], $5::float8[], $6::float8[], $7::text[], $8::int8[],
-                            $9::int8[], $10::text[], $11::text[], $12::float8[], $13::text[], $14::text[], $15::text[])
-                     AS u(run_id, sv, family, role, st, et, tv, env, dev, target, peer, ra, ch, ck, js)
+                            $9::int8[], $10::text[], $11::text[], $12::float8[], $13::text[], $14::text[], $15::text[], $16::text[])
+                     AS u(run_id, sv, family, role, st, et, tv, env, dev, target, peer, ra, ch, ck, js, boot)
                 ORDER BY u.run_id
                 ON CONFLICT (run_id) DO NOTHING
                 RETURNING run_id
@@ -349,12 +401,11 @@ public final class PostgresRunStore: RunStore {
         struct Tag { var run: UUID; var key, value: String }
         struct Workload { var run: UUID; var index: Int64; var name, spec: String }
         struct Repetition { var run: UUID; var w, r, elapsed, readOps, writeOps, readBytes, writeBytes, user, system: Int64 }
-        struct MetricRow { var run: UUID; var w, r: Int64; var metric: String; var value: Double }
-        struct Histogram { var run: UUID; var w, r: Int64; var kind: String; var precision, count: Int64; var buckets: String }
-        var tags: [Tag] = [], workloads: [Workload] = [], repetitions: [Repetition] = [], metrics: [MetricRow] = []
-        var histograms: [Histogram] = []
+        var tags: [Tag] = [], workloads: [Workload] = [], repetitions: [Repetition] = []
+        var derived: [(UUID, StoredForms)] = []
 
-        init(_ records: [RunRecord], encoder: JSONEncoder) throws {
+        init(_ records: [RunRecord], forms: [StoredForms], encoder: JSONEncoder) throws {
+            derived = Array(zip(records.map(\.runId), forms))
             for record in records {
                 let id = record.runId
                 for (key, value) in record.tags.sorted(by: { $0.key < $1.key }) { tags.append(Tag(run: id, key: key, value: value)) }
@@ -367,17 +418,57 @@ public final class PostgresRunStore: RunStore {
                                                       writeOps: Int64(rep.writeOps), readBytes: Int64(rep.readBytes),
                                                       writeBytes: Int64(rep.writeBytes), user: Int64(rep.cpuUserNs),
                                                       system: Int64(rep.cpuSystemNs)))
-                        for (metric, value) in rep.metrics.sorted(by: { $0.key < $1.key }) {
-                            metrics.append(MetricRow(run: id, w: Int64(w), r: r, metric: metric, value: value))
-                        }
-                        for (kind, latency) in [("all", rep.latencyNs), ("read", rep.readLatencyNs), ("write", rep.writeLatencyNs)] {
-                            guard let h = latency?.histogram else { continue }
-                            histograms.append(Histogram(run: id, w: Int64(w), r: r, kind: kind, precision: Int64(h.precisionBits),
-                                                        count: Int64(h.totalCount), buckets: SQLiteRunStore.bucketsText(h)))
-                        }
                     }
                 }
             }
+        }
+
+        /// The metric, summary and latency rows of runs, one INSERT per table.
+        static func derived(_ runs: some Sequence<(UUID, StoredForms)>) -> [(String, PostgresBindings)] {
+            var mRun: [UUID] = [], mW: [Int64] = [], mR: [Int64] = [], mName: [String] = [], mValue: [Double] = []
+            var sRun: [UUID] = [], sW: [Int64] = [], sName: [String] = [], sMetric: [String] = [], sN: [Int64] = []
+            var sMean: [Double] = [], sMedian: [Double] = [], sStd: [Double] = [], sMin: [Double] = [], sMax: [Double] = []
+            var lRun: [UUID] = [], lW: [Int64] = [], lBlob: [String] = []
+            for (id, forms) in runs {
+                for m in forms.metrics {
+                    mRun.append(id); mW.append(Int64(m.workload)); mR.append(Int64(m.repetition)); mName.append(m.metric); mValue.append(m.value)
+                }
+                for r in forms.summaries {
+                    sRun.append(id); sW.append(Int64(r.workload)); sName.append(r.name); sMetric.append(r.metric); sN.append(Int64(r.n))
+                    sMean.append(r.mean); sMedian.append(r.median); sStd.append(r.stddev); sMin.append(r.min); sMax.append(r.max)
+                }
+                for l in forms.latency {
+                    lRun.append(id); lW.append(Int64(l.workload)); lBlob.append(Data(l.histogram).base64EncodedString())
+                }
+            }
+            var out: [(String, PostgresBindings)] = []
+            if !mRun.isEmpty {
+                var b = PostgresBindings()
+                b.append(mRun); b.append(mW); b.append(mR); b.append(mName); b.append(mValue)
+                out.append(("""
+                    INSERT INTO metrics (run_id, workload_index, repetition_index, metric, value)
+                    SELECT * FROM unnest($1::uuid[], $2::int8[], $3::int8[], $4::text[], $5::float8[])
+                    """, b))
+            }
+            if !sRun.isEmpty {
+                var b = PostgresBindings()
+                b.append(sRun); b.append(sW); b.append(sName); b.append(sMetric); b.append(sN)
+                b.append(sMean); b.append(sMedian); b.append(sStd); b.append(sMin); b.append(sMax)
+                out.append(("""
+                    INSERT INTO summaries (run_id, workload_index, workload, metric, n, mean, median, stddev, min, max)
+                    SELECT * FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::text[], $5::int8[], $6::float8[], $7::float8[],
+                                         $8::float8[], $9::float8[], $10::float8[])
+                    """, b))
+            }
+            if !lRun.isEmpty {
+                var b = PostgresBindings()
+                b.append(lRun); b.append(lW); b.append(lBlob)
+                out.append(("""
+                    INSERT INTO workload_latency (run_id, workload_index, histogram)
+                    SELECT u.a, u.b, decode(u.c, 'base64') FROM unnest($1::uuid[], $2::int8[], $3::text[]) AS u(a, b, c)
+                    """, b))
+            }
+            return out
         }
 
         /// One INSERT per table, parents first.
@@ -411,25 +502,7 @@ public final class PostgresRunStore: RunStore {
                                          $8::int8[], $9::int8[], $10::int8[])
                     """, b))
             }
-            let m = metrics.filter { new.contains($0.run) }
-            if !m.isEmpty {
-                var b = PostgresBindings()
-                b.append(m.map(\.run)); b.append(m.map(\.w)); b.append(m.map(\.r)); b.append(m.map(\.metric)); b.append(m.map(\.value))
-                out.append(("""
-                    INSERT INTO metrics (run_id, workload_index, repetition_index, metric, value)
-                    SELECT * FROM unnest($1::uuid[], $2::int8[], $3::int8[], $4::text[], $5::float8[])
-                    """, b))
-            }
-            let h = histograms.filter { new.contains($0.run) }
-            if !h.isEmpty {
-                var b = PostgresBindings()
-                b.append(h.map(\.run)); b.append(h.map(\.w)); b.append(h.map(\.r)); b.append(h.map(\.kind))
-                b.append(h.map(\.precision)); b.append(h.map(\.count)); b.append(h.map(\.buckets))
-                out.append(("""
-                    INSERT INTO histograms (run_id, workload_index, repetition_index, kind, precision_bits, count, buckets)
-                    SELECT * FROM unnest($1::uuid[], $2::int8[], $3::int8[], $4::text[], $5::int8[], $6::int8[], $7::text[])
-                    """, b))
-            }
+            out += Self.derived(derived.filter { new.contains($0.0) })
             return out
         }
     }
@@ -458,6 +531,51 @@ public final class PostgresRunStore: RunStore {
         let json = try read { s in try s.query("SELECT record_json::text FROM runs WHERE run_id = $1", b).first?.decode(String.self) }
         guard let json else { return nil }
         return try RunRecord.decode(Data(json.utf8))
+    }
+
+    public func summaryRecords(_ query: RunQuery, latency: Bool) throws -> [RunRecord] {
+        let sql = Self.sql
+        return try read { s in
+            var builder = SummaryRecordBuilder(location: location)
+            let (runsSQL, runValues) = sql.summaryRuns(query)
+            for row in try s.query(runsSQL, Self.bindings(runValues)) {
+                let c = row.makeRandomAccess()
+                try builder.add(run: .init(
+                    runId: try c[0].decode(UUID.self), start: try c[1].decode(Double.self), end: try c[2].decode(Double.self),
+                    family: try c[3].decode(String.self), role: try c[4].decode(String.self), toolVersion: try c[5].decode(String.self),
+                    bootId: try c[6].decode(String?.self), collectorHost: try c[7].decode(String.self),
+                    hostname: try c[8].decode(String.self), kernel: try c[9].decode(String.self), cpuModel: try c[10].decode(String.self),
+                    onlineCpus: Int(try c[11].decode(Int64.self)), memoryBytes: try c[12].decode(Int64.self),
+                    numaNodes: Int(try c[13].decode(Int64.self)), hypervisor: try c[14].decode(String.self),
+                    kind: try c[15].decode(String.self), name: try c[16].decode(String.self), driver: try c[17].decode(String.self),
+                    controllerDriver: try c[18].decode(String.self), deviceClass: try c[19].decode(String.self),
+                    pciId: try c[20].decode(String.self), sizeBytes: try c[21].decode(Int64.self)))
+            }
+            let (tagsSQL, tagValues) = sql.summaryTags(query)
+            for row in try s.query(tagsSQL, Self.bindings(tagValues)) {
+                let (id, key, value) = try row.decode((UUID, String, String).self)
+                builder.add(tag: id, key: key, value: value)
+            }
+            let (workloadsSQL, workloadValues) = sql.summaryWorkloads(query)
+            for row in try s.query(workloadsSQL, Self.bindings(workloadValues)) {
+                let (id, w, spec) = try row.decode((UUID, Int64, String).self)
+                try builder.add(workload: id, index: Int(w), specJSON: spec)
+            }
+            let (metricsSQL, metricValues) = sql.summaryMetrics(query)
+            for row in try s.query(metricsSQL, Self.bindings(metricValues)) {
+                let (id, w, r, metric, value) = try row.decode((UUID, Int64, Int64, String, Double).self)
+                builder.add(metric: id, workload: Int(w), repetition: Int(r), metric: metric, value: value)
+            }
+            if latency {
+                let (latencySQL, latencyValues) = sql.summaryLatency(query)
+                for row in try s.query(latencySQL, Self.bindings(latencyValues)) {
+                    let (id, w, text, name) = try row.decode((UUID, Int64, String, String).self)
+                    let bytes = Data(base64Encoded: text, options: .ignoreUnknownCharacters).map { [UInt8]($0) } ?? []
+                    try builder.add(latency: id, workload: Int(w), histogram: bytes) { name }
+                }
+            }
+            return builder.records()
+        }
     }
 
     public func metricSamples(_ query: RunQuery, metric: String) throws -> [MetricSample] {

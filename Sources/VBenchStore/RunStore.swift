@@ -133,6 +133,11 @@ public protocol RunStore: Sendable {
     func runs(_ query: RunQuery) throws -> [RunSummary]
     /// The whole record as it was received.
     func record(_ runId: UUID) throws -> RunRecord?
+    /// The selected runs, newest first, read from their summary rows (no record JSON is
+    /// decoded): keys, tags, specs and every repetition's metrics, and with `latency` each
+    /// workload's merged latency histogram (`SummaryRecordBuilder`). What `report`, `compare`
+    /// and `capacity` compute on. Tags carry the receiving collector as `collector.host`.
+    func summaryRecords(_ query: RunQuery, latency: Bool) throws -> [RunRecord]
     /// Per-repetition values of `metric` for each workload of the selected runs.
     func metricSamples(_ query: RunQuery, metric: String) throws -> [MetricSample]
     /// Migrations applied, oldest first (names from `StoreSchema.migrations`).

@@ -111,7 +111,43 @@ public final class SQLiteRunStore: RunStore {
         m.registerMigration("2-fleet") { db in
             try db.execute(sql: "CREATE INDEX runs_collector_host ON runs(collector_host)")
         }
-        assert(StoreSchema.migrations == ["1-runs", "2-fleet"], "SQLite migrations out of step with StoreSchema")
+        // Record schema 2: summary rows, compact merged histograms, records rewritten as version 2.
+        m.registerMigration("3-compact") { db in
+            try db.execute(sql: """
+                CREATE TABLE summaries (
+                    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+                    workload_index INTEGER NOT NULL, workload TEXT NOT NULL, metric TEXT NOT NULL,
+                    n INTEGER NOT NULL, mean REAL NOT NULL, median REAL NOT NULL, stddev REAL NOT NULL,
+                    min REAL NOT NULL, max REAL NOT NULL,
+                    PRIMARY KEY (run_id, workload_index, metric)
+                );
+                CREATE INDEX summaries_by_metric ON summaries(metric, workload);
+                CREATE TABLE workload_latency (
+                    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+                    workload_index INTEGER NOT NULL, histogram BLOB NOT NULL,
+                    PRIMARY KEY (run_id, workload_index)
+                );
+                ALTER TABLE runs ADD COLUMN boot_id TEXT;
+                CREATE INDEX tags_by_key ON tags(key, value);
+                CREATE INDEX runs_family_role ON runs(family, role);
+                DROP TABLE histograms;
+                """)
+            let ids = try String.fetchAll(db, sql: "SELECT run_id FROM runs ORDER BY run_id")
+            for id in ids {
+                let json = try String.fetchOne(db, sql: "SELECT record_json FROM runs WHERE run_id = ?", arguments: [id]) ?? ""
+                let record: RunRecord
+                do { record = try RunRecord.decode(Data(json.utf8)) } catch {
+                    throw StoreError(path: db.description, reason: "migration 3-compact: run \(id) has a record that does not decode (\(error)); nothing was changed")
+                }
+                let forms = try StoredForms(record, receivedJSON: nil)
+                try db.execute(sql: "UPDATE runs SET record_json = ?, schema_version = ?, boot_id = ? WHERE run_id = ?",
+                               arguments: [forms.json, RunRecord.currentSchemaVersion, record.environment.bootId, id])
+                // Metrics as the insert writes them now (request/response p99 from the histogram).
+                try db.execute(sql: "DELETE FROM metrics WHERE run_id = ?", arguments: [id])
+                try insertDerived(db, id: id, forms: forms)
+            }
+        }
+        assert(StoreSchema.migrations == ["1-runs", "2-fleet", "3-compact"], "SQLite migrations out of step with StoreSchema")
         return m
     }
 
@@ -125,17 +161,15 @@ public final class SQLiteRunStore: RunStore {
     }
 
     public func store(batch: [(record: RunRecord, receipt: Receipt)]) throws -> [StoreOutcome] {
-        // Encode outside the transaction: the write lock is held only for SQL.
-        let prepared = try batch.map { item in
-            (item, try item.receipt.receivedJSON ?? String(decoding: item.record.jsonData(pretty: false), as: UTF8.self))
-        }
+        // Encode and derive outside the transaction: the write lock is held only for SQL.
+        let prepared = try batch.map { item in (item, try StoredForms(item.record, receivedJSON: item.receipt.receivedJSON)) }
         return try pool.write { db in
-            try prepared.map { item, json in try Self.insert(db, record: item.record, receipt: item.receipt, json: json) }
+            try prepared.map { item, forms in try Self.insert(db, record: item.record, receipt: item.receipt, forms: forms) }
         }
     }
 
     /// Inserts one record inside the caller's transaction, or reports that its run id is there.
-    private static func insert(_ db: Database, record: RunRecord, receipt: Receipt, json: String) throws -> StoreOutcome {
+    private static func insert(_ db: Database, record: RunRecord, receipt: Receipt, forms: StoredForms) throws -> StoreOutcome {
         let id = record.runId.uuidString.lowercased()
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
@@ -165,12 +199,13 @@ public final class SQLiteRunStore: RunStore {
             """, arguments: deviceArgs) ?? 0
         try db.execute(sql: """
             INSERT INTO runs (run_id, schema_version, family, role, start_time, end_time, tool_version, environment_id,
-                              device_id, target_path, peer, received_at, collector_host, collector_kernel, record_json)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                              device_id, target_path, peer, received_at, collector_host, collector_kernel, record_json, boot_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [id, record.schemaVersion, record.family, record.role.rawValue,
                              record.startTime.timeIntervalSince1970, record.endTime.timeIntervalSince1970,
                              record.tool.version, envId, deviceId, record.target?.path, receipt.peer,
-                             receipt.receivedAt.timeIntervalSince1970, receipt.collectorHost, receipt.collectorKernel, json])
+                             receipt.receivedAt.timeIntervalSince1970, receipt.collectorHost, receipt.collectorKernel, forms.json,
+                             record.environment.bootId])
         for (key, value) in record.tags {
             try db.execute(sql: "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?)", arguments: [id, key, value])
         }
@@ -185,21 +220,65 @@ public final class SQLiteRunStore: RunStore {
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, arguments: [id, w, rep.index, Int64(rep.elapsedNs), Int64(rep.readOps), Int64(rep.writeOps),
                                      Int64(rep.readBytes), Int64(rep.writeBytes), Int64(rep.cpuUserNs), Int64(rep.cpuSystemNs)])
-                for (metric, value) in rep.metrics {
-                    try db.execute(sql: """
-                        INSERT INTO metrics (run_id, workload_index, repetition_index, metric, value) VALUES (?, ?, ?, ?, ?)
-                        """, arguments: [id, w, rep.index, metric, value])
-                }
-                for (kind, latency) in [("all", rep.latencyNs), ("read", rep.readLatencyNs), ("write", rep.writeLatencyNs)] {
-                    guard let h = latency?.histogram else { continue }
-                    try db.execute(sql: """
-                        INSERT INTO histograms (run_id, workload_index, repetition_index, kind, precision_bits, count, buckets)
-                        VALUES (?, ?, ?, ?, ?, ?, ?)
-                        """, arguments: [id, w, rep.index, kind, h.precisionBits, Int64(h.totalCount), Self.bucketsText(h)])
-                }
             }
         }
+        try insertDerived(db, id: id, forms: forms)
         return .stored
+    }
+
+    /// The metric, summary and latency rows of one run.
+    static func insertDerived(_ db: Database, id: String, forms: StoredForms) throws {
+        let metric = try db.cachedStatement(sql: "INSERT INTO metrics (run_id, workload_index, repetition_index, metric, value) VALUES (?, ?, ?, ?, ?)")
+        for m in forms.metrics { try metric.execute(arguments: [id, m.workload, m.repetition, m.metric, m.value]) }
+        let summary = try db.cachedStatement(sql: """
+            INSERT INTO summaries (run_id, workload_index, workload, metric, n, mean, median, stddev, min, max)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        for r in forms.summaries {
+            try summary.execute(arguments: [id, r.workload, r.name, r.metric, r.n, r.mean, r.median, r.stddev, r.min, r.max])
+        }
+        let latency = try db.cachedStatement(sql: "INSERT INTO workload_latency (run_id, workload_index, histogram) VALUES (?, ?, ?)")
+        for l in forms.latency { try latency.execute(arguments: [id, l.workload, Data(l.histogram)]) }
+    }
+
+    public func summaryRecords(_ query: RunQuery, latency: Bool) throws -> [RunRecord] {
+        let sql = Self.sql
+        return try pool.read { db in
+            var builder = SummaryRecordBuilder(location: path)
+            func uuid(_ row: Row, _ column: Int = 0) -> UUID? { UUID(uuidString: row[column] as String) }
+            let (runsSQL, runValues) = sql.summaryRuns(query)
+            try Row.fetchCursor(db, sql: runsSQL, arguments: Self.arguments(runValues)).forEach { row in
+                guard let id = uuid(row) else { return }
+                try builder.add(run: .init(runId: id, start: row[1], end: row[2], family: row[3], role: row[4], toolVersion: row[5],
+                                           bootId: row[6], collectorHost: row[7], hostname: row[8], kernel: row[9], cpuModel: row[10],
+                                           onlineCpus: row[11], memoryBytes: row[12], numaNodes: row[13], hypervisor: row[14],
+                                           kind: row[15], name: row[16], driver: row[17], controllerDriver: row[18], deviceClass: row[19],
+                                           pciId: row[20], sizeBytes: row[21]))
+            }
+            let (tagsSQL, tagValues) = sql.summaryTags(query)
+            try Row.fetchCursor(db, sql: tagsSQL, arguments: Self.arguments(tagValues)).forEach { row in
+                if let id = uuid(row) { builder.add(tag: id, key: row[1], value: row[2]) }
+            }
+            let (workloadsSQL, workloadValues) = sql.summaryWorkloads(query)
+            try Row.fetchCursor(db, sql: workloadsSQL, arguments: Self.arguments(workloadValues)).forEach { row in
+                if let id = uuid(row) { try builder.add(workload: id, index: row[1], specJSON: row[2]) }
+            }
+            let (metricsSQL, metricValues) = sql.summaryMetrics(query)
+            try Row.fetchCursor(db, sql: metricsSQL, arguments: Self.arguments(metricValues)).forEach { row in
+                if let id = uuid(row) { builder.add(metric: id, workload: row[1], repetition: row[2], metric: row[3], value: row[4]) }
+            }
+            if latency {
+                let (latencySQL, latencyValues) = sql.summaryLatency(query)
+                try Row.fetchCursor(db, sql: latencySQL, arguments: Self.arguments(latencyValues)).forEach { row in
+                    guard let id = uuid(row) else { return }
+                    let w: Int = row[1]
+                    let blob: Data = row[2]
+                    let name: String = row[3]
+                    try builder.add(latency: id, workload: w, histogram: [UInt8](blob)) { name }
+                }
+            }
+            return builder.records()
+        }
     }
 
     public func runs(_ query: RunQuery) throws -> [RunSummary] {
@@ -276,19 +355,5 @@ public final class SQLiteRunStore: RunStore {
             case .time(let date): date.timeIntervalSince1970
             }
         })
-    }
-
-    /// A histogram's non-empty buckets as `lower:count` pairs separated by commas (the record's
-    /// JSON keeps the full form; this column is for SQL-side use without a JSON parser).
-    public static func bucketsText(_ h: LatencyHistogram) -> String {
-        var out = ""
-        out.reserveCapacity(h.nonEmptyBuckets.count * 12)
-        for (i, b) in h.nonEmptyBuckets.enumerated() {
-            if i > 0 { out += "," }
-            out += String(b.lower)
-            out += ":"
-            out += String(b.count)
-        }
-        return out
     }
 }

@@ -64,6 +64,74 @@ public struct StoreSQL: Sendable {
         return (placeholders(sql), values + [.text(metric)])
     }
 
+    /// The selection as a WHERE clause over `runs r` (joined to `e` and `d`): the filters, and
+    /// with a limit the newest `limit` runs.
+    func selection(_ q: RunQuery) -> (String, [StoreValue]) {
+        let (whereSQL, values) = filter(q)
+        guard let limit = q.limit else { return (whereSQL, values) }
+        return ("""
+            WHERE r.run_id IN (SELECT r.run_id FROM runs r JOIN environments e ON e.id = r.environment_id
+                JOIN devices d ON d.id = r.device_id \(whereSQL) ORDER BY r.start_time DESC, r.run_id LIMIT \(max(0, limit)))
+            """, values)
+    }
+
+    static let joinRuns = "JOIN runs r ON r.run_id = x.run_id JOIN environments e ON e.id = r.environment_id JOIN devices d ON d.id = r.device_id"
+
+    /// The selected runs' keys, newest first (what `report`, `compare` and `capacity` read;
+    /// `SummaryRecordBuilder.RunRow`).
+    public func summaryRuns(_ q: RunQuery) -> (sql: String, values: [StoreValue]) {
+        let (whereSQL, values) = selection(q)
+        return (placeholders("""
+            SELECT r.run_id, \(epoch("r.start_time")) AS start_time, \(epoch("r.end_time")) AS end_time, r.family, r.role,
+                   r.tool_version, r.boot_id, r.collector_host,
+                   e.hostname, e.kernel_release, e.cpu_model, e.online_cpus, e.memory_bytes, e.numa_nodes, e.hypervisor,
+                   d.kind, d.name, d.driver, d.controller_driver, d.class, d.pci_id, d.size_bytes
+            FROM runs r JOIN environments e ON e.id = r.environment_id JOIN devices d ON d.id = r.device_id
+            \(whereSQL) ORDER BY r.start_time DESC, r.run_id
+            """), values)
+    }
+
+    /// The selected runs' tags.
+    public func summaryTags(_ q: RunQuery) -> (sql: String, values: [StoreValue]) {
+        let (whereSQL, values) = selection(q)
+        return (placeholders("SELECT x.run_id, x.key, x.value FROM tags x \(Self.joinRuns) \(whereSQL)"), values)
+    }
+
+    /// The selected runs' workload specs.
+    public func summaryWorkloads(_ q: RunQuery) -> (sql: String, values: [StoreValue]) {
+        let (whereSQL, values) = selection(q)
+        let spec = dialect == .postgres ? "x.spec_json::text" : "x.spec_json"
+        return (placeholders("SELECT x.run_id, x.workload_index, \(spec) AS spec_json FROM workloads x \(Self.joinRuns) \(whereSQL)"), values)
+    }
+
+    /// Every repetition's metrics of the selected runs.
+    public func summaryMetrics(_ q: RunQuery) -> (sql: String, values: [StoreValue]) {
+        let (whereSQL, values) = selection(q)
+        return (placeholders("""
+            SELECT x.run_id, x.workload_index, x.repetition_index, x.metric, x.value FROM metrics x \(Self.joinRuns) \(whereSQL)
+            """), values)
+    }
+
+    /// Each selected workload's merged latency histogram (compact form).
+    public func summaryLatency(_ q: RunQuery) -> (sql: String, values: [StoreValue]) {
+        let (whereSQL, values) = selection(q)
+        let blob = dialect == .postgres ? "encode(x.histogram, 'base64')" : "x.histogram"
+        return (placeholders("""
+            SELECT x.run_id, x.workload_index, \(blob) AS histogram, w.name FROM workload_latency x
+            JOIN workloads w ON w.run_id = x.run_id AND w.workload_index = x.workload_index \(Self.joinRuns) \(whereSQL)
+            """), values)
+    }
+
+    /// The summary rows of the selected runs for one metric (n, mean, median, stddev, min,
+    /// max per run and workload), oldest first.
+    public func summaries(_ q: RunQuery, metric: String) -> (sql: String, values: [StoreValue]) {
+        let (whereSQL, values) = selection(q)
+        return (placeholders("""
+            SELECT x.run_id, x.workload, x.n, x.mean, x.median, x.stddev, x.min, x.max FROM summaries x \(Self.joinRuns)
+            \(whereSQL.isEmpty ? "WHERE" : whereSQL + " AND") x.metric = ? ORDER BY r.start_time, x.run_id, x.workload_index
+            """), values + [.text(metric)])
+    }
+
     /// A page of whole runs with what their receipt said, in run id order (for moving a store).
     public func export(after: UUID?, limit: Int) -> (sql: String, values: [StoreValue]) {
         let sql = """
@@ -100,9 +168,12 @@ public struct StoreSQL: Sendable {
     }
 }
 
-/// The numbered migrations, by name, in order. Each backend has its own DDL for each name;
+/// The numbered migrations, by name, in order. `3-compact` (record schema 2): summary rows per
+/// run, workload and metric; each workload's merged latency histogram as a compact blob; the
+/// boot id as a column; every stored record rewritten as version 2; the per-repetition text
+/// histograms dropped (they live, compact, in the record). Each backend has its own DDL for each name;
 /// the meaning is the same (same tables, columns, keys and indexes), and both record the
 /// names they applied, so `appliedMigrations()` answers the same on either.
 public enum StoreSchema {
-    public static let migrations = ["1-runs", "2-fleet"]
+    public static let migrations = ["1-runs", "2-fleet", "3-compact"]
 }

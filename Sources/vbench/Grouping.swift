@@ -1,5 +1,6 @@
 import ArgumentParser
 import VBenchCore
+import VBenchStore
 
 /// `--group-by host|hypervisor|kernel|class`: one section per value across the fleet.
 enum GroupKey: String, ExpressibleByArgument, CaseIterable, Sendable {
@@ -8,7 +9,7 @@ enum GroupKey: String, ExpressibleByArgument, CaseIterable, Sendable {
 
 enum RunGrouping {
     /// The in-memory label a run read from a store carries: the collector that received it.
-    static let hostTag = "collector.host"
+    static let hostTag = RunGroupingTag.collectorHost
 
     static func value(_ r: RunRecord, _ key: GroupKey) -> String {
         switch key {

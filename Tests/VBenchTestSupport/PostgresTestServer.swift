@@ -104,6 +104,14 @@ public final class PostgresTestServer: Sendable {
         return output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// Runs a file of SQL with psql (a `pg_dump` fixture), stopping at the first error.
+    public func psqlFile(_ path: String, database: String = "vbench") throws {
+        let (status, output) = try Self.run(["timeout", "120", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", "\(port)",
+                                             "-U", "vbench", "-d", database, "-f", path],
+                                            environment: ["PGPASSWORD": password])
+        guard status == 0 else { throw ServerError(reason: "psql failed (exit \(status)) on \(path): \(output)") }
+    }
+
     /// `pg_ctl restart`, `immediate` being a crash (no checkpoint; recovery from the WAL).
     public func restart(immediate: Bool) throws {
         let (status, output) = try Self.script(["restart", directory, immediate ? "immediate" : "fast"])

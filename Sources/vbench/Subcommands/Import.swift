@@ -1,5 +1,5 @@
 import ArgumentParser
-import FoundationEssentials
+import Foundation
 import VBenchCore
 import VBenchProbe
 import VBenchPostgres
@@ -10,8 +10,13 @@ extension VBench {
     /// `vbench import`: bring vbench records and fio results into the store.
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Add RunRecord JSON files, fio --output-format=json or iperf3 -J results to the store.",
+            abstract: "Add RunRecord JSON files, lab records.json arrays and folders, fio --output-format=json or iperf3 -J results to the store.",
             discussion: """
+                A file may hold one RunRecord or an array of them (a lab run's records.json); a
+                folder is searched for *.json files holding records (other JSON files in it are
+                skipped with a note). Records of schema version 1 and 2 are read; records are
+                stored in batches of 256, each batch in one transaction.
+
                 fio results become one record per file, one workload per fio job, tagged
                 imported=fio. iperf3 client results (-J) become one record with one network
                 stream workload, tagged imported=iperf3. Without --here the machine is unknown
@@ -35,7 +40,7 @@ extension VBench {
         @Option(name: .customLong("tag"), help: ArgumentHelp("A label for imported fio and iperf3 runs (repeatable).", valueName: "key=value"))
         var tags: [String] = []
 
-        @Argument(help: ArgumentHelp("Files to import.", valueName: "file"))
+        @Argument(help: ArgumentHelp("Files or folders to import.", valueName: "path"))
         var files: [String]
 
         func validate() throws {
@@ -53,32 +58,79 @@ extension VBench {
                 tagMap[String(p[0])] = p.count > 1 ? String(p[1]) : ""
             }
             var failed = false
-            for file in files {
+            var counts: [StoreOutcome: Int] = [:]
+            var pending: [(file: String, record: RunRecord)] = []
+            let receipt = { (file: String) in
+                Receipt(peer: "import:\(file)", receivedAt: Date(), collectorHost: hostName(), collectorKernel: Signals.kernelRelease())
+            }
+            func flush() throws {
+                guard !pending.isEmpty else { return }
+                let outcomes = try store.store(batch: pending.map { ($0.record, receipt($0.file)) })
+                for (item, outcome) in zip(pending, outcomes) {
+                    counts[outcome, default: 0] += 1
+                    let n = item.record.workloads.count
+                    print("\(item.file): \(item.record.runId.uuidString.prefix(8).lowercased()) \(outcome.rawValue) (\(item.record.tool.name), \(n) workload\(n == 1 ? "" : "s"))")
+                }
+                pending.removeAll(keepingCapacity: true)
+            }
+            for (file, explicit) in try expand(files) {
                 guard let data = FileManager.default.contents(atPath: file) else {
                     note("cannot read \(file); skipped")
                     failed = true
                     continue
                 }
                 do {
-                    for record in try records(in: data, file: file, tags: tagMap) {
-                        let outcome = try store.store(record, receipt: Receipt(peer: "import:\(file)", receivedAt: Date(),
-                                                                               collectorHost: hostName(), collectorKernel: Signals.kernelRelease()))
-                        let n = record.workloads.count
-                        print("\(file): \(record.runId.uuidString.prefix(8).lowercased()) \(outcome.rawValue) (\(record.tool.name), \(n) workload\(n == 1 ? "" : "s"))")
+                    let found = try records(in: data, file: file, tags: tagMap, folderMember: !explicit)
+                    if found.isEmpty && !explicit {
+                        note("\(file) holds no records; skipped")
+                        continue
+                    }
+                    for record in found {
+                        pending.append((file, record))
+                        if pending.count >= 256 { try flush() }
                     }
                 } catch {
                     note("\(error)")
                     failed = true
                 }
             }
+            do { try flush() } catch {
+                note("\(error)")
+                failed = true
+            }
+            if counts.values.reduce(0, +) > 1 {
+                note("imported \(counts[.stored] ?? 0) run(s), \(counts[.duplicate] ?? 0) already stored")
+            }
             if failed { throw VBenchExit.error }
         }
 
-        private func records(in data: Data, file: String, tags: [String: String]) throws -> [RunRecord] {
-            let head = String(decoding: data.prefix(4096), as: UTF8.self)
-            if head.contains("\"schemaVersion\"") {
-                return [try RunRecord.decode(data)]
+        /// The files to read: each named file, and each folder's *.json files (recursively,
+        /// sorted), marked as not named explicitly.
+        private func expand(_ paths: [String]) throws -> [(String, Bool)] {
+            var out: [(String, Bool)] = []
+            for path in paths {
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                    throw ValidationError("no file or folder at \(path)")
+                }
+                guard isDirectory.boolValue else { out.append((path, true)); continue }
+                let members = (FileManager.default.enumerator(atPath: path)?.allObjects as? [String] ?? [])
+                    .filter { $0.hasSuffix(".json") }.sorted()
+                guard !members.isEmpty else { throw ValidationError("the folder \(path) holds no .json files") }
+                out += members.map { (path + "/" + $0, false) }
             }
+            return out
+        }
+
+        private func records(in data: Data, file: String, tags: [String: String], folderMember: Bool) throws -> [RunRecord] {
+            let head = String(decoding: data.prefix(4096), as: UTF8.self)
+            let array = head.drop { $0.isWhitespace }.first == "["
+            if head.contains("\"schemaVersion\"") {
+                do { return array ? try RunRecord.decodeArray(data) : [try RunRecord.decode(data)] } catch {
+                    throw ImportError(file: file, reason: error.description)
+                }
+            }
+            if folderMember { return [] }  // a lab summary or another tool's JSON beside the records
             let unknown = Environment(hostname: "unknown", kernelRelease: "unknown", cpuModel: "unknown", onlineCpus: 0,
                                       memoryBytes: 0, numaNodes: 0, hypervisor: HypervisorInfo(vendor: .unknown))
             let fs = RootedFileSystem()

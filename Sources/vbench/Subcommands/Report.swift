@@ -55,7 +55,7 @@ extension VBench {
                 records = try RunSelection.parse(path, common: query).records(store: { try storeOptions.open() }, common: query)
                 described = path
             } else {
-                records = try storeOptions.open().records(query)
+                records = try storeOptions.open().records(query, latency: format == "html" || format == "json")
                 described = CommandLine.arguments.dropFirst(2).joined(separator: " ").isEmpty ? "all runs" : CommandLine.arguments.dropFirst(2).joined(separator: " ")
             }
             guard !records.isEmpty else {

@@ -35,14 +35,12 @@ struct StoreOptions: ParsableArguments {
 }
 
 extension RunStore {
-    /// The runs `query` selects, whole, each with the collector that received it as the
-    /// in-memory label `collector.host` (for grouping; the stored record is not changed).
-    func records(_ query: RunQuery) throws -> [RunRecord] {
-        try runs(query).compactMap { summary in
-            guard var record = try record(summary.runId) else { return nil }
-            record.tags[RunGrouping.hostTag] = summary.collectorHost
-            return record
-        }
+    /// The runs `query` selects, newest first, read from the store's summary rows (no record's
+    /// JSON is decoded), each with the collector that received it as the in-memory label
+    /// `collector.host` (for grouping; the stored record is not changed). `latency` adds each
+    /// workload's merged latency histogram (for curves).
+    func records(_ query: RunQuery, latency: Bool = false) throws -> [RunRecord] {
+        try summaryRecords(query, latency: latency)
     }
 }
 
