@@ -72,6 +72,85 @@ public enum HTMLRender {
         return s
     }
 
+    /// Memory bandwidth: per STREAM workload (each kernel, and triad per CPU node and memory
+    /// node pair), one bar per device (guest) and native, in bytes per second, with 95 % whiskers.
+    static func memoryBandwidthChart(_ rows: [ReportRow]) -> String? {
+        let bw = rows.filter { $0.family == "mem" && $0.metric == Metric.bandwidth.key && $0.workload.hasPrefix("stream-") }
+        guard !bw.isEmpty else { return nil }
+        var workloads: [String] = []
+        for r in bw where !workloads.contains(r.workload) { workloads.append(r.workload) }
+        let label = 210.0, width = 860.0, barH = 16.0, gap = 3.0, groupGap = 12.0, top = 30.0
+        let plot = width - label - 230
+        let maxV = (bw.map { max($0.mean, $0.ci95High ?? $0.mean) }.max() ?? 1) * 1.05
+        func x(_ v: Double) -> Double { label + plot * max(0, v) / maxV }
+        var y = top
+        var body = ""
+        for w in workloads {
+            let bars = bw.filter { $0.workload == w }.sorted { ($0.role == .native ? 1 : 0, $0.device) < ($1.role == .native ? 1 : 0, $1.device) }
+            let name = w.replacingOccurrences(of: "stream-", with: "").replacingOccurrences(of: "-cpu", with: " cpu").replacingOccurrences(of: "-mem", with: " → mem")
+            body += "<text class=\"label\" x=\"\(f(label - 8))\" y=\"\(f(y + barH * 0.8))\" text-anchor=\"end\">\(escape(name))</text>\n"
+            for r in bars {
+                body += "<rect class=\"bar\" x=\"\(f(label))\" y=\"\(f(y))\" width=\"\(f(max(1, x(r.mean) - label)))\" height=\"\(f(barH))\" fill=\"\(color(r.deviceClass, role: r.role))\"><title>\(escape("\(r.role == .native ? "native" : r.device) \(w): \(ValueFormat.format(r.mean, unit: r.unit))"))</title></rect>\n"
+                if let lo = r.ci95Low, let hi = r.ci95High {
+                    let ym = y + barH / 2
+                    body += "<line class=\"whisker\" x1=\"\(f(x(lo)))\" x2=\"\(f(x(hi)))\" y1=\"\(f(ym))\" y2=\"\(f(ym))\" stroke=\"#111\"/>\n"
+                }
+                let ratio = r.toNative.map { " (\(formatFixed($0.ratio * 100, digits: 0)) % of native)" } ?? ""
+                body += "<text class=\"value\" x=\"\(f(x(max(r.mean, r.ci95High ?? r.mean)) + 6))\" y=\"\(f(y + barH * 0.8))\">\(escape((r.role == .native ? "native " : "") + ValueFormat.format(r.mean, unit: r.unit) + ratio))</text>\n"
+                y += barH + gap
+            }
+            y += groupGap
+        }
+        let height = y + 10
+        var s = "<figure class=\"chart\" data-kind=\"memory-bandwidth\"><figcaption>Memory bandwidth per STREAM kernel and NUMA node pair — guest against native</figcaption>\n"
+        s += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\">\n"
+        s += body + "</svg></figure>\n"
+        return s
+    }
+
+    /// Pointer-chase load latency against the chased range (both axes logarithmic), one line per
+    /// device and native: where it steps up, a cache level ends.
+    static func chaseChart(_ rows: [ReportRow]) -> String? {
+        let chase = rows.filter { $0.family == "mem" && $0.metric == Metric.loadLatency.key && $0.workload.hasPrefix("chase-") }
+            .compactMap { r -> (ReportRow, Double)? in ByteCount.parse(String(r.workload.dropFirst(6))).map { (r, Double($0)) } }
+        var series: [String: [(Double, Double)]] = [:]
+        var classes: [String: (DeviceClass, RunRole)] = [:]
+        for (r, size) in chase where r.mean > 0 {
+            let name = r.role == .native ? "native" : r.device
+            series[name, default: []].append((size, r.mean))
+            classes[name] = (r.deviceClass, r.role)
+        }
+        guard series.values.contains(where: { $0.count >= 2 }) else { return nil }
+        let all = series.values.flatMap { $0 }
+        let (minX, maxX) = (log2(all.map(\.0).min()!), log2(all.map(\.0).max()!))
+        let (minY, maxY) = (log10(all.map(\.1).min()! * 0.8), log10(all.map(\.1).max()! * 1.25))
+        let (left, width, height, top, bottom) = (70.0, 720.0, 300.0, 20.0, 40.0)
+        func px(_ v: Double) -> Double { left + (width - left - 20) * (log2(v) - minX) / max(maxX - minX, 1e-9) }
+        func py(_ v: Double) -> Double { top + (height - top - bottom) * (1 - (log10(v) - minY) / max(maxY - minY, 1e-9)) }
+        var s = "<figure class=\"chart\" data-kind=\"chase-latency\"><figcaption>Pointer-chase load latency by range (log–log)</figcaption>\n"
+        s += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\">\n"
+        s += "<line x1=\"\(f(left))\" x2=\"\(f(width - 20))\" y1=\"\(f(height - bottom))\" y2=\"\(f(height - bottom))\" stroke=\"#111\"/>\n"
+        s += "<line x1=\"\(f(left))\" x2=\"\(f(left))\" y1=\"\(f(top))\" y2=\"\(f(height - bottom))\" stroke=\"#111\"/>\n"
+        let sizes = Array(Set(all.map(\.0))).sorted()
+        for v in sizes {
+            s += "<text class=\"axis\" x=\"\(f(px(v)))\" y=\"\(f(height - bottom + 16))\" text-anchor=\"middle\">\(escape(ByteCount.shortName(UInt64(v))))</text>\n"
+        }
+        var tick = pow(10, floor(minY))
+        while log10(tick) <= maxY {
+            if log10(tick) >= minY {
+                s += "<text class=\"axis\" x=\"\(f(left - 6))\" y=\"\(f(py(tick) + 4))\" text-anchor=\"end\">\(escape(ValueFormat.format(tick, unit: Metric.loadLatency.unit)))</text>\n"
+            }
+            tick *= 10
+        }
+        for (name, points) in series.sorted(by: { ($0.key == "native" ? 1 : 0, $0.key) < ($1.key == "native" ? 1 : 0, $1.key) }) where points.count >= 2 {
+            let (cls, role) = classes[name]!
+            let pts = points.sorted { $0.0 < $1.0 }.map { "\(f(px($0.0))),\(f(py($0.1)))" }.joined(separator: " ")
+            s += "<polyline class=\"curve\" fill=\"none\" stroke=\"\(color(cls, role: role))\" stroke-width=\"2\" points=\"\(pts)\"><title>\(escape(name))</title></polyline>\n"
+        }
+        s += "</svg></figure>\n"
+        return s
+    }
+
     /// Latency by percentile, one line per device, logarithmic time axis.
     static func latencyChart(_ curves: [LatencyCurve], title: String) -> String? {
         func rank(_ c: LatencyCurve) -> Int {
@@ -142,11 +221,17 @@ public enum HTMLRender {
 
             """
         if !r.headlines.isEmpty { s += "<ul class=\"headlines\">" + r.headlines.map { "<li>\(escape($0))</li>" }.joined() + "</ul>\n" }
-        s += "<p class=\"legend-box\">Device class:<span style=\"background:#15803d\"></span>paravirtual<span style=\"background:#c2410c\"></span>emulated<span style=\"background:#1d4ed8\"></span>passthrough<span style=\"background:#6b7280\"></span>native</p>\n"
+        s += "<p class=\"legend-box\">Device class:<span style=\"background:#15803d\"></span>paravirtual<span style=\"background:#c2410c\"></span>emulated<span style=\"background:#1d4ed8\"></span>passthrough<span style=\"background:#7c3aed\"></span>virtual<span style=\"background:#6b7280\"></span>native</p>\n"
         var families: [String] = []
         for row in r.rows where !families.contains(row.family) { families.append(row.family) }
         for family in families {
             s += "<h2>\(escape(family == "blk" ? "Disks" : family == "net" ? "Network" : family == "mem" ? "Memory" : family))</h2>\n"
+            if family == "mem" {
+                // One chart for every STREAM kernel and node pair, one curve for the chase sizes.
+                if let chart = memoryBandwidthChart(r.rows) { s += chart }
+                if let chart = chaseChart(r.rows) { s += chart }
+                continue
+            }
             var workloads: [String] = []
             for row in r.rows where row.family == family && !workloads.contains(row.workload) { workloads.append(row.workload) }
             for w in workloads {

@@ -139,4 +139,25 @@ import VBenchTestSupport
         // Each bar is hundreds of pixels of its class colour (paravirtual, emulated, native).
         #expect((pixels["15803d"] ?? 0) > 500 && (pixels["c2410c"] ?? 0) > 200 && (pixels["6b7280"] ?? 0) > 500, "\(pixels)")
     }
+
+    /// A memory-only selection, measured here (guest-role and native runs of `--device mem`):
+    /// the bandwidth bars of every STREAM kernel against native and the chase latency curve.
+    @Test(.enabled(if: chromium != nil, "CHROMIUM TEST SKIPPED: needs chromium"))
+    func memoryReportHasBandwidthBarsAndTheChaseCurve() throws {
+        let dir = try ScratchFolder()
+        for native in [false, true] {
+            let r = try Binary.run(["run", "--device", "mem", "--size", "16m", "--runs", "1", "--out", dir.path] + (native ? ["--native"] : []))
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+        let html = dir.path + "/mem.html"
+        #expect(try Binary.run(["report", "--store", dir.path + "/vbench.sqlite", "--format", "html", "--output", html]).status == 0)
+        let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--user-data-dir=\(dir.path)/profile"]
+        let (status, dom) = try Self.run(Self.chromium!, flags + ["--dump-dom", "file://\(html)"])
+        #expect(status == 0)
+        #expect(dom.contains("data-kind=\"memory-bandwidth\"") && dom.contains("data-kind=\"chase-latency\""))
+        // copy, scale, add, triad: a guest bar and a native bar each.
+        #expect(dom.components(separatedBy: "class=\"bar\"").count - 1 >= 8, "\(dom.prefix(2000))")
+        #expect(dom.components(separatedBy: "class=\"curve\"").count - 1 == 2)
+        #expect(dom.contains("% of native)"))
+    }
 }

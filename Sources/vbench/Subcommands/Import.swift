@@ -40,12 +40,16 @@ extension VBench {
         @Option(name: .customLong("tag"), help: ArgumentHelp("A label for imported fio and iperf3 runs (repeatable).", valueName: "key=value"))
         var tags: [String] = []
 
+        @Option(name: .customLong("host-label"), help: ArgumentHelp("Store the runs as received by this collector (default: this host's name), e.g. when bringing in another host's lab results.", valueName: "name"))
+        var hostLabel: String?
+
         @Argument(help: ArgumentHelp("Files or folders to import.", valueName: "path"))
         var files: [String]
 
         func validate() throws {
             guard !files.isEmpty else { throw ValidationError("name at least one file to import") }
             for t in tags where !t.contains("=") { throw ValidationError("--tag must be key=value; got '\(t)'") }
+            if let h = hostLabel, h.isEmpty || h.count > 200 { throw ValidationError("--host-label must be 1…200 characters") }
             if device != nil && !here { throw ValidationError("--device names a device of this machine: use it with --here") }
         }
 
@@ -61,7 +65,7 @@ extension VBench {
             var counts: [StoreOutcome: Int] = [:]
             var pending: [(file: String, record: RunRecord)] = []
             let receipt = { (file: String) in
-                Receipt(peer: "import:\(file)", receivedAt: Date(), collectorHost: hostName(), collectorKernel: Signals.kernelRelease())
+                Receipt(peer: "import:\(file)", receivedAt: Date(), collectorHost: hostLabel ?? hostName(), collectorKernel: Signals.kernelRelease())
             }
             func flush() throws {
                 guard !pending.isEmpty else { return }
