@@ -6,8 +6,8 @@
 #                               [--vbench PATH] [--out FILE] [--check]
 #
 # Records: the committed lab runs (results/lab/*/records.json, real QEMU guests: blk on six disk
-# models, net on three NIC models) and native runs made here at the start (blk on a file, mem,
-# net over loopback), as templates. Each generated run is a template with a new run id, a start
+# models, net on three NIC models) and runs made here at the start (native blk on a file, native
+# and guest-role mem — this machine is a guest — and native net over loopback), as templates. Each generated run is a template with a new run id, a start
 # time spread over a year, one of 20 hosts (the collector that received it: `import
 # --host-label`), one of 3 kernels and tags (site, pool). Sizes are cumulative: the store grows
 # from one size to the next, and the figures at each size are taken on the store of that size.
@@ -45,7 +45,7 @@ work=$(mktemp -d /var/tmp/vbench-scale.XXXXXX)
 pg_dir=""
 cleanup() {
     [ -n "$pg_dir" ] && scripts/pg-cluster stop "$pg_dir" fast >/dev/null 2>&1 || true
-    rm -rf "$work"
+    rm -rf "$work" ${pg_dir:+"$pg_dir"}
 }
 trap cleanup EXIT
 report() { if [ -n "$out" ]; then echo "$*" >> "$out"; fi; echo "$*"; }
@@ -57,6 +57,8 @@ echo "results-scale: templates (lab records and native runs made here)" >&2
 timeout 600 "$vbench" run --device blk --native --runs 1 --profile quick --target "$work/blk.file" --size 64m --out "$work/native" \
     --store "$work/templates.sqlite" >/dev/null
 timeout 600 "$vbench" run --device mem --native --runs 1 --out "$work/native" --store "$work/templates.sqlite" >/dev/null
+# This machine is itself a guest: its own mem run is a real guest-role record.
+timeout 600 "$vbench" run --device mem --runs 1 --out "$work/native" --store "$work/templates.sqlite" >/dev/null
 port=$((20000 + RANDOM % 20000))
 timeout 300 "$vbench" serve --listen "127.0.0.1:$port" >/dev/null 2>&1 &
 serve_pid=$!
@@ -132,7 +134,7 @@ for backend in "${backend_list[@]}"; do
     case "$backend" in
         sqlite) store="$work/scale.sqlite"; env=() ;;
         postgres)
-            pg_dir="$work/pg"
+            pg_dir=$(mktemp -d /tmp/vbench-scale-pg.XXXXXX)
             scripts/pg-cluster start "$pg_dir" >/dev/null
             # shellcheck disable=SC1091
             source "$pg_dir/env"
@@ -150,7 +152,7 @@ for backend in "${backend_list[@]}"; do
         python3 "$work/gen.py" "$work/templates.json" "$have" $((size - have)) "$work/gen"
         t0=$(date +%s.%N)
         for host in "$work"/gen/*; do
-            timeout 7200 "$vbench" import --store "$store" --host-label "$(basename "$host")" "$host" > /dev/null
+            timeout 7200 "$vbench" import --store "$store" --host-label "$(basename "$host")" "$host" > /dev/null 2>&1
         done
         t1=$(date +%s.%N)
         rate=$(echo "($size - $have) / ($t1 - $t0)" | bc)
@@ -169,16 +171,37 @@ for f in sorted(glob.glob(sys.argv[1] + "/*/*.json")):
     out += json.load(open(f))
 json.dump(out, open(sys.argv[2], "w"))
 EOF
-            "$vbench" report --store "$store" --format csv | sort > "$work/a.csv"
-            "$vbench" report --from "$work/all.json" --format csv | sort > "$work/b.csv"
-            if ! diff -q "$work/a.csv" "$work/b.csv" >/dev/null; then
+            "$vbench" report --store "$store" --format json > "$work/a.json"
+            "$vbench" report --from "$work/all.json" --format json > "$work/b.json"
+            # Same rows and curves; numbers equal up to summation order (the store reads runs newest first).
+            if ! python3 - "$work/a.json" "$work/b.json" >&2 <<'EOF'
+import json, math, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+def rows(r):
+    key = lambda x: (x["family"], x["workload"], x["device"], x["role"], x.get("metric", ""))
+    return sorted(r["rows"], key=key), sorted(r["curves"], key=key)
+def same(x, y, path):
+    if isinstance(x, float) or isinstance(y, float):
+        if not math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12): sys.exit(f"{path}: {x} != {y}")
+    elif isinstance(x, dict):
+        if x.keys() != y.keys(): sys.exit(f"{path}: keys {sorted(x)} != {sorted(y)}")
+        for k in x: same(x[k], y[k], f"{path}.{k}")
+    elif isinstance(x, list):
+        if len(x) != len(y): sys.exit(f"{path}: {len(x)} items != {len(y)}")
+        for i, (p, q) in enumerate(zip(x, y)): same(p, q, f"{path}[{i}]")
+    elif x != y: sys.exit(f"{path}: {x!r} != {y!r}")
+ra, ca = rows(a); rb, cb = rows(b)
+same(ra, rb, "rows"); same(ca, cb, "curves")
+if a["runs"] != b["runs"]: sys.exit(f"runs {a['runs']} != {b['runs']}")
+print(f"results-scale: {len(ra)} rows and {len(ca)} curves equal")
+EOF
+            then
                 echo "results-scale: the $backend store's report differs from the records' report" >&2
-                diff "$work/a.csv" "$work/b.csv" | head >&2
                 exit 1
             fi
-            n=$("$vbench" runs list --store "$store" | tail -n +2 | wc -l)
+            n=$("$vbench" runs list --store "$store" --limit "$size" | tail -n +2 | wc -l)
             [ "$n" = "$size" ] || { echo "results-scale: runs list shows $n runs, $size loaded" >&2; exit 1; }
-            echo "results-scale: $backend: $size runs; report from the store = report from the records ($(wc -l < "$work/a.csv") rows)" >&2
+            echo "results-scale: $backend: $size runs; the store's report (SQL summary rows) = the report computed from the records" >&2
         fi
         have=$size
         row="| $size | $rate | $((bytes / size / 1024))"
@@ -186,7 +209,7 @@ EOF
                  "report|report --store $store" \
                  "report --host --kernel|report --store $store --host hv-03 --kernel 6.1.0-56-amd64" \
                  "compare|compare --store $store kernel=6.1.0-55-amd64 kernel=6.1.0-56-amd64 --group-by host" \
-                 "capacity|capacity --store $store"; do
+                 "capacity|capacity --store $store --need blk.randread.iops=2000 --need net.stream.bps=1e8"; do
             label=${q%%|*}
             # shellcheck disable=SC2086
             line=$(measure "$label" "$vbench" ${q#*|}) || exit 1

@@ -181,6 +181,9 @@ public enum Comparator {
         }
     }
 
+    /// The in-memory label of the collector that received a run (set by the store's readers).
+    public static let collectorHostTag = "collector.host"
+
     /// The tag `vbench run --runs N` gives each invocation's runs.
     public static let groupTag = "runs.group"
 
@@ -216,13 +219,19 @@ public enum Comparator {
                 (a.family, a.device, a.workload, a.role.rawValue) < (b.family, b.device, b.workload, b.role.rawValue)
             }
         }
+        // The same driver behind two hypervisor hosts is two devices: with runs from more than
+        // one collector, a device is named driver@host and pairs only with itself.
+        let hosts = Set((baseline + candidate).compactMap { $0.tags[collectorHostTag] })
+        func device(_ r: RunRecord) -> String {
+            hosts.count > 1 ? "\(r.device.distinguishingDriver)@\(r.tags[collectorHostTag] ?? "?")" : r.device.distinguishingDriver
+        }
         // Per key, per record: that record's repetition values of each metric.
         func group(_ records: [RunRecord]) -> ([Key: [[String: RunValues]]], [Key]) {
             var out: [Key: [[String: RunValues]]] = [:]
             var order: [Key] = []
             for r in records.sorted(by: { $0.startTime < $1.startTime }) {
                 for w in r.workloads where workloads?.contains(w.name) ?? true {
-                    let key = Key(family: r.family, workload: w.name, device: r.device.distinguishingDriver, role: r.role)
+                    let key = Key(family: r.family, workload: w.name, device: device(r), role: r.role)
                     var values: [String: RunValues] = [:]
                     for m in defaultMetrics(family: r.family) {
                         values[m.key] = RunValues(values: w.values(of: m.key), time: r.startTime.timeIntervalSince1970,

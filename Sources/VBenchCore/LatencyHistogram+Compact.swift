@@ -99,6 +99,8 @@ extension LatencyHistogram {
         guard k <= lastIndex + 1 else { throw .inconsistent("\(k) non-empty buckets; at most \(lastIndex + 1) exist at \(bits) bits") }
         var index: UInt64 = 0
         var seen: UInt64 = 0
+        var buckets: [(index: Int, count: UInt64)] = []
+        buckets.reserveCapacity(Int(min(k, UInt64(reader.remaining))))
         for b in 0..<k {
             let gap = try reader.varint("gap of bucket \(b)")
             let (next, over) = (b == 0 ? 0 : index + 1).addingReportingOverflow(gap)
@@ -109,14 +111,15 @@ extension LatencyHistogram {
             let (s, o) = seen.addingReportingOverflow(c)
             guard !o else { throw .inconsistent("bucket counts overflow") }
             seen = s
-            record(Self.bucketRange(of: Int(index), precisionBits: bits).lower, count: c)
+            buckets.append((Int(index), c))
         }
+        setCounts(buckets)
         guard reader.atEnd else { throw .trailingBytes(reader.remaining) }
         guard seen == count else { throw .inconsistent("count \(count) differs from the bucket total \(seen)") }
         if count > 0 {
             guard minimum <= maximum,
-                  Self.bucketIndex(of: minimum, precisionBits: bits) == counts.firstIndex(where: { $0 != 0 }),
-                  Self.bucketIndex(of: maximum, precisionBits: bits) == counts.lastIndex(where: { $0 != 0 })
+                  Self.bucketIndex(of: minimum, precisionBits: bits) == buckets.first?.index,
+                  Self.bucketIndex(of: maximum, precisionBits: bits) == buckets.last?.index
             else { throw .inconsistent("min \(minimum) and max \(maximum) do not fall in the first and last buckets") }
             minValue = minimum
             maxValue = maximum
@@ -171,19 +174,21 @@ private struct VarintReader {
     var rest: ArraySlice<UInt8> { bytes[offset...] }
     var remaining: Int { bytes.count - offset }
 
-    mutating func byte(_ field: String) throws(CompactHistogramError) -> UInt8 {
-        guard offset < bytes.count else { throw .truncated(field) }
+    mutating func byte(_ field: @autoclosure () -> String) throws(CompactHistogramError) -> UInt8 {
+        guard offset < bytes.count else { throw .truncated(field()) }
         defer { offset += 1 }
         return bytes[offset]
     }
 
-    mutating func varint(_ field: String) throws(CompactHistogramError) -> UInt64 {
+    mutating func varint(_ field: @autoclosure () -> String) throws(CompactHistogramError) -> UInt64 {
         var value: UInt64 = 0
         var shift: UInt64 = 0
         while true {
-            let b = try byte(field)
+            guard offset < bytes.count else { throw .truncated(field()) }
+            let b = bytes[offset]
+            offset += 1
             // The tenth byte may carry only the top bit of 64.
-            guard shift < 63 || (shift == 63 && b <= 1) else { throw .varintTooLong(field) }
+            guard shift < 63 || (shift == 63 && b <= 1) else { throw .varintTooLong(field()) }
             value |= UInt64(b & 0x7f) << shift
             if b & 0x80 == 0 { return value }
             shift += 7
@@ -198,7 +203,7 @@ enum Deflate {
         var out = [UInt8](repeating: 0, count: Int(capacity))
         let status = out.withUnsafeMutableBufferPointer { dst in
             input.withUnsafeBufferPointer { src in
-                compress2(dst.baseAddress, &capacity, src.baseAddress, uLong(src.count), 9)
+                compress2(dst.baseAddress, &capacity, src.baseAddress, uLong(src.count), Z_BEST_SPEED)
             }
         }
         guard status == Z_OK else { return nil }

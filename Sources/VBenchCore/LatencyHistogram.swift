@@ -73,6 +73,18 @@ public struct LatencyHistogram: Sendable, Equatable {
         record(value, count: 1)
     }
 
+    /// Fills an empty histogram from ascending (bucket index, count) pairs in one allocation;
+    /// `totalCount`, `sum` and the extremes are the caller's to set (the compact reader has them).
+    mutating func setCounts(_ buckets: [(index: Int, count: UInt64)]) {
+        if let last = buckets.last?.index, last >= counts.count {
+            counts.append(contentsOf: repeatElement(0, count: last + 1 - counts.count))
+        }
+        for b in buckets { counts[b.index] = b.count }
+        totalCount = buckets.reduce(0) { $0 &+ $1.count }
+        if let first = buckets.first { minValue = Self.bucketRange(of: first.index, precisionBits: precisionBits).lower }
+        if let last = buckets.last { maxValue = Self.bucketRange(of: last.index, precisionBits: precisionBits).lower }
+    }
+
     /// Records `count` occurrences of `value`.
     public mutating func record(_ value: UInt64, count: UInt64) {
         guard count > 0 else { return }
@@ -134,11 +146,28 @@ public struct LatencyHistogram: Sendable, Equatable {
     }
 
     /// The standard percentile set of a record: p50, p90, p99, p99.9, p99.99.
+    /// One pass over the buckets for all five (each as `value(atPercentile:)` gives it).
     public func standardPercentiles() -> [String: UInt64] {
+        guard totalCount > 0 else { return [:] }
         var out: [String: UInt64] = [:]
+        // Ranks ascend with the points; the extremes are exact.
+        var pending: [(name: String, rank: UInt64)] = []
         for (name, p) in Self.standardPercentilePoints {
-            if let v = value(atPercentile: p) { out[name] = v }
+            var rank = UInt64((min(max(p, 0), 100) / 100 * Double(totalCount)).rounded(.up))
+            if rank == 0 { rank = 1 }
+            if rank == 1 { out[name] = minValue } else if rank == totalCount { out[name] = maxValue } else { pending.append((name, rank)) }
         }
+        var next = 0
+        var seen: UInt64 = 0
+        for (index, count) in counts.enumerated() where count > 0 && next < pending.count {
+            seen += count
+            while next < pending.count && seen >= pending[next].rank {
+                let lower = Self.bucketRange(of: index, precisionBits: precisionBits).lower
+                out[pending[next].name] = min(max(Self.reportedValue(of: lower, precisionBits: precisionBits), minValue), maxValue)
+                next += 1
+            }
+        }
+        for (name, _) in pending[next...] { out[name] = maxValue }
         return out
     }
 

@@ -78,6 +78,57 @@ extension RunRecord {
         return records
     }
 
+    /// The byte ranges of a JSON array's top-level elements (one scan: strings and nesting
+    /// tracked, nothing parsed), or nil when `data` is not an array. Lets an importer decode
+    /// each record of a records.json alone and keep its text as received.
+    public static func arrayElements(_ data: Data) -> [Range<Int>]? {
+        data.withUnsafeBytes { raw -> [Range<Int>]? in
+            let b = raw.bindMemory(to: UInt8.self)
+            var i = 0
+            func skipSpace() { while i < b.count, b[i] == 0x20 || b[i] == 0x0a || b[i] == 0x0d || b[i] == 0x09 { i += 1 } }
+            skipSpace()
+            guard i < b.count, b[i] == UInt8(ascii: "[") else { return nil }
+            i += 1
+            var out: [Range<Int>] = []
+            var depth = 0, inString = false, escaped = false
+            skipSpace()
+            var start = i
+            if i < b.count, b[i] == UInt8(ascii: "]") { return [] }
+            while i < b.count {
+                let c = b[i]
+                if inString {
+                    if escaped { escaped = false } else if c == UInt8(ascii: "\\") { escaped = true } else if c == UInt8(ascii: "\"") { inString = false }
+                } else {
+                    switch c {
+                    case UInt8(ascii: "\""): inString = true
+                    case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
+                    case UInt8(ascii: "}"): depth -= 1
+                    case UInt8(ascii: "]") where depth == 0:
+                        var end = i
+                        while end > start, [0x20, 0x0a, 0x0d, 0x09].contains(b[end - 1]) { end -= 1 }
+                        out.append(start..<end)
+                        i += 1
+                        skipSpace()
+                        return i == b.count ? out : nil
+                    case UInt8(ascii: "]"): depth -= 1
+                    case UInt8(ascii: ",") where depth == 0:
+                        var end = i
+                        while end > start, [0x20, 0x0a, 0x0d, 0x09].contains(b[end - 1]) { end -= 1 }
+                        out.append(start..<end)
+                        i += 1
+                        skipSpace()
+                        start = i
+                        continue
+                    default: break
+                    }
+                    if depth < 0 { return nil }
+                }
+                i += 1
+            }
+            return nil
+        }
+    }
+
     /// The `schemaVersion` a record's JSON declares at its top level, read without decoding it
     /// (the first `"schemaVersion"` key; vbench writes keys sorted, before `tags`), or nil.
     public static func declaredSchemaVersion(_ json: some StringProtocol) -> Int? {

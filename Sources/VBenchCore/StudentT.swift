@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -15,9 +16,25 @@ public enum StudentT {
         return t >= 0 ? 1 - tail : tail
     }
 
+    /// Quantiles already computed, by (p, ν): every summary of n samples asks for the same
+    /// few, and each costs a bisection over the incomplete beta function.
+    private static let known = Mutex<[QuantileKey: Double]>([:])
+    private struct QuantileKey: Hashable { var p: UInt64, nu: UInt64 }
+
     /// The t with P(T ≤ t) = `p`, for 0 < p < 1.
     public static func quantile(_ p: Double, degreesOfFreedom nu: Double) -> Double {
         precondition(p > 0 && p < 1, "p must be in (0, 1)")
+        let key = QuantileKey(p: p.bitPattern, nu: nu.bitPattern)
+        if let q = known.withLock({ $0[key] }) { return q }
+        let q = bisectQuantile(p, degreesOfFreedom: nu)
+        known.withLock { table in
+            if table.count > 100_000 { table.removeAll() }  // bounded: fractional ν from Welch–Satterthwaite are many
+            table[key] = q
+        }
+        return q
+    }
+
+    private static func bisectQuantile(_ p: Double, degreesOfFreedom nu: Double) -> Double {
         var lo = -1e6, hi = 1e6
         for _ in 0..<200 {
             let mid = (lo + hi) / 2

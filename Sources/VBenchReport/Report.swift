@@ -92,17 +92,22 @@ public enum ReportBuilder {
     /// has two or more records, else the repetitions (as `compare` does).
     public static func build(_ records: [RunRecord], selection: String, covThreshold: Double = 0.10, advice: [String] = []) -> Report {
         var groups: [Key: [RunRecord]] = [:]
+        // Each group's records' workload of the group's name (the first with it, as before).
+        var groupWorkloads: [Key: [WorkloadResult]] = [:]
         var order: [Key] = []
         for r in records {
             for w in r.workloads {
                 let k = Key(family: r.family, workload: w.name, device: r.role == .native ? "native" : r.device.distinguishingDriver, role: r.role)
                 if groups[k] == nil { order.append(k) }
-                if groups[k]?.last?.runId != r.runId { groups[k, default: []].append(r) }
+                if groups[k]?.last?.runId != r.runId {
+                    groups[k, default: []].append(r)
+                    groupWorkloads[k, default: []].append(w)
+                }
             }
         }
-        func samples(_ recs: [RunRecord], workload: String, metric: String) -> (values: [Double], unit: String) {
-            let per = recs.compactMap { r -> [Double]? in
-                let v = r.workloads.first { $0.name == workload }?.values(of: metric) ?? []
+        func samples(_ key: Key, metric: String) -> (values: [Double], unit: String) {
+            let per = (groupWorkloads[key] ?? []).compactMap { w -> [Double]? in
+                let v = w.values(of: metric)
                 return v.isEmpty ? nil : v
             }
             if per.count >= 2 { return (per.map(Significance.mean), "records") }
@@ -115,23 +120,24 @@ public enum ReportBuilder {
         for k in order {
             let recs = groups[k]!
             let first = recs[0]
+            let kernels = Array(Set(recs.map(\.environment.kernelRelease))).sorted()
             let nativeKey = Key(family: k.family, workload: k.workload, device: "native", role: .native)
             let pvDriver = paravirtualDriver(family: k.family)
             let pvKey = pvDriver.map { Key(family: k.family, workload: k.workload, device: $0, role: .guest) }
             for metric in metrics(family: k.family) {
-                let (s, unit) = samples(recs, workload: k.workload, metric: metric.key)
+                let (s, unit) = samples(k, metric: metric.key)
                 guard !s.isEmpty else { continue }
                 let summary = MetricSummary(s)
                 var row = ReportRow(family: k.family, workload: k.workload, metric: metric.key, unit: metric.unit, polarity: metric.polarity,
                                     device: k.device == "native" ? "\(first.device.distinguishingDriver) (native)" : k.device,
                                     deviceClass: first.device.deviceClass, role: k.role,
-                                    kernels: Array(Set(recs.map(\.environment.kernelRelease))).sorted(),
+                                    kernels: kernels,
                                     hypervisor: first.environment.hypervisor.vendor.rawValue, sampleUnit: unit, n: s.count,
                                     mean: summary?.mean ?? 0, cov: summary?.cov ?? 0, ci95Low: summary?.ci95Low, ci95High: summary?.ci95High,
                                     noisy: (summary?.cov ?? 0) > covThreshold && s.count >= 2)
                 if k.role == .guest {
-                    if let native = groups[nativeKey] {
-                        let (ns, _) = samples(native, workload: k.workload, metric: metric.key)
+                    if groups[nativeKey] != nil {
+                        let (ns, _) = samples(nativeKey, metric: metric.key)
                         if !ns.isEmpty {
                             row.nativeMean = Significance.mean(ns)
                             row.toNative = Significance.ratioOfMeans(s, ns)
@@ -139,8 +145,8 @@ public enum ReportBuilder {
                     } else if metric == metrics(family: k.family).first {
                         missingNative.insert("\(k.family) \(k.workload)")
                     }
-                    if let pk = pvKey, pk != k, let pv = groups[pk] {
-                        let (ps, _) = samples(pv, workload: k.workload, metric: metric.key)
+                    if let pk = pvKey, pk != k, groups[pk] != nil {
+                        let (ps, _) = samples(pk, metric: metric.key)
                         if !ps.isEmpty {
                             row.paravirtualDevice = pvDriver
                             row.toParavirtual = Significance.ratioOfMeans(s, ps)
@@ -154,8 +160,8 @@ public enum ReportBuilder {
             }
             // The latency curve: every record's histogram of this workload merged.
             var merged: LatencyHistogram?
-            for r in recs {
-                guard let h = r.workloads.first(where: { $0.name == k.workload })?.latencyNs?.histogram else { continue }
+            for w in groupWorkloads[k] ?? [] {
+                guard let h = w.latencyNs?.histogram else { continue }
                 if merged == nil { merged = h } else { try? merged!.merge(h) }
             }
             if let h = merged, h.totalCount > 0 {

@@ -245,10 +245,14 @@ public final class SQLiteRunStore: RunStore {
         let sql = Self.sql
         return try pool.read { db in
             var builder = SummaryRecordBuilder(location: path)
-            func uuid(_ row: Row, _ column: Int = 0) -> UUID? { UUID(uuidString: row[column] as String) }
+            // Run ids are text here: parsed once, from the runs rows; the other rows look them up.
+            var ids: [String: UUID] = [:]
+            func uuid(_ row: Row) -> UUID? { ids[row[0] as String] }
             let (runsSQL, runValues) = sql.summaryRuns(query)
             try Row.fetchCursor(db, sql: runsSQL, arguments: Self.arguments(runValues)).forEach { row in
-                guard let id = uuid(row) else { return }
+                let text: String = row[0]
+                guard let id = UUID(uuidString: text) else { return }
+                ids[text] = id
                 try builder.add(run: .init(runId: id, start: row[1], end: row[2], family: row[3], role: row[4], toolVersion: row[5],
                                            bootId: row[6], collectorHost: row[7], hostname: row[8], kernel: row[9], cpuModel: row[10],
                                            onlineCpus: row[11], memoryBytes: row[12], numaNodes: row[13], hypervisor: row[14],

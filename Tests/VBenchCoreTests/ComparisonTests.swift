@@ -16,6 +16,23 @@ import VBenchTestSupport
         }
     }
 
+    /// The same driver behind two collectors is two devices: hv-a's unchanged disk is not
+    /// averaged with hv-b's regressed one, and a side holding only the other host pairs with nothing.
+    @Test func devicesAreKeyedByTheCollectorThatReceivedThem() throws {
+        func on(_ host: String, _ records: [RunRecord]) -> [RunRecord] {
+            records.map { var r = $0; r.tags[Comparator.collectorHostTag] = host; return r }
+        }
+        let c = Comparator.compare(baseline: on("hv-a", runs(25_000)) + on("hv-b", runs(25_000)),
+                                   candidate: on("hv-a", runs(25_000)) + on("hv-b", runs(20_000)))
+        #expect(item(c, device: "virtio_blk@hv-a")?.verdict == .unchanged)
+        #expect(item(c, device: "virtio_blk@hv-b")?.verdict == .regression)
+        #expect(item(c, device: "virtio_blk") == nil)
+        let apart = Comparator.compare(baseline: on("hv-a", runs(25_000)), candidate: on("hv-b", runs(25_000)))
+        #expect(apart.items.allSatisfy { $0.baseline.isEmpty || $0.candidate.isEmpty })
+        // One collector: the device keeps its plain name.
+        #expect(item(Comparator.compare(baseline: on("hv-a", runs(25_000)), candidate: on("hv-a", runs(20_000)))) != nil)
+    }
+
     @Test func aDropBeyondTheThresholdIsARegression() throws {
         let c = Comparator.compare(baseline: runs(25_000), candidate: runs(20_000))
         let i = try #require(item(c))

@@ -93,6 +93,26 @@ import Testing
         do { _ = try RunRecord.decode(Data(text.utf8)) } catch { #expect("\(error)".contains("compact histogram")) }
     }
 
+    @Test func arrayElementsAreFoundWithoutParsing() throws {
+        let tricky = #"[ {"a":"x],\"{[","b":[1,{"c":"]"}]} ,{"d":"\\"} ,[1,2],"s,]",3 ]"#
+        let data = Data(tricky.utf8)
+        let ranges = try #require(RunRecord.arrayElements(data))
+        let parts = ranges.map { String(decoding: data.subdata(in: $0), as: UTF8.self) }
+        #expect(parts == [#"{"a":"x],\"{[","b":[1,{"c":"]"}]}"#, #"{"d":"\\"}"#, "[1,2]", #""s,]""#, "3"])
+        for part in parts { #expect((try? JSONSerialization.jsonObject(with: Data(part.utf8), options: .fragmentsAllowed)) != nil, "\(part)") }
+        #expect(RunRecord.arrayElements(Data("[]".utf8)) == [])
+        #expect(RunRecord.arrayElements(Data(#"{"a":1}"#.utf8)) == nil)
+        #expect(RunRecord.arrayElements(Data("[1,2".utf8)) == nil)
+        #expect(RunRecord.arrayElements(Data("[1]x".utf8)) == nil)
+        // The lab's records.json: every element a record.
+        let url = try #require(Self.labRecordFiles().first)
+        let file = try Data(contentsOf: url)
+        let elements = try #require(RunRecord.arrayElements(file))
+        let whole = try JSONSerialization.jsonObject(with: file) as! [Any]
+        #expect(elements.count == whole.count)
+        for r in elements { _ = try RunRecord.decode(file.subdata(in: r)) }
+    }
+
     @Test func anUnknownVersionIsRefused() throws {
         var text = String(decoding: try RecordTests.sampleRecord().jsonData(pretty: false), as: UTF8.self)
         text = text.replacingOccurrences(of: "\"schemaVersion\":2", with: "\"schemaVersion\":3")

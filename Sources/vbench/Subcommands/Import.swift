@@ -1,4 +1,5 @@
 import ArgumentParser
+import Synchronization
 import Foundation
 import VBenchCore
 import VBenchProbe
@@ -63,13 +64,14 @@ extension VBench {
             }
             var failed = false
             var counts: [StoreOutcome: Int] = [:]
-            var pending: [(file: String, record: RunRecord)] = []
-            let receipt = { (file: String) in
-                Receipt(peer: "import:\(file)", receivedAt: Date(), collectorHost: hostLabel ?? hostName(), collectorKernel: Signals.kernelRelease())
+            var pending: [(file: String, record: RunRecord, json: String?)] = []
+            let host = hostLabel ?? hostName(), kernel = Signals.kernelRelease()
+            let receipt = { (file: String, json: String?) in
+                Receipt(peer: "import:\(file)", receivedAt: Date(), collectorHost: host, collectorKernel: kernel, receivedJSON: json)
             }
             func flush() throws {
                 guard !pending.isEmpty else { return }
-                let outcomes = try store.store(batch: pending.map { ($0.record, receipt($0.file)) })
+                let outcomes = try store.store(batch: pending.map { ($0.record, receipt($0.file, $0.json)) })
                 for (item, outcome) in zip(pending, outcomes) {
                     counts[outcome, default: 0] += 1
                     let n = item.record.workloads.count
@@ -89,8 +91,8 @@ extension VBench {
                         note("\(file) holds no records; skipped")
                         continue
                     }
-                    for record in found {
-                        pending.append((file, record))
+                    for (record, json) in found {
+                        pending.append((file, record, json))
                         if pending.count >= 256 { try flush() }
                     }
                 } catch {
@@ -126,13 +128,29 @@ extension VBench {
             return out
         }
 
-        private func records(in data: Data, file: String, tags: [String: String], folderMember: Bool) throws -> [RunRecord] {
+        /// The records of a file, each with its JSON text when that is compact (stored as is,
+        /// not encoded again).
+        private func records(in data: Data, file: String, tags: [String: String], folderMember: Bool) throws -> [(RunRecord, String?)] {
             let head = String(decoding: data.prefix(4096), as: UTF8.self)
-            let array = head.drop { $0.isWhitespace }.first == "["
             if head.contains("\"schemaVersion\"") {
-                do { return array ? try RunRecord.decodeArray(data) : [try RunRecord.decode(data)] } catch {
-                    throw ImportError(file: file, reason: error.description)
+                @Sendable func one(_ bytes: Data) throws(RecordError) -> (RunRecord, String?) {
+                    let record = try RunRecord.decode(bytes)
+                    let compact = !bytes.contains(0x0a)
+                    return (record, compact ? String(decoding: bytes, as: UTF8.self) : nil)
                 }
+                guard let elements = RunRecord.arrayElements(data) else {
+                    do { return [try one(data)] } catch { throw ImportError(file: file, reason: error.description) }
+                }
+                // Decoding is most of an import's work: the elements are decoded on every core.
+                let results = Mutex([Result<(RunRecord, String?), ImportError>?](repeating: nil, count: elements.count))
+                DispatchQueue.concurrentPerform(iterations: elements.count) { i in
+                    let result: Result<(RunRecord, String?), ImportError>
+                    do { result = .success(try one(data.subdata(in: elements[i]))) } catch {
+                        result = .failure(ImportError(file: file, reason: "element \(i) of the array: \(error)"))
+                    }
+                    results.withLock { $0[i] = result }
+                }
+                return try results.withLock { $0 }.map { try $0!.get() }
             }
             if folderMember { return [] }  // a lab summary or another tool's JSON beside the records
             let unknown = Environment(hostname: "unknown", kernelRelease: "unknown", cpuModel: "unknown", onlineCpus: 0,
@@ -147,7 +165,7 @@ extension VBench {
                     device = inventory.disk(named: name)
                     if device == nil { throw ImportError(file: file, reason: "this machine has no disk '\(name)' (see vbench probe)") }
                 }
-                return try FioImport.records(from: data, file: file, environment: environment, device: device, role: role, tags: tags)
+                return try FioImport.records(from: data, file: file, environment: environment, device: device, role: role, tags: tags).map { ($0, nil) }
             }
             if IperfImport.looksLikeIperf(head) {
                 var device: DeviceInfo?
@@ -155,7 +173,7 @@ extension VBench {
                     device = inventory.nic(named: name)
                     if device == nil { throw ImportError(file: file, reason: "this machine has no interface '\(name)' (see vbench probe)") }
                 }
-                return try IperfImport.records(from: data, file: file, environment: environment, device: device, role: role, tags: tags)
+                return try IperfImport.records(from: data, file: file, environment: environment, device: device, role: role, tags: tags).map { ($0, nil) }
             }
             throw ImportError(file: file, reason: "neither a RunRecord, fio --output-format=json nor iperf3 -J output")
         }
