@@ -107,8 +107,19 @@ public struct WorkloadResult: Codable, Sendable, Equatable {
     }
 
     public init(spec: WorkloadSpec, repetitions: [RepetitionResult]) {
+        self.init(spec: spec, repetitions: repetitions, summarize: true)
+    }
+
+    /// `summarize: false` leaves `summary` and `latencyNs` empty: for the summary-row records
+    /// the store's readers build (report, compare and capacity read `values(of:)` only).
+    public init(spec: WorkloadSpec, repetitions: [RepetitionResult], summarize: Bool) {
         self.spec = spec
         self.repetitions = repetitions
+        guard summarize else {
+            summary = [:]
+            latencyNs = nil
+            return
+        }
         var summary: [String: MetricSummary] = [:]
         let names = Set(repetitions.flatMap { $0.metrics.keys })
         for name in names {

@@ -66,8 +66,16 @@ public struct SummaryRecordBuilder {
     private var workloadSpecs: [UUID: [Int: WorkloadSpec]] = [:]
     private var latency: [UUID: [Int: LatencyHistogram]] = [:]
     private let location: String
+    /// One copy of each string many runs share (host names, kernels, drivers, tag values).
+    private var strings: [String: String] = [:]
 
     public init(location: String) { self.location = location }
+
+    private mutating func intern(_ s: String) -> String {
+        if let known = strings[s] { return known }
+        strings[s] = s
+        return s
+    }
 
     public struct RunRow {
         public var runId: UUID, start: Double, end: Double, family: String, role: String, toolVersion: String, bootId: String?
@@ -87,7 +95,12 @@ public struct SummaryRecordBuilder {
         }
     }
 
-    public mutating func add(run r: RunRow) throws {
+    public mutating func add(run row: RunRow) throws {
+        var r = row
+        for path in [\RunRow.family, \.toolVersion, \.collectorHost, \.hostname, \.kernel, \.cpuModel, \.hypervisor, \.kind, \.name,
+                     \.driver, \.controllerDriver, \.deviceClass, \.pciId] as [WritableKeyPath<RunRow, String>] {
+            r[keyPath: path] = intern(r[keyPath: path])
+        }
         guard let role = RunRole(rawValue: r.role) else { throw StoreError(path: location, reason: "run \(r.runId) has an unknown role '\(r.role)'") }
         let env = Environment(hostname: r.hostname, kernelRelease: r.kernel, cpuModel: r.cpuModel, onlineCpus: r.onlineCpus,
                               memoryBytes: UInt64(max(0, r.memoryBytes)), numaNodes: r.numaNodes,
@@ -102,7 +115,8 @@ public struct SummaryRecordBuilder {
     }
 
     public mutating func add(tag run: UUID, key: String, value: String) {
-        runs[run]?.tags[key] = value
+        let (k, v) = (intern(key), intern(value))
+        runs[run]?.tags[k] = v
     }
 
     public mutating func add(workload run: UUID, index: Int, specJSON: String) throws {
@@ -117,7 +131,8 @@ public struct SummaryRecordBuilder {
     }
 
     public mutating func add(metric run: UUID, workload: Int, repetition: Int, metric: String, value: Double) {
-        reps[run, default: [:]][workload, default: [:]][repetition, default: [:]][metric] = value
+        let name = intern(metric)
+        reps[run, default: [:]][workload, default: [:]][repetition, default: [:]][name] = value
     }
 
     public mutating func add(latency run: UUID, workload: Int, histogram bytes: [UInt8], name: () -> String) throws {
@@ -126,22 +141,29 @@ public struct SummaryRecordBuilder {
         }
     }
 
-    /// The records, in the order their runs were added.
-    public func records() -> [RunRecord] {
-        order.compactMap { id -> RunRecord? in
-            guard var record = runs[id] else { return nil }
-            let specs = workloadSpecs[id] ?? [:]
+    /// The records, in the order their runs were added; the builder's rows are let go of as
+    /// each record is made (so the two are not both held whole).
+    public mutating func records() -> [RunRecord] {
+        var out: [RunRecord] = []
+        out.reserveCapacity(order.count)
+        for id in order {
+            guard var record = runs.removeValue(forKey: id) else { continue }
+            let specs = workloadSpecs.removeValue(forKey: id) ?? [:]
+            let runReps = reps.removeValue(forKey: id) ?? [:]
             record.workloads = specs.keys.sorted().map { w in
-                let byRep = reps[id]?[w] ?? [:]
+                let byRep = runReps[w] ?? [:]
                 let repetitions = byRep.keys.sorted().map { r in
                     RepetitionResult(index: r, elapsedNs: 0, jobs: [], metrics: byRep[r] ?? [:])
                 }
-                var result = WorkloadResult(spec: specs[w]!, repetitions: repetitions)
+                var result = WorkloadResult(spec: specs[w]!, repetitions: repetitions, summarize: false)
                 if let h = latency[id]?[w] { result.latencyNs = LatencyResult(h) }
                 return result
             }
-            return record
+            latency.removeValue(forKey: id)
+            out.append(record)
         }
+        order = []
+        return out
     }
 }
 
