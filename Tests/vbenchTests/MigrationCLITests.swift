@@ -79,3 +79,48 @@ import VBenchTestSupport
         #expect(try server.psql("SELECT to_regclass('public.histograms') IS NULL", database: database) == "t")
     }
 }
+
+/// A latency blob that does not decode is named by run and workload, the command fails with
+/// exit 1, and nothing in the store changes.
+@Suite struct CorruptBlobTests {
+    @Test func aCorruptHistogramBlobIsNamedAndNothingIsTouched() throws {
+        let dir = try ScratchFolder()
+        let file = try ReportCLITests.recordsFile(dir)
+        let store = dir.path + "/vbench.sqlite"
+        #expect(try Binary.run(["import", "--store", store, file]).status == 0)
+        let victim = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as? [[String: Any]])[1]["runId"] as? String
+        let id = try #require(victim).lowercased()
+        // Cut the blob of one run's workload in half, outside vbench.
+        let sql = "UPDATE workload_latency SET histogram = substr(histogram, 1, length(histogram) / 2) WHERE run_id = '\(id)'"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        p.arguments = ["-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); n = c.execute(sys.argv[2]).rowcount; c.commit(); print(n)", store, sql]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        p.waitUntilExit()
+        #expect(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+        func dump() throws -> String {
+            let q = Process()
+            q.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            q.arguments = ["-c", "import sqlite3, sys; print(chr(10).join(sqlite3.connect(sys.argv[1]).iterdump()))", store]
+            let pipe = Pipe()
+            q.standardOutput = pipe
+            try q.run()
+            let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            q.waitUntilExit()
+            return text
+        }
+        let before = try dump()
+        #expect(before.contains("INSERT INTO \"workload_latency\""))
+        let html = try Binary.run(["report", "--store", store, "--format", "html", "--output", dir.path + "/r.html"])
+        #expect(html.status == 1)
+        #expect(html.stderr.contains("run \(id.uppercased())") || html.stderr.contains("run \(id)"), "\(html.stderr)")
+        #expect(html.stderr.contains("randread-4k-qd32") && html.stderr.contains("latency histogram is corrupt"), "\(html.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/r.html"))
+        // The text report needs no histogram and still answers; every row of the store is as it was.
+        #expect(try Binary.run(["report", "--store", store]).status == 0)
+        #expect(try Binary.run(["runs", "list", "--store", store]).stdout.contains(String(id.prefix(8))))
+        #expect(try dump() == before)
+    }
+}
