@@ -124,3 +124,33 @@ import VBenchTestSupport
         #expect(try dump() == before)
     }
 }
+
+/// `vbench import` of what the lab writes: records.json arrays, and folders of them.
+@Suite struct ImportArrayTests {
+    @Test func arraysAndFoldersImportAndABadElementIsNamed() throws {
+        let dir = try ScratchFolder()
+        let folder = dir.path + "/lab/RUN"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let records = (0..<5).map { _ in Synthetic.record(iops: Synthetic.around(25_000, 3)) }
+        try CompareCLITests.write(Array(records[0..<3]), to: folder + "/records.json")
+        try records[3].jsonData().write(to: URL(fileURLWithPath: folder + "/one.json"))
+        try Data(#"{"summary": "not a record"}"#.utf8).write(to: URL(fileURLWithPath: folder + "/summary.json"))
+        let store = dir.path + "/vbench.sqlite"
+        let r = try Binary.run(["import", "--store", store, "--host-label", "hv-07", dir.path + "/lab"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("summary.json holds no records; skipped") && r.stderr.contains("imported 4 run(s)"), "\(r.stderr)")
+        let list = try Binary.run(["runs", "list", "--store", store, "--host", "hv-07"])
+        #expect(list.stdout.split(separator: "\n").count == 5, "\(list.stdout)")
+        // Again: every run is a duplicate, nothing changes.
+        #expect(try Binary.run(["import", "--store", store, dir.path + "/lab"]).stderr.contains("imported 0 run(s), 4 already stored"))
+        // An array whose third element is not a sound record: named by index, exit 1.
+        var items = try #require(try JSONSerialization.jsonObject(with: try records[4].jsonData(pretty: false)) as? [String: Any])
+        items["workloads"] = []
+        let bad = dir.path + "/bad.json"
+        let good = try String(decoding: records[4].jsonData(pretty: false), as: UTF8.self)
+        let broken = String(decoding: try JSONSerialization.data(withJSONObject: items), as: UTF8.self)
+        try Data("[\(good),\(good),\(broken)]".utf8).write(to: URL(fileURLWithPath: bad))
+        let refused = try Binary.run(["import", "--store", store, bad])
+        #expect(refused.status == 1 && refused.stderr.contains("element 2 of the array") && refused.stderr.contains("holds no workloads"), "\(refused.stderr)")
+    }
+}

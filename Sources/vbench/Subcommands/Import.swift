@@ -16,7 +16,9 @@ extension VBench {
                 A file may hold one RunRecord or an array of them (a lab run's records.json); a
                 folder is searched for *.json files holding records (other JSON files in it are
                 skipped with a note). Records of schema version 1 and 2 are read; records are
-                stored in batches of 256, each batch in one transaction.
+                stored in batches of 256, each batch in one transaction. A bad element of an
+                array is named by its index; the records before it are stored (each whole: a
+                second import skips them as duplicates).
 
                 fio results become one record per file, one workload per fio job, tagged
                 imported=fio. iperf3 client results (-J) become one record with one network
@@ -86,14 +88,19 @@ extension VBench {
                     continue
                 }
                 do {
-                    let found = try records(in: data, file: file, tags: tagMap, folderMember: !explicit)
-                    if found.isEmpty && !explicit {
+                    // Records come in chunks and are stored as they come: memory holds one chunk
+                    // (a decoded histogram is far larger than its compact text), not the file.
+                    var any = false
+                    try forEachChunk(in: data, file: file, tags: tagMap, folderMember: !explicit) { chunk in
+                        for (record, json) in chunk {
+                            any = true
+                            pending.append((file, record, json))
+                            if pending.count >= 256 { try flush() }
+                        }
+                    }
+                    if !any && !explicit {
                         note("\(file) holds no records; skipped")
                         continue
-                    }
-                    for (record, json) in found {
-                        pending.append((file, record, json))
-                        if pending.count >= 256 { try flush() }
                     }
                 } catch {
                     note("\(error)")
@@ -130,7 +137,15 @@ extension VBench {
 
         /// The records of a file, each with its JSON text when that is compact (stored as is,
         /// not encoded again).
-        private func records(in data: Data, file: String, tags: [String: String], folderMember: Bool) throws -> [(RunRecord, String?)] {
+        private func forEachChunk(in data: Data, file: String, tags: [String: String], folderMember: Bool,
+                                  emit: ([(RunRecord, String?)]) throws -> Void) throws {
+            try emit(try records(in: data, file: file, tags: tags, folderMember: folderMember, chunked: emit))
+        }
+
+        /// Returns the records of a file; an array's records go to `chunked` in chunks of 256
+        /// (decoded on every core) and are not returned.
+        private func records(in data: Data, file: String, tags: [String: String], folderMember: Bool,
+                             chunked: ([(RunRecord, String?)]) throws -> Void) throws -> [(RunRecord, String?)] {
             let head = String(decoding: data.prefix(4096), as: UTF8.self)
             if head.contains("\"schemaVersion\"") {
                 @Sendable func one(_ bytes: Data) throws(RecordError) -> (RunRecord, String?) {
@@ -141,16 +156,20 @@ extension VBench {
                 guard let elements = RunRecord.arrayElements(data) else {
                     do { return [try one(data)] } catch { throw ImportError(file: file, reason: error.description) }
                 }
-                // Decoding is most of an import's work: the elements are decoded on every core.
-                let results = Mutex([Result<(RunRecord, String?), ImportError>?](repeating: nil, count: elements.count))
-                DispatchQueue.concurrentPerform(iterations: elements.count) { i in
-                    let result: Result<(RunRecord, String?), ImportError>
-                    do { result = .success(try one(data.subdata(in: elements[i]))) } catch {
-                        result = .failure(ImportError(file: file, reason: "element \(i) of the array: \(error)"))
+                // Decoding is most of an import's work: each chunk's elements are decoded on every core.
+                for start in stride(from: 0, to: elements.count, by: 256) {
+                    let part = Array(elements[start..<min(start + 256, elements.count)])
+                    let results = Mutex([Result<(RunRecord, String?), ImportError>?](repeating: nil, count: part.count))
+                    DispatchQueue.concurrentPerform(iterations: part.count) { i in
+                        let result: Result<(RunRecord, String?), ImportError>
+                        do { result = .success(try one(data.subdata(in: part[i]))) } catch {
+                            result = .failure(ImportError(file: file, reason: "element \(start + i) of the array: \(error)"))
+                        }
+                        results.withLock { $0[i] = result }
                     }
-                    results.withLock { $0[i] = result }
+                    try chunked(try results.withLock { $0 }.map { try $0!.get() })
                 }
-                return try results.withLock { $0 }.map { try $0!.get() }
+                return []
             }
             if folderMember { return [] }  // a lab summary or another tool's JSON beside the records
             let unknown = Environment(hostname: "unknown", kernelRelease: "unknown", cpuModel: "unknown", onlineCpus: 0,
