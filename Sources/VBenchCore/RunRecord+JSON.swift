@@ -93,6 +93,14 @@ extension RunRecord {
             var depth = 0, inString = false, escaped = false
             skipSpace()
             var start = i
+            // The element from `start` to `i` (trailing blanks cut), then past the separator.
+            func closeElement() {
+                var end = i
+                while end > start, [0x20, 0x0a, 0x0d, 0x09].contains(b[end - 1]) { end -= 1 }
+                out.append(start..<end)
+                i += 1
+                skipSpace()
+            }
             if i < b.count, b[i] == UInt8(ascii: "]") { return [] }
             while i < b.count {
                 let c = b[i]
@@ -104,19 +112,11 @@ extension RunRecord {
                     case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
                     case UInt8(ascii: "}"): depth -= 1
                     case UInt8(ascii: "]") where depth == 0:
-                        var end = i
-                        while end > start, [0x20, 0x0a, 0x0d, 0x09].contains(b[end - 1]) { end -= 1 }
-                        out.append(start..<end)
-                        i += 1
-                        skipSpace()
+                        closeElement()
                         return i == b.count ? out : nil
                     case UInt8(ascii: "]"): depth -= 1
                     case UInt8(ascii: ",") where depth == 0:
-                        var end = i
-                        while end > start, [0x20, 0x0a, 0x0d, 0x09].contains(b[end - 1]) { end -= 1 }
-                        out.append(start..<end)
-                        i += 1
-                        skipSpace()
+                        closeElement()
                         start = i
                         continue
                     default: break
