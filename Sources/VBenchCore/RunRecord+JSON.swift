@@ -55,29 +55,6 @@ extension RunRecord {
         return record
     }
 
-    /// Reads a JSON array of records (a lab run's `records.json`), each checked as `decode`
-    /// checks one; the error names the first bad element by its index.
-    public static func decodeArray(_ data: Data) throws(RecordError) -> [RunRecord] {
-        struct Version: Decodable { var schemaVersion: Int }
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        let versions: [Version]
-        do { versions = try decoder.decode([Version].self, from: data) } catch {
-            throw .malformed("not an array of records with a schemaVersion each: \(error)")
-        }
-        if let bad = versions.first(where: { !readableSchemaVersions.contains($0.schemaVersion) }) {
-            throw .unsupportedSchemaVersion(bad.schemaVersion)
-        }
-        let records: [RunRecord]
-        do { records = try decoder.decode([RunRecord].self, from: data) } catch {
-            throw .malformed("\(error)")
-        }
-        for (i, r) in records.enumerated() {
-            if let problem = r.problem() { throw .malformed("element \(i) (run \(r.runId)): \(problem)") }
-        }
-        return records
-    }
-
     /// The byte ranges of a JSON array's top-level elements (one scan: strings and nesting
     /// tracked, nothing parsed), or nil when `data` is not an array. Lets an importer decode
     /// each record of a records.json alone and keep its text as received.

@@ -109,7 +109,7 @@ public struct SummaryRecordBuilder {
                                 driver: r.driver.isEmpty ? nil : r.driver, controllerDriver: r.controllerDriver.isEmpty ? nil : r.controllerDriver,
                                 deviceClass: DeviceClass(rawValue: r.deviceClass) ?? .unknown, pciId: r.pciId.isEmpty ? nil : r.pciId)
         let record = RunRecord(runId: r.runId, startTime: Date(timeIntervalSince1970: r.start), endTime: Date(timeIntervalSince1970: r.end),
-                               role: role, tool: ToolInfo(version: r.toolVersion), tags: [RunGroupingTag.collectorHost: r.collectorHost],
+                               role: role, tool: ToolInfo(version: r.toolVersion), tags: [Comparator.collectorHostTag: r.collectorHost],
                                environment: env, device: device, family: r.family, target: nil, workloads: [])
         if runs.updateValue(record, forKey: r.runId) == nil { order.append(r.runId) }
     }
@@ -167,7 +167,3 @@ public struct SummaryRecordBuilder {
     }
 }
 
-/// The in-memory label for the collector that received a run (`RunGrouping.hostTag` in the CLI).
-public enum RunGroupingTag {
-    public static let collectorHost = "collector.host"
-}

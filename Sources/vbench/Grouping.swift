@@ -1,6 +1,5 @@
 import ArgumentParser
 import VBenchCore
-import VBenchStore
 
 /// `--group-by host|hypervisor|kernel|class`: one section per value across the fleet.
 enum GroupKey: String, ExpressibleByArgument, CaseIterable, Sendable {
@@ -9,7 +8,7 @@ enum GroupKey: String, ExpressibleByArgument, CaseIterable, Sendable {
 
 enum RunGrouping {
     /// The in-memory label a run read from a store carries: the collector that received it.
-    static let hostTag = RunGroupingTag.collectorHost
+    static let hostTag = Comparator.collectorHostTag
 
     static func value(_ r: RunRecord, _ key: GroupKey) -> String {
         switch key {
