@@ -101,7 +101,7 @@ let package = Package(
         .testTarget(name: "VBenchSystemTests", dependencies: ["VBenchSystem"]),
         .testTarget(
             name: "VBenchStoreTests",
-            dependencies: ["VBenchTestSupport", "VBenchStore", "VBenchPostgres", "VBenchCore", "VBenchCollector", "VBenchUplink",
+            dependencies: ["VBenchTestSupport", "VBenchStore", "VBenchPostgres", "VBenchCore", "VBenchCollector", "VBenchUplink", "VBenchReport",
                            "VBenchWire", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
         ),
         .testTarget(

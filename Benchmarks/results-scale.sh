@@ -3,7 +3,7 @@
 # and into a private PostgreSQL, and times the reader commands with their peak RSS at each size.
 #
 #   Benchmarks/results-scale.sh [--sizes 1000,10000,100000] [--backends sqlite,postgres]
-#                               [--vbench PATH] [--out FILE] [--check]
+#                               [--vbench PATH] [--out FILE] [--check] [--keep]
 #
 # Records: the committed lab runs (results/lab/*/records.json, real QEMU guests: blk on six disk
 # models, net on three NIC models) and runs made here at the start (native blk on a file, native
@@ -17,6 +17,7 @@
 # by host and kernel), `compare kernel=A kernel=B --group-by host` and `capacity`.
 # --check (CI): also checks that the store answers what the records say (the report of the
 # store and `report --from` the generated files agree), at the first size only, without goals.
+# --keep: leave the generated SQLite store and records in their folder (printed) to explore.
 # Exit codes: 0 done, 1 a step failed, 64 usage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,7 @@ backends=sqlite,postgres
 vbench=""
 out=""
 check=0
+keep=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --sizes) sizes=$2; shift 2 ;;
@@ -32,7 +34,8 @@ while [ $# -gt 0 ]; do
         --vbench) vbench=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
         --check) check=1; shift ;;
-        -h|--help) sed -n 2,20p "$0"; exit 0 ;;
+        --keep) keep=1; shift ;;
+        -h|--help) sed -n 2,21p "$0"; exit 0 ;;
         *) echo "results-scale: unknown argument $1 (see --help)" >&2; exit 64 ;;
     esac
 done
@@ -45,7 +48,8 @@ work=$(mktemp -d /var/tmp/vbench-scale.XXXXXX)
 pg_dir=""
 cleanup() {
     [ -n "$pg_dir" ] && scripts/pg-cluster stop "$pg_dir" fast >/dev/null 2>&1 || true
-    rm -rf "$work" ${pg_dir:+"$pg_dir"}
+    if [ "$keep" = 1 ]; then echo "results-scale: kept $work" >&2; else rm -rf "$work"; fi
+    if [ -n "$pg_dir" ]; then rm -rf "$pg_dir"; fi
 }
 trap cleanup EXIT
 report() { if [ -n "$out" ]; then echo "$*" >> "$out"; fi; echo "$*"; }
@@ -121,7 +125,12 @@ measure() {  # label, command…: prints "label | seconds | MB"
     t0=$(date +%s.%N)
     if ! /usr/bin/time -f "%M" -o "$work/rss" timeout 1800 "$@" > "$work/last.out" 2> "$work/last.err"; then
         # compare exits 1 on a regression verdict, which is an answer here.
-        if ! grep -q . "$work/last.out"; then echo "results-scale: $label failed: $(tail -3 "$work/last.err")" >&2; return 1; fi
+        if ! grep -q . "$work/last.out"; then
+            # A failure is a figure too (PostgreSQL has a per-query timeout): say it and go on.
+            echo "results-scale: $label failed: $(tail -3 "$work/last.err")" >&2
+            printf '%s|failed: %s|0\n' "$label" "$(tail -1 "$work/last.err" | cut -c1-60 | tr '|' '/')"
+            return 0
+        fi
     fi
     t1=$(date +%s.%N)
     rss=$(tail -1 "$work/rss")
@@ -214,7 +223,7 @@ EOF
             # shellcheck disable=SC2086
             line=$(measure "$label" "$vbench" ${q#*|}) || exit 1
             IFS='|' read -r _ secs mb <<< "$line"
-            row="$row | $secs s, $mb MB"
+            case "$secs" in failed*) row="$row | $secs" ;; *) row="$row | $secs s, $mb MB" ;; esac
         done
         report "$row |"
     done

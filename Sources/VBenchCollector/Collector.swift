@@ -182,7 +182,10 @@ public final class Collector: Sendable {
     private func serverBootstrap(label: Endpoint) -> ServerBootstrap {
         let pipeline = pipelineInitializer()
         return ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 256)
+            // Guests reconnect together after a collector restart, and a Unix socket's connect
+            // fails with EAGAIN (no retry, unlike TCP) once the queue is full: queue up to the
+            // kernel's cap (somaxconn, 4096 by default); maxConnections still bounds the served.
+            .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 let peer: String = switch label {

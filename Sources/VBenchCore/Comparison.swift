@@ -1,3 +1,5 @@
+import FoundationEssentials
+
 /// How `compare` decides: a change is a regression only when it is significant (p < alpha)
 /// and larger than the metric's threshold in the bad direction.
 public struct Thresholds: Codable, Sendable, Equatable {
@@ -190,7 +192,14 @@ public enum Comparator {
     /// Why these two selections must not be compared, or nil: a guest against the native host
     /// is a question for `report` (×NATIVE), not a regression check.
     public static func pairingProblem(baseline: [RunRecord], candidate: [RunRecord]) -> String? {
-        let b = Set(baseline.map(\.role)), c = Set(candidate.map(\.role))
+        pairingProblem(baselineRoles: Set(baseline.map(\.role)), candidateRoles: Set(candidate.map(\.role)))
+    }
+
+    public static func pairingProblem(baseline: [CompareRun], candidate: [CompareRun]) -> String? {
+        pairingProblem(baselineRoles: Set(baseline.map(\.role)), candidateRoles: Set(candidate.map(\.role)))
+    }
+
+    static func pairingProblem(baselineRoles b: Set<RunRole>, candidateRoles c: Set<RunRole>) -> String? {
         guard !b.isEmpty, !c.isEmpty, b.isDisjoint(with: c) else { return nil }
         func name(_ s: Set<RunRole>) -> String { s.map { $0 == .native ? "native" : "guest" }.sorted().joined(separator: " and ") }
         return "the baseline holds only \(name(b)) runs and the candidate only \(name(c)) runs: compare checks one kind of run against "
@@ -213,6 +222,15 @@ public enum Comparator {
                                metrics only: Set<String>? = nil, workloads: Set<String>? = nil,
                                unit: SampleUnit = .runs, drift: DriftModel = .none,
                                sessionHistory: [RunRecord] = []) -> Comparison {
+        compare(baseline: baseline.map { CompareRun($0) }, candidate: candidate.map { CompareRun($0) }, thresholds: thresholds,
+                metrics: only, workloads: workloads, unit: unit, drift: drift, sessionHistory: sessionHistory.map { CompareRun($0) })
+    }
+
+    /// The same on what a store reads for a comparison (`RunStore.compareRuns`), not whole records.
+    public static func compare(baseline: [CompareRun], candidate: [CompareRun], thresholds: Thresholds = .init(),
+                               metrics only: Set<String>? = nil, workloads: Set<String>? = nil,
+                               unit: SampleUnit = .runs, drift: DriftModel = .none,
+                               sessionHistory: [CompareRun] = []) -> Comparison {
         struct Key: Hashable, Comparable {
             var family: String, workload: String, device: String, role: RunRole
             static func < (a: Key, b: Key) -> Bool {
@@ -221,12 +239,12 @@ public enum Comparator {
         }
         // The same driver behind two hypervisor hosts is two devices: with runs from more than
         // one collector, a device is named driver@host and pairs only with itself.
-        let hosts = Set((baseline + candidate).compactMap { $0.tags[collectorHostTag] })
-        func device(_ r: RunRecord) -> String {
-            hosts.count > 1 ? "\(r.device.distinguishingDriver)@\(r.tags[collectorHostTag] ?? "?")" : r.device.distinguishingDriver
+        let hosts = Set((baseline + candidate).compactMap(\.collectorHost))
+        func device(_ r: CompareRun) -> String {
+            hosts.count > 1 ? "\(r.device)@\(r.collectorHost ?? "?")" : r.device
         }
         // Per key, per record: that record's repetition values of each metric.
-        func group(_ records: [RunRecord]) -> ([Key: [[String: RunValues]]], [Key]) {
+        func group(_ records: [CompareRun]) -> ([Key: [[String: RunValues]]], [Key]) {
             var out: [Key: [[String: RunValues]]] = [:]
             var order: [Key] = []
             for r in records.sorted(by: { $0.startTime < $1.startTime }) {
@@ -234,8 +252,8 @@ public enum Comparator {
                     let key = Key(family: r.family, workload: w.name, device: device(r), role: r.role)
                     var values: [String: RunValues] = [:]
                     for m in defaultMetrics(family: r.family) {
-                        values[m.key] = RunValues(values: w.values(of: m.key), time: r.startTime.timeIntervalSince1970,
-                                                  boot: r.environment.bootId, group: r.tags[groupTag] ?? r.runId.uuidString)
+                        values[m.key] = RunValues(values: w.values[m.key] ?? [], time: r.startTime.timeIntervalSince1970,
+                                                  boot: r.bootId, group: r.group ?? r.runId.uuidString)
                     }
                     if out[key] == nil { order.append(key) }
                     out[key, default: []].append(values)
@@ -247,7 +265,7 @@ public enum Comparator {
         let (cand, candOrder) = group(candidate)
         // Earlier sessions of the same machine, device and workload: how far a session shifts.
         let compared = Set((baseline + candidate).map(\.runId))
-        let (history, _) = group(sessionHistory.filter { !compared.contains($0.runId) && $0.tags[groupTag] != nil })
+        let (history, _) = group(sessionHistory.filter { !compared.contains($0.runId) && $0.group != nil })
         var keys = baseOrder
         for k in candOrder where base[k] == nil { keys.append(k) }
         var items: [MetricComparison] = []
@@ -535,4 +553,68 @@ public enum Comparator {
 
 enum ValueFormatCore {
     static func signedPercent(_ x: Double) -> String { (x >= 0 ? "+" : "") + formatFixed(x * 100, digits: 2) + " %" }
+}
+
+/// What a comparison reads of a run: its keys and, per workload, the repetition values of the
+/// metrics compared (`WorkloadResult.values(of:)`). A store reads these rows without building
+/// records (`RunStore.compareRuns`); records from files are reduced to them.
+public struct CompareRun: Sendable, Equatable {
+    public struct Workload: Sendable, Equatable {
+        public var name: String
+        /// Metric key → the repetitions' finite values, in repetition order.
+        public var values: [String: [Double]]
+        public init(name: String, values: [String: [Double]]) {
+            self.name = name
+            self.values = values
+        }
+    }
+    public var runId: UUID
+    public var family: String
+    public var role: RunRole
+    public var startTime: Date
+    public var bootId: String?
+    /// The `runs.group` tag: the runs made together.
+    public var group: String?
+    /// The machine that ran it (`environment.hostname`) and the collector that received it.
+    public var hostname: String
+    public var collectorHost: String?
+    /// The device's name and distinguishing driver (`DeviceInfo.distinguishingDriver`).
+    public var deviceName: String
+    public var device: String
+    public var hypervisor: String, kernel: String, deviceClass: String
+    public var workloads: [Workload]
+
+    public init(runId: UUID, family: String, role: RunRole, startTime: Date, bootId: String?, group: String?, hostname: String,
+                collectorHost: String?, deviceName: String, device: String, hypervisor: String, kernel: String, deviceClass: String,
+                workloads: [Workload]) {
+        self.runId = runId
+        self.family = family
+        self.role = role
+        self.startTime = startTime
+        self.bootId = bootId
+        self.group = group
+        self.hostname = hostname
+        self.collectorHost = collectorHost
+        self.deviceName = deviceName
+        self.device = device
+        self.hypervisor = hypervisor
+        self.kernel = kernel
+        self.deviceClass = deviceClass
+        self.workloads = workloads
+    }
+
+    /// A record reduced to what compare reads: the family's default metrics (nil `metrics`) or those named.
+    public init(_ r: RunRecord, metrics: [String]? = nil) {
+        let keys = metrics ?? Comparator.defaultMetrics(family: r.family).map(\.key)
+        self.init(runId: r.runId, family: r.family, role: r.role, startTime: r.startTime, bootId: r.environment.bootId,
+                  group: r.tags[Comparator.groupTag], hostname: r.environment.hostname, collectorHost: r.tags[Comparator.collectorHostTag],
+                  deviceName: r.device.name, device: r.device.distinguishingDriver, hypervisor: r.environment.hypervisor.vendor.rawValue,
+                  kernel: r.environment.kernelRelease, deviceClass: r.device.deviceClass.rawValue,
+                  workloads: r.workloads.map { w in
+                      Workload(name: w.name, values: Dictionary(uniqueKeysWithValues: keys.compactMap { k in
+                          let v = w.values(of: k)
+                          return v.isEmpty ? nil : (k, v)
+                      }))
+                  })
+    }
 }

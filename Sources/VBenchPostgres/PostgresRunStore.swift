@@ -209,6 +209,11 @@ public final class PostgresRunStore: RunStore {
             "CREATE INDEX runs_family_role ON runs(family, role)",
             "DROP TABLE histograms",
         ]),
+        // Each run's keys on its summary rows: the report's aggregates read one table.
+        ("4-summary-keys", StoreSQL.summaryKeyColumns(.postgres).map { "ALTER TABLE summaries ADD COLUMN \($0)" } + [
+            StoreSQL(.postgres).summaryKeysUpdate,
+            "CREATE INDEX summaries_report ON summaries(\(StoreSQL.summaryReportIndexColumns))",
+        ]),
     ]
 
     /// The data part of a migration, after its statements, in the same transaction.
@@ -236,7 +241,7 @@ public final class PostgresRunStore: RunStore {
                 FROM unnest($1::uuid[], $2::text[], $3::text[]) AS u(id, js, boot) WHERE runs.run_id = u.id
                 """, u)
             try s.query("DELETE FROM metrics WHERE run_id = ANY($1::uuid[])", b)
-            for (sql, binds) in ChildRows.derived(zip(records.map(\.runId), forms)) { try s.query(sql, binds) }
+            for (sql, binds) in ChildRows.derived(zip(records.map(\.runId), forms).map { ($0, $1, nil) }) { try s.query(sql, binds) }
         }
     }
 
@@ -287,8 +292,6 @@ public final class PostgresRunStore: RunStore {
     public func store(batch: [(record: RunRecord, receipt: Receipt)]) throws -> [StoreOutcome] {
         guard !batch.isEmpty else { return [] }
         // Everything that needs no server is done before the transaction.
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
         var firstIndex: [UUID: Int] = [:]
         for (i, item) in batch.enumerated() where firstIndex[item.record.runId] == nil { firstIndex[item.record.runId] = i }
         let unique = batch.indices.filter { firstIndex[batch[$0].record.runId] == $0 }
@@ -307,9 +310,10 @@ public final class PostgresRunStore: RunStore {
             .sorted { ($0.hostname, $0.kernel, $0.cpu, $0.hypervisor, $0.cpus) < ($1.hostname, $1.kernel, $1.cpu, $1.hypervisor, $1.cpus) }
         let deviceKeys = Array(Set(unique.map { deviceKey(batch[$0].record) }))
             .sorted { ($0.kind, $0.name, $0.driver, $0.controller, $0.pciId) < ($1.kind, $1.name, $1.driver, $1.controller, $1.pciId) }
-        let forms = try unique.map { i in try StoredForms(batch[i].record, receivedJSON: batch[i].receipt.receivedJSON) }
+        let forms = try StoredForms.of(unique.map { (batch[$0].record, batch[$0].receipt.receivedJSON) })
         let jsons = forms.map(\.json)
-        let children = try ChildRows(unique.map { batch[$0].record }, forms: forms, encoder: encoder)
+        let children = ChildRows(unique.map { batch[$0].record }, forms: forms,
+                                 collectorHosts: unique.map { batch[$0].receipt.collectorHost })
 
         var envBinds = PostgresBindings()
         envBinds.append(envKeys.map(\.hostname)); envBinds.append(envKeys.map(\.kernel)); envBinds.append(envKeys.map(\.cpu))
@@ -402,16 +406,15 @@ public final class PostgresRunStore: RunStore {
         struct Workload { var run: UUID; var index: Int64; var name, spec: String }
         struct Repetition { var run: UUID; var w, r, elapsed, readOps, writeOps, readBytes, writeBytes, user, system: Int64 }
         var tags: [Tag] = [], workloads: [Workload] = [], repetitions: [Repetition] = []
-        var derived: [(UUID, StoredForms)] = []
+        var derived: [(UUID, StoredForms, StoredForms.SummaryKeys?)] = []
 
-        init(_ records: [RunRecord], forms: [StoredForms], encoder: JSONEncoder) throws {
-            derived = Array(zip(records.map(\.runId), forms))
-            for record in records {
+        init(_ records: [RunRecord], forms: [StoredForms], collectorHosts: [String]) {
+            derived = zip(records, zip(forms, collectorHosts)).map { r, f in (r.runId, f.0, StoredForms.SummaryKeys(r, collectorHost: f.1)) }
+            for (record, form) in zip(records, forms) {
                 let id = record.runId
                 for (key, value) in record.tags.sorted(by: { $0.key < $1.key }) { tags.append(Tag(run: id, key: key, value: value)) }
                 for (w, workload) in record.workloads.enumerated() {
-                    let spec = String(decoding: try encoder.encode(workload.spec), as: UTF8.self)
-                    workloads.append(Workload(run: id, index: Int64(w), name: workload.name, spec: spec))
+                    workloads.append(Workload(run: id, index: Int64(w), name: workload.name, spec: form.specs[w]))
                     for rep in workload.repetitions {
                         let r = Int64(rep.index)
                         repetitions.append(Repetition(run: id, w: Int64(w), r: r, elapsed: Int64(rep.elapsedNs), readOps: Int64(rep.readOps),
@@ -423,19 +426,29 @@ public final class PostgresRunStore: RunStore {
             }
         }
 
-        /// The metric, summary and latency rows of runs, one INSERT per table.
-        static func derived(_ runs: some Sequence<(UUID, StoredForms)>) -> [(String, PostgresBindings)] {
+        /// The metric, summary and latency rows of runs, one INSERT per table; each summary row
+        /// with its run's keys (nil only in migration 3's conversion, before their columns).
+        static func derived(_ runs: [(UUID, StoredForms, StoredForms.SummaryKeys?)]) -> [(String, PostgresBindings)] {
             var mRun: [UUID] = [], mW: [Int64] = [], mR: [Int64] = [], mName: [String] = [], mValue: [Double] = []
             var sRun: [UUID] = [], sW: [Int64] = [], sName: [String] = [], sMetric: [String] = [], sN: [Int64] = []
             var sMean: [Double] = [], sMedian: [Double] = [], sStd: [Double] = [], sMin: [Double] = [], sMax: [Double] = []
+            var kFamily: [String] = [], kRole: [String] = [], kStart: [Double] = [], kHost: [String] = [], kKernel: [String] = []
+            var kHypervisor: [String] = [], kDevice: [String] = [], kDriver: [String] = [], kController: [String] = [], kClass: [String] = []
             var lRun: [UUID] = [], lW: [Int64] = [], lBlob: [String] = []
-            for (id, forms) in runs {
+            let withKeys = runs.allSatisfy { $0.2 != nil }
+            precondition(withKeys || runs.allSatisfy { $0.2 == nil }, "a batch's summary rows all carry their keys or none do")
+            for (id, forms, keys) in runs {
                 for m in forms.metrics {
                     mRun.append(id); mW.append(Int64(m.workload)); mR.append(Int64(m.repetition)); mName.append(m.metric); mValue.append(m.value)
                 }
                 for r in forms.summaries {
                     sRun.append(id); sW.append(Int64(r.workload)); sName.append(r.name); sMetric.append(r.metric); sN.append(Int64(r.n))
                     sMean.append(r.mean); sMedian.append(r.median); sStd.append(r.stddev); sMin.append(r.min); sMax.append(r.max)
+                    if let k = keys {
+                        kFamily.append(k.family); kRole.append(k.role); kStart.append(k.startTime); kHost.append(k.collectorHost)
+                        kKernel.append(k.kernel); kHypervisor.append(k.hypervisor); kDevice.append(k.device); kDriver.append(k.driver)
+                        kController.append(k.controllerDriver); kClass.append(k.deviceClass)
+                    }
                 }
                 for l in forms.latency {
                     lRun.append(id); lW.append(Int64(l.workload)); lBlob.append(Data(l.histogram).base64EncodedString())
@@ -454,11 +467,26 @@ public final class PostgresRunStore: RunStore {
                 var b = PostgresBindings()
                 b.append(sRun); b.append(sW); b.append(sName); b.append(sMetric); b.append(sN)
                 b.append(sMean); b.append(sMedian); b.append(sStd); b.append(sMin); b.append(sMax)
-                out.append(("""
-                    INSERT INTO summaries (run_id, workload_index, workload, metric, n, mean, median, stddev, min, max)
-                    SELECT * FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::text[], $5::int8[], $6::float8[], $7::float8[],
-                                         $8::float8[], $9::float8[], $10::float8[])
-                    """, b))
+                if withKeys {
+                    b.append(kFamily); b.append(kRole); b.append(kStart); b.append(kHost); b.append(kKernel)
+                    b.append(kHypervisor); b.append(kDevice); b.append(kDriver); b.append(kController); b.append(kClass)
+                    out.append(("""
+                        INSERT INTO summaries (run_id, workload_index, workload, metric, n, mean, median, stddev, min, max,
+                                               family, role, start_time, collector_host, kernel, hypervisor, device, driver,
+                                               controller_driver, class)
+                        SELECT u.a, u.b, u.c, u.d, u.e, u.f, u.g, u.h, u.i, u.j, u.k, u.l, to_timestamp(u.m), u.n, u.o, u.p, u.q, u.r, u.s, u.t
+                        FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::text[], $5::int8[], $6::float8[], $7::float8[],
+                                    $8::float8[], $9::float8[], $10::float8[], $11::text[], $12::text[], $13::float8[], $14::text[],
+                                    $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[])
+                             AS u(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t)
+                        """, b))
+                } else {
+                    out.append(("""
+                        INSERT INTO summaries (run_id, workload_index, workload, metric, n, mean, median, stddev, min, max)
+                        SELECT * FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::text[], $5::int8[], $6::float8[], $7::float8[],
+                                             $8::float8[], $9::float8[], $10::float8[])
+                        """, b))
+                }
             }
             if !lRun.isEmpty {
                 var b = PostgresBindings()
@@ -533,7 +561,7 @@ public final class PostgresRunStore: RunStore {
         return try RunRecord.decode(Data(json.utf8))
     }
 
-    public func summaryRecords(_ query: RunQuery, latency: Bool) throws -> [RunRecord] {
+    public func summaryRecords(_ query: RunQuery, latency: Bool, metrics: [String]?) throws -> [RunRecord] {
         let sql = Self.sql
         return try read { s in
             var builder = SummaryRecordBuilder(location: location)
@@ -561,7 +589,7 @@ public final class PostgresRunStore: RunStore {
                 let (id, w, spec) = try row.decode((UUID, Int64, String).self)
                 try builder.add(workload: id, index: Int(w), specJSON: spec)
             }
-            let (metricsSQL, metricValues) = sql.summaryMetrics(query)
+            let (metricsSQL, metricValues) = sql.summaryMetrics(query, only: metrics)
             for row in try s.query(metricsSQL, Self.bindings(metricValues)) {
                 let (id, w, r, metric, value) = try row.decode((UUID, Int64, Int64, String, Double).self)
                 builder.add(metric: id, workload: Int(w), repetition: Int(r), metric: metric, value: value)
@@ -575,6 +603,77 @@ public final class PostgresRunStore: RunStore {
                 }
             }
             return builder.records()
+        }
+    }
+
+    public func compareRuns(_ query: RunQuery, metrics: [String]) throws -> [CompareRun] {
+        let sql = Self.sql
+        return try read { s in
+            var builder = CompareRunBuilder(location: location)
+            let (runsSQL, runValues) = sql.compareRuns(query)
+            for row in try s.query(runsSQL, Self.bindings(runValues)) {
+                let c = row.makeRandomAccess()
+                try builder.add(run: try c[0].decode(UUID.self), start: try c[1].decode(Double.self), family: try c[2].decode(String.self),
+                                role: try c[3].decode(String.self), bootId: try c[4].decode(String?.self),
+                                collectorHost: try c[5].decode(String.self), hostname: try c[6].decode(String.self),
+                                kernel: try c[7].decode(String.self), hypervisor: try c[8].decode(String.self), name: try c[9].decode(String.self),
+                                driver: try c[10].decode(String.self), controller: try c[11].decode(String.self),
+                                deviceClass: try c[12].decode(String.self), group: try c[13].decode(String?.self))
+            }
+            let (workloadsSQL, workloadValues) = sql.compareWorkloads(query)
+            for row in try s.query(workloadsSQL, Self.bindings(workloadValues)) {
+                let (id, w, name) = try row.decode((UUID, Int64, String).self)
+                builder.add(workload: id, index: Int(w), name: name)
+            }
+            let (metricsSQL, metricValues) = sql.summaryMetrics(query, only: metrics)
+            for row in try s.query(metricsSQL, Self.bindings(metricValues)) {
+                let (id, w, r, metric, value) = try row.decode((UUID, Int64, Int64, String, Double).self)
+                builder.add(metric: id, workload: Int(w), repetition: Int(r), metric: metric, value: value)
+            }
+            return builder.build()
+        }
+    }
+
+    public func reportFacts(_ query: RunQuery, metrics: [String], partition: RunPartition?, latency: Bool) throws -> ReportFacts {
+        let sql = Self.sql
+        return try read { s in
+            var b = ReportFactsBuilder(location: location)
+            func group(_ c: PostgresRandomAccessRow) throws -> ReportFactsBuilder.GroupRow {
+                .init(partition: try c[0].decode(String.self), family: try c[1].decode(String.self), workload: try c[2].decode(String.self),
+                      device: try c[3].decode(String.self), role: try c[4].decode(String.self))
+            }
+            let (aggregatesSQL, aggregateValues) = sql.reportAggregates(query, metrics: metrics, partition: partition)
+            for row in try s.query(aggregatesSQL, Self.bindings(aggregateValues)) {
+                let c = row.makeRandomAccess()
+                try b.add(aggregate: group(c), metric: try c[5].decode(String.self), kernel: try c[6].decode(String.self),
+                          runs: Int(try c[7].decode(Int64.self)), sum: try c[8].decode(Double.self), spread: try c[9].decode(Double.self),
+                          spreadIsVariance: true, min: try c[10].decode(Double.self), max: try c[11].decode(Double.self),
+                          loneN: Int(try c[12].decode(Int64.self)), loneStddev: try c[13].decode(Double.self))
+                try b.add(newest: group(c), array: try c[14].decode(String.self))
+            }
+            let (countsSQL, countValues) = sql.reportRunCounts(query, partition: partition)
+            for row in try s.query(countsSQL, Self.bindings(countValues)) {
+                let (p, role, n) = try row.decode((String, String, Int64).self)
+                try b.add(runs: p, role: role, count: Int(n))
+            }
+            let (emulatedSQL, emulatedValues) = sql.reportEmulated(query, partition: partition)
+            for row in try s.query(emulatedSQL, Self.bindings(emulatedValues)) {
+                let (p, kind, name, driver, controller, pci, hypervisor, newest) =
+                    try row.decode((String, String, String, String, String, String, String, Double).self)
+                b.add(emulated: p, kind: kind, name: name, driver: driver, controllerDriver: controller, pciId: pci,
+                      hypervisor: hypervisor, newest: newest)
+            }
+            if latency {
+                let (latencySQL, latencyValues) = sql.reportLatency(query, metrics: metrics, partition: partition)
+                for row in try s.query(latencySQL, Self.bindings(latencyValues)) {
+                    let c = row.makeRandomAccess()
+                    let text = try c[5].decode(String.self)
+                    let bytes = Data(base64Encoded: text, options: .ignoreUnknownCharacters).map { [UInt8]($0) } ?? []
+                    try b.add(latency: group(c), histogram: bytes, run: try c[6].decode(String.self),
+                              workload: Int(try c[7].decode(Int64.self)))
+                }
+            }
+            return b.result()
         }
     }
 

@@ -83,71 +83,55 @@ public enum ReportBuilder {
         }
     }
 
-    struct Key: Hashable {
-        var family: String, workload: String, device: String, role: RunRole
+    /// Builds the report of `records` in memory (`--from`): see `build(_ input:…)`.
+    public static func build(_ records: [RunRecord], selection: String, covThreshold: Double = 0.10, advice: [String] = []) -> Report {
+        let facts = ReportFacts(records: records, metrics: { metrics(family: $0).map(\.key) })
+        var input = facts.inputs(by: nil)[0].input
+        input.runs = Set(records.map(\.runId)).count
+        return build(input, selection: selection, covThreshold: covThreshold, advice: advice)
     }
 
-    /// Builds the report. Guest rows are grouped by family, workload and device; native records
-    /// of the same family and workload are the baseline. Samples are record means when a group
-    /// has two or more records, else the repetitions (as `compare` does).
-    public static func build(_ records: [RunRecord], selection: String, covThreshold: Double = 0.10, advice: [String] = []) -> Report {
-        var groups: [Key: [RunRecord]] = [:]
-        // Each group's records' workload of the group's name (the first with it, as before).
-        var groupWorkloads: [Key: [WorkloadResult]] = [:]
-        var order: [Key] = []
-        for r in records {
-            for w in r.workloads {
-                let k = Key(family: r.family, workload: w.name, device: r.role == .native ? "native" : r.device.distinguishingDriver, role: r.role)
-                if groups[k] == nil { order.append(k) }
-                if groups[k]?.last?.runId != r.runId {
-                    groups[k, default: []].append(r)
-                    groupWorkloads[k, default: []].append(w)
-                }
-            }
-        }
-        func samples(_ key: Key, metric: String) -> (values: [Double], unit: String) {
-            let per = (groupWorkloads[key] ?? []).compactMap { w -> [Double]? in
-                let v = w.values(of: metric)
-                return v.isEmpty ? nil : v
-            }
-            if per.count >= 2 { return (per.map(Significance.mean), "records") }
-            return (per.flatMap { $0 }, "repetitions")
-        }
+    /// Builds the report. Guest rows are grouped by family, workload and device; native runs
+    /// of the same family and workload are the baseline. Samples are run means when a group
+    /// has two or more runs, else the one run's repetitions (as `compare` does). Only the
+    /// groups' moments are needed, so a store computes them in SQL (`RunStore.reportFacts`).
+    public static func build(_ input: ReportInput, selection: String, covThreshold: Double = 0.10, advice: [String] = []) -> Report {
+        var groups: [ReportGroupKey: ReportFacts.Group] = [:]
+        for g in input.groups { groups[g.key] = g }
+        let order = input.groups.map(\.key)
         var rows: [ReportRow] = []
         var curves: [LatencyCurve] = []
         var warnings: [String] = []
         var missingNative = Set<String>()
         for k in order {
-            let recs = groups[k]!
-            let first = recs[0]
-            let kernels = Array(Set(recs.map(\.environment.kernelRelease))).sorted()
-            let nativeKey = Key(family: k.family, workload: k.workload, device: "native", role: .native)
+            let group = groups[k]!
+            let kernels = group.kernels.sorted()
+            let nativeKey = ReportGroupKey(family: k.family, workload: k.workload, device: "native", role: .native)
             let pvDriver = paravirtualDriver(family: k.family)
-            let pvKey = pvDriver.map { Key(family: k.family, workload: k.workload, device: $0, role: .guest) }
+            let pvKey = pvDriver.map { ReportGroupKey(family: k.family, workload: k.workload, device: $0, role: .guest) }
             for metric in metrics(family: k.family) {
-                let (s, unit) = samples(k, metric: metric.key)
-                guard !s.isEmpty else { continue }
-                let summary = MetricSummary(s)
+                guard let facts = group.metrics[metric.key] else { continue }
+                let (s, unit) = facts.samples
+                guard s.n > 0 else { continue }
+                let ci = s.ci95
                 var row = ReportRow(family: k.family, workload: k.workload, metric: metric.key, unit: metric.unit, polarity: metric.polarity,
-                                    device: k.device == "native" ? "\(first.device.distinguishingDriver) (native)" : k.device,
-                                    deviceClass: first.device.deviceClass, role: k.role,
+                                    device: k.device == "native" ? "\(group.driver) (native)" : k.device,
+                                    deviceClass: group.deviceClass, role: k.role,
                                     kernels: kernels,
-                                    hypervisor: first.environment.hypervisor.vendor.rawValue, sampleUnit: unit, n: s.count,
-                                    mean: summary?.mean ?? 0, cov: summary?.cov ?? 0, ci95Low: summary?.ci95Low, ci95High: summary?.ci95High,
-                                    noisy: (summary?.cov ?? 0) > covThreshold && s.count >= 2)
+                                    hypervisor: group.hypervisor, sampleUnit: unit, n: s.n,
+                                    mean: s.mean, cov: s.cov, ci95Low: ci?.low, ci95High: ci?.high,
+                                    noisy: s.cov > covThreshold && s.n >= 2)
                 if k.role == .guest {
-                    if groups[nativeKey] != nil {
-                        let (ns, _) = samples(nativeKey, metric: metric.key)
-                        if !ns.isEmpty {
-                            row.nativeMean = Significance.mean(ns)
+                    if let native = groups[nativeKey] {
+                        if let ns = native.metrics[metric.key]?.samples.moments, ns.n > 0 {
+                            row.nativeMean = ns.mean
                             row.toNative = Significance.ratioOfMeans(s, ns)
                         }
                     } else if metric == metrics(family: k.family).first {
                         missingNative.insert("\(k.family) \(k.workload)")
                     }
-                    if let pk = pvKey, pk != k, groups[pk] != nil {
-                        let (ps, _) = samples(pk, metric: metric.key)
-                        if !ps.isEmpty {
+                    if let pk = pvKey, pk != k, let pv = groups[pk] {
+                        if let ps = pv.metrics[metric.key]?.samples.moments, ps.n > 0 {
                             row.paravirtualDevice = pvDriver
                             row.toParavirtual = Significance.ratioOfMeans(s, ps)
                         }
@@ -158,16 +142,11 @@ public enum ReportBuilder {
                 }
                 rows.append(row)
             }
-            // The latency curve: every record's histogram of this workload merged.
-            var merged: LatencyHistogram?
-            for w in groupWorkloads[k] ?? [] {
-                guard let h = w.latencyNs?.histogram else { continue }
-                if merged == nil { merged = h } else { try? merged!.merge(h) }
-            }
-            if let h = merged, h.totalCount > 0 {
+            // The latency curve: every run's histogram of this workload merged.
+            if let h = group.latency, h.totalCount > 0 {
                 let points = [50.0, 90, 99, 99.9, 99.99].compactMap { p in h.value(atPercentile: p).map { LatencyPoint(percentile: p, ns: Double($0)) } }
                 curves.append(LatencyCurve(family: k.family, workload: k.workload, device: k.device == "native" ? "native" : k.device,
-                                           deviceClass: first.device.deviceClass, role: k.role, points: points))
+                                           deviceClass: group.deviceClass, role: k.role, points: points))
             }
         }
         // Disks, then NICs, then memory; workloads as first seen; native, paravirtual,
@@ -188,7 +167,7 @@ public enum ReportBuilder {
         for m in missingNative.sorted() {
             warnings.append("no native baseline for \(m): run the same workload with `vbench run --native` on the host (or `vbench lab` with --native) to get ratios to native")
         }
-        return Report(selection: selection, runs: Set(records.map(\.runId)).count, covThreshold: covThreshold, rows: rows, curves: curves,
+        return Report(selection: selection, runs: input.runs, covThreshold: covThreshold, rows: rows, curves: curves,
                       headlines: headlines(rows), warnings: warnings, advice: advice, method: method(covThreshold))
     }
 

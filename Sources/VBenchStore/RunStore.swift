@@ -137,7 +137,17 @@ public protocol RunStore: Sendable {
     /// decoded): keys, tags, specs and every repetition's metrics, and with `latency` each
     /// workload's merged latency histogram (`SummaryRecordBuilder`). What `report`, `compare`
     /// and `capacity` compute on. Tags carry the receiving collector as `collector.host`.
-    func summaryRecords(_ query: RunQuery, latency: Bool) throws -> [RunRecord]
+    /// `metrics` limits the repetitions' metrics to those named (nil: all).
+    func summaryRecords(_ query: RunQuery, latency: Bool, metrics: [String]?) throws -> [RunRecord]
+    /// What `vbench report` computes from, aggregated in SQL: per `partition` value, family,
+    /// workload, device and role, the runs' moments of each of `metrics`, the newest run's
+    /// device class and hypervisor, the kernels, the runs counted per role and the emulated
+    /// guest devices; with `latency`, each group's merged latency histogram (the blobs are
+    /// streamed and merged, one histogram per group held). Memory grows with the answer.
+    func reportFacts(_ query: RunQuery, metrics: [String], partition: RunPartition?, latency: Bool) throws -> ReportFacts
+    /// What `compare` reads of the selected runs, newest first: their keys, the `runs.group`
+    /// tag and each workload's repetition values of `metrics`. Neither records nor specs are built.
+    func compareRuns(_ query: RunQuery, metrics: [String]) throws -> [CompareRun]
     /// Per-repetition values of `metric` for each workload of the selected runs.
     func metricSamples(_ query: RunQuery, metric: String) throws -> [MetricSample]
     /// Migrations applied, oldest first (names from `StoreSchema.migrations`).
@@ -148,6 +158,12 @@ public protocol RunStore: Sendable {
     func contains(_ runIds: [UUID]) throws -> Set<UUID>
     /// Lets go of connections; the store is not used afterwards.
     func close()
+}
+
+extension RunStore {
+    public func summaryRecords(_ query: RunQuery, latency: Bool) throws -> [RunRecord] {
+        try summaryRecords(query, latency: latency, metrics: nil)
+    }
 }
 
 /// One repetition's value of one metric, with what it belongs to.

@@ -26,6 +26,12 @@ public final class SQLiteRunStore: RunStore {
         self.path = path
         var config = Configuration()
         config.busyMode = .timeout(10)
+        // The writer keeps 64 MiB of pages (SQLite's default is 2 MiB): each run's summary and
+        // metric rows land at random places of indexes that outgrow that by a thousand times
+        // in a fleet's store. Readers keep the default: a report streams, it does not revisit.
+        config.prepareDatabase { db in
+            if !db.configuration.readonly { try db.execute(sql: "PRAGMA cache_size = -65536") }
+        }
         do {
             pool = try DatabasePool(path: path, configuration: config)
             try Self.migrator.migrate(pool)
@@ -144,10 +150,16 @@ public final class SQLiteRunStore: RunStore {
                                arguments: [forms.json, RunRecord.currentSchemaVersion, record.environment.bootId, id])
                 // Metrics as the insert writes them now (request/response p99 from the histogram).
                 try db.execute(sql: "DELETE FROM metrics WHERE run_id = ?", arguments: [id])
-                try insertDerived(db, id: id, forms: forms)
+                try insertDerived(db, id: id, forms: forms, keys: nil)
             }
         }
-        assert(StoreSchema.migrations == ["1-runs", "2-fleet", "3-compact"], "SQLite migrations out of step with StoreSchema")
+        // Each run's keys on its summary rows: the report's aggregates read one table.
+        m.registerMigration("4-summary-keys") { db in
+            for column in StoreSQL.summaryKeyColumns(.sqlite) { try db.execute(sql: "ALTER TABLE summaries ADD COLUMN \(column)") }
+            try db.execute(sql: StoreSQL(.sqlite).summaryKeysUpdate)
+            try db.execute(sql: "CREATE INDEX summaries_report ON summaries(\(StoreSQL.summaryReportIndexColumns))")
+        }
+        assert(StoreSchema.migrations == ["1-runs", "2-fleet", "3-compact", "4-summary-keys"], "SQLite migrations out of step with StoreSchema")
         return m
     }
 
@@ -162,86 +174,99 @@ public final class SQLiteRunStore: RunStore {
 
     public func store(batch: [(record: RunRecord, receipt: Receipt)]) throws -> [StoreOutcome] {
         // Encode and derive outside the transaction: the write lock is held only for SQL.
-        let prepared = try batch.map { item in (item, try StoredForms(item.record, receivedJSON: item.receipt.receivedJSON)) }
+        let forms = try StoredForms.of(batch.map { ($0.record, $0.receipt.receivedJSON) })
         return try pool.write { db in
-            try prepared.map { item, forms in try Self.insert(db, record: item.record, receipt: item.receipt, forms: forms) }
+            try zip(batch, forms).map { item, forms in try Self.insert(db, record: item.record, receipt: item.receipt, forms: forms) }
         }
     }
 
     /// Inserts one record inside the caller's transaction, or reports that its run id is there.
+    /// Every statement is prepared once per connection (a batch of 256 runs writes ~100 rows each).
     private static func insert(_ db: Database, record: RunRecord, receipt: Receipt, forms: StoredForms) throws -> StoreOutcome {
         let id = record.runId.uuidString.lowercased()
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        if try Bool.fetchOne(db, sql: "SELECT 1 FROM runs WHERE run_id = ?", arguments: [id]) == true {
+        if try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM runs WHERE run_id = ?"), arguments: [id]) == true {
             return .duplicate
         }
         let env = record.environment
-        try db.execute(sql: """
+        let envArgs: StatementArguments = [env.hostname, env.kernelRelease, env.cpuModel, env.onlineCpus, Int64(env.memoryBytes),
+                                           env.numaNodes, env.hypervisor.vendor.rawValue]
+        try db.cachedStatement(sql: """
             INSERT OR IGNORE INTO environments (hostname, kernel_release, cpu_model, online_cpus, memory_bytes, numa_nodes, hypervisor)
             VALUES (?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [env.hostname, env.kernelRelease, env.cpuModel, env.onlineCpus, Int64(env.memoryBytes), env.numaNodes,
-                             env.hypervisor.vendor.rawValue])
-        let envId = try Int64.fetchOne(db, sql: """
+            """).execute(arguments: envArgs)
+        let envId = try Int64.fetchOne(db.cachedStatement(sql: """
             SELECT id FROM environments WHERE hostname = ? AND kernel_release = ? AND cpu_model = ? AND online_cpus = ?
             AND memory_bytes = ? AND numa_nodes = ? AND hypervisor = ?
-            """, arguments: [env.hostname, env.kernelRelease, env.cpuModel, env.onlineCpus, Int64(env.memoryBytes), env.numaNodes,
-                             env.hypervisor.vendor.rawValue]) ?? 0
+            """), arguments: envArgs) ?? 0
         let d = record.device
         let deviceArgs: StatementArguments = [d.kind, d.name, d.driver ?? "", d.controllerDriver ?? "", d.deviceClass.rawValue,
                                               d.pciId ?? "", Int64(d.sizeBytes ?? 0)]
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             INSERT OR IGNORE INTO devices (kind, name, driver, controller_driver, class, pci_id, size_bytes) VALUES (?, ?, ?, ?, ?, ?, ?)
-            """, arguments: deviceArgs)
-        let deviceId = try Int64.fetchOne(db, sql: """
+            """).execute(arguments: deviceArgs)
+        let deviceId = try Int64.fetchOne(db.cachedStatement(sql: """
             SELECT id FROM devices WHERE kind = ? AND name = ? AND driver = ? AND controller_driver = ? AND class = ?
             AND pci_id = ? AND size_bytes = ?
-            """, arguments: deviceArgs) ?? 0
-        try db.execute(sql: """
+            """), arguments: deviceArgs) ?? 0
+        try db.cachedStatement(sql: """
             INSERT INTO runs (run_id, schema_version, family, role, start_time, end_time, tool_version, environment_id,
                               device_id, target_path, peer, received_at, collector_host, collector_kernel, record_json, boot_id)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [id, record.schemaVersion, record.family, record.role.rawValue,
-                             record.startTime.timeIntervalSince1970, record.endTime.timeIntervalSince1970,
-                             record.tool.version, envId, deviceId, record.target?.path, receipt.peer,
-                             receipt.receivedAt.timeIntervalSince1970, receipt.collectorHost, receipt.collectorKernel, forms.json,
-                             record.environment.bootId])
-        for (key, value) in record.tags {
-            try db.execute(sql: "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?)", arguments: [id, key, value])
-        }
+            """).execute(arguments: [id, record.schemaVersion, record.family, record.role.rawValue,
+                                     record.startTime.timeIntervalSince1970, record.endTime.timeIntervalSince1970,
+                                     record.tool.version, envId, deviceId, record.target?.path, receipt.peer,
+                                     receipt.receivedAt.timeIntervalSince1970, receipt.collectorHost, receipt.collectorKernel, forms.json,
+                                     record.environment.bootId])
+        let tag = try db.cachedStatement(sql: "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?)")
+        for (key, value) in record.tags { try tag.execute(arguments: [id, key, value]) }
+        let workloadRow = try db.cachedStatement(sql: "INSERT INTO workloads (run_id, workload_index, name, spec_json) VALUES (?, ?, ?, ?)")
+        let repetition = try db.cachedStatement(sql: """
+            INSERT INTO repetitions (run_id, workload_index, repetition_index, elapsed_ns, read_ops, write_ops,
+                                     read_bytes, write_bytes, cpu_user_ns, cpu_system_ns)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
         for (w, workload) in record.workloads.enumerated() {
-            let spec = String(decoding: try encoder.encode(workload.spec), as: UTF8.self)
-            try db.execute(sql: "INSERT INTO workloads (run_id, workload_index, name, spec_json) VALUES (?, ?, ?, ?)",
-                           arguments: [id, w, workload.name, spec])
+            try workloadRow.execute(arguments: [id, w, workload.name, forms.specs[w]])
             for rep in workload.repetitions {
-                try db.execute(sql: """
-                    INSERT INTO repetitions (run_id, workload_index, repetition_index, elapsed_ns, read_ops, write_ops,
-                                             read_bytes, write_bytes, cpu_user_ns, cpu_system_ns)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [id, w, rep.index, Int64(rep.elapsedNs), Int64(rep.readOps), Int64(rep.writeOps),
-                                     Int64(rep.readBytes), Int64(rep.writeBytes), Int64(rep.cpuUserNs), Int64(rep.cpuSystemNs)])
+                try repetition.execute(arguments: [id, w, rep.index, Int64(rep.elapsedNs), Int64(rep.readOps), Int64(rep.writeOps),
+                                                   Int64(rep.readBytes), Int64(rep.writeBytes), Int64(rep.cpuUserNs), Int64(rep.cpuSystemNs)])
             }
         }
-        try insertDerived(db, id: id, forms: forms)
+        try insertDerived(db, id: id, forms: forms, keys: StoredForms.SummaryKeys(record, collectorHost: receipt.collectorHost))
         return .stored
     }
 
     /// The metric, summary and latency rows of one run.
-    static func insertDerived(_ db: Database, id: String, forms: StoredForms) throws {
+    /// `keys`: the run's keys for its summary rows (every insert; nil in migration 3's
+    /// conversion, which runs before those columns exist: migration 4 fills them).
+    static func insertDerived(_ db: Database, id: String, forms: StoredForms, keys: StoredForms.SummaryKeys?) throws {
         let metric = try db.cachedStatement(sql: "INSERT INTO metrics (run_id, workload_index, repetition_index, metric, value) VALUES (?, ?, ?, ?, ?)")
         for m in forms.metrics { try metric.execute(arguments: [id, m.workload, m.repetition, m.metric, m.value]) }
-        let summary = try db.cachedStatement(sql: """
-            INSERT INTO summaries (run_id, workload_index, workload, metric, n, mean, median, stddev, min, max)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """)
-        for r in forms.summaries {
-            try summary.execute(arguments: [id, r.workload, r.name, r.metric, r.n, r.mean, r.median, r.stddev, r.min, r.max])
+        if let k = keys {
+            let summary = try db.cachedStatement(sql: """
+                INSERT INTO summaries (run_id, workload_index, workload, metric, n, mean, median, stddev, min, max,
+                                       family, role, start_time, collector_host, kernel, hypervisor, device, driver, controller_driver, class)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            for r in forms.summaries {
+                try summary.execute(arguments: [id, r.workload, r.name, r.metric, r.n, r.mean, r.median, r.stddev, r.min, r.max,
+                                                k.family, k.role, k.startTime, k.collectorHost, k.kernel, k.hypervisor, k.device,
+                                                k.driver, k.controllerDriver, k.deviceClass])
+            }
+        } else {
+            let summary = try db.cachedStatement(sql: """
+                INSERT INTO summaries (run_id, workload_index, workload, metric, n, mean, median, stddev, min, max)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            for r in forms.summaries {
+                try summary.execute(arguments: [id, r.workload, r.name, r.metric, r.n, r.mean, r.median, r.stddev, r.min, r.max])
+            }
         }
         let latency = try db.cachedStatement(sql: "INSERT INTO workload_latency (run_id, workload_index, histogram) VALUES (?, ?, ?)")
         for l in forms.latency { try latency.execute(arguments: [id, l.workload, Data(l.histogram)]) }
     }
 
-    public func summaryRecords(_ query: RunQuery, latency: Bool) throws -> [RunRecord] {
+    public func summaryRecords(_ query: RunQuery, latency: Bool, metrics: [String]?) throws -> [RunRecord] {
         let sql = Self.sql
         return try pool.read { db in
             var builder = SummaryRecordBuilder(location: path)
@@ -267,7 +292,7 @@ public final class SQLiteRunStore: RunStore {
             try Row.fetchCursor(db, sql: workloadsSQL, arguments: Self.arguments(workloadValues)).forEach { row in
                 if let id = uuid(row) { try builder.add(workload: id, index: row[1], specJSON: row[2]) }
             }
-            let (metricsSQL, metricValues) = sql.summaryMetrics(query)
+            let (metricsSQL, metricValues) = sql.summaryMetrics(query, only: metrics)
             try Row.fetchCursor(db, sql: metricsSQL, arguments: Self.arguments(metricValues)).forEach { row in
                 if let id = uuid(row) { builder.add(metric: id, workload: row[1], repetition: row[2], metric: row[3], value: row[4]) }
             }
@@ -282,6 +307,69 @@ public final class SQLiteRunStore: RunStore {
                 }
             }
             return builder.records()
+        }
+    }
+
+    public func compareRuns(_ query: RunQuery, metrics: [String]) throws -> [CompareRun] {
+        let sql = Self.sql
+        return try pool.read { db in
+            var builder = CompareRunBuilder(location: path)
+            var ids: [String: UUID] = [:]
+            func uuid(_ row: Row) -> UUID? { ids[row[0] as String] }
+            let (runsSQL, runValues) = sql.compareRuns(query)
+            try Row.fetchCursor(db, sql: runsSQL, arguments: Self.arguments(runValues)).forEach { row in
+                let text: String = row[0]
+                guard let id = UUID(uuidString: text) else { return }
+                ids[text] = id
+                try builder.add(run: id, start: row[1], family: row[2], role: row[3], bootId: row[4], collectorHost: row[5], hostname: row[6],
+                                kernel: row[7], hypervisor: row[8], name: row[9], driver: row[10], controller: row[11], deviceClass: row[12],
+                                group: row[13])
+            }
+            let (workloadsSQL, workloadValues) = sql.compareWorkloads(query)
+            try Row.fetchCursor(db, sql: workloadsSQL, arguments: Self.arguments(workloadValues)).forEach { row in
+                if let id = uuid(row) { builder.add(workload: id, index: row[1], name: row[2]) }
+            }
+            let (metricsSQL, metricValues) = sql.summaryMetrics(query, only: metrics)
+            try Row.fetchCursor(db, sql: metricsSQL, arguments: Self.arguments(metricValues)).forEach { row in
+                if let id = uuid(row) { builder.add(metric: id, workload: row[1], repetition: row[2], metric: row[3], value: row[4]) }
+            }
+            return builder.build()
+        }
+    }
+
+    public func reportFacts(_ query: RunQuery, metrics: [String], partition: RunPartition?, latency: Bool) throws -> ReportFacts {
+        let sql = Self.sql
+        return try pool.read { db in
+            var b = ReportFactsBuilder(location: path)
+            func group(_ row: Row) -> ReportFactsBuilder.GroupRow {
+                .init(partition: row[0], family: row[1], workload: row[2], device: row[3], role: row[4])
+            }
+            let (aggregatesSQL, aggregateValues) = sql.reportAggregates(query, metrics: metrics, partition: partition)
+            try Row.fetchCursor(db, sql: aggregatesSQL, arguments: Self.arguments(aggregateValues)).forEach { row in
+                try b.add(aggregate: group(row), metric: row[5], kernel: row[6], runs: row[7], sum: row[8], spread: row[9],
+                          spreadIsVariance: false, min: row[10], max: row[11], loneN: row[12], loneStddev: row[13])
+            }
+            let (newestSQL, newestValues) = sql.reportNewest(query, metrics: metrics, partition: partition)
+            try Row.fetchCursor(db, sql: newestSQL, arguments: Self.arguments(newestValues)).forEach { row in
+                try b.add(newest: group(row), start: row[5], runId: row[6], workload: row[7], deviceClass: row[8], hypervisor: row[9])
+            }
+            let (countsSQL, countValues) = sql.reportRunCounts(query, partition: partition)
+            try Row.fetchCursor(db, sql: countsSQL, arguments: Self.arguments(countValues)).forEach { row in
+                try b.add(runs: row[0], role: row[1], count: row[2])
+            }
+            let (emulatedSQL, emulatedValues) = sql.reportEmulated(query, partition: partition)
+            try Row.fetchCursor(db, sql: emulatedSQL, arguments: Self.arguments(emulatedValues)).forEach { row in
+                b.add(emulated: row[0], kind: row[1], name: row[2], driver: row[3], controllerDriver: row[4], pciId: row[5],
+                      hypervisor: row[6], newest: row[7])
+            }
+            if latency {
+                let (latencySQL, latencyValues) = sql.reportLatency(query, metrics: metrics, partition: partition)
+                try Row.fetchCursor(db, sql: latencySQL, arguments: Self.arguments(latencyValues)).forEach { row in
+                    let blob: Data = row[5]
+                    try b.add(latency: group(row), histogram: [UInt8](blob), run: row[6], workload: row[7])
+                }
+            }
+            return b.result()
         }
     }
 

@@ -1,4 +1,6 @@
+import Dispatch
 import FoundationEssentials
+import Synchronization
 import VBenchCore
 
 /// What both backends store for a record besides its JSON, computed once, outside any
@@ -15,6 +17,32 @@ public struct StoredForms: Sendable {
     public struct LatencyRow: Sendable, Equatable {
         public var workload: Int, histogram: [UInt8]
     }
+    /// The run's keys that every summary row carries (migration `4-summary-keys`), computed as
+    /// `StoreSQL.summaryKeysUpdate` computes them from the run, environment and device rows.
+    public struct SummaryKeys: Sendable, Equatable {
+        public var family, role: String, startTime: Double, collectorHost, kernel, hypervisor: String
+        public var device, driver, controllerDriver, deviceClass: String
+
+        public init(_ record: RunRecord, collectorHost: String) {
+            family = record.family
+            role = record.role.rawValue
+            startTime = record.startTime.timeIntervalSince1970
+            self.collectorHost = collectorHost
+            kernel = record.environment.kernelRelease
+            hypervisor = record.environment.hypervisor.vendor.rawValue
+            let d = record.device
+            // As stored: a missing driver or controller is '' (StoreSQL.distinguishingDriver).
+            driver = d.driver ?? ""
+            controllerDriver = d.controllerDriver ?? ""
+            device = Self.distinguishingDriver(driver: driver, controller: controllerDriver, name: d.name)
+            deviceClass = d.deviceClass.rawValue
+        }
+
+        /// `StoreSQL.distinguishingDriver` on stored columns ('' for a missing driver or controller).
+        public static func distinguishingDriver(driver: String, controller: String, name: String) -> String {
+            (driver == "sd" || driver.isEmpty) && !controller.isEmpty ? controller : (driver.isEmpty ? name : driver)
+        }
+    }
 
     /// The record's JSON as stored: version 2, compact. The received text when it already is
     /// that (the collector's payload), else encoded once here.
@@ -22,6 +50,20 @@ public struct StoredForms: Sendable {
     public var metrics: [MetricRow] = []
     public var summaries: [SummaryRow] = []
     public var latency: [LatencyRow] = []
+    /// Each workload's spec as the `workloads` row holds it (JSON, sorted keys).
+    public var specs: [String] = []
+
+    /// The stored forms of a batch, derived on every core (histogram merges and encodings are
+    /// most of a record's cost); in the batch's order. The first failure is thrown.
+    public static func of(_ batch: [(record: RunRecord, receivedJSON: String?)]) throws -> [StoredForms] {
+        guard batch.count > 1 else { return try batch.map { try StoredForms($0.record, receivedJSON: $0.receivedJSON) } }
+        let results = Mutex([Result<StoredForms, any Error>?](repeating: nil, count: batch.count))
+        DispatchQueue.concurrentPerform(iterations: batch.count) { i in
+            let result = Result { try StoredForms(batch[i].record, receivedJSON: batch[i].receivedJSON) }
+            results.withLock { $0[i] = result }
+        }
+        return try results.withLock { $0 }.map { try $0!.get() }
+    }
 
     public init(_ record: RunRecord, receivedJSON: String?) throws {
         if let text = receivedJSON, RunRecord.declaredSchemaVersion(text) == RunRecord.currentSchemaVersion {
@@ -29,7 +71,10 @@ public struct StoredForms: Sendable {
         } else {
             json = String(decoding: try record.jsonData(pretty: false), as: UTF8.self)
         }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
         for (w, workload) in record.workloads.enumerated() {
+            specs.append(String(decoding: try encoder.encode(workload.spec), as: UTF8.self))
             var perMetric: [String: [Double]] = [:]
             for rep in workload.repetitions {
                 var values = rep.metrics
@@ -167,3 +212,170 @@ public struct SummaryRecordBuilder {
     }
 }
 
+
+/// Gathers the rows of the report aggregate queries (`StoreSQL.reportMetrics` and the rest)
+/// into `ReportFacts`, the same for both backends. Holds one entry per group: the answer's
+/// size, not the store's.
+public struct ReportFactsBuilder {
+    /// A row's group: `device` is the distinguishing driver (native runs of every driver
+    /// make one group, `native`).
+    public struct GroupRow {
+        public var partition: String, family: String, workload: String, device: String, role: String
+        public init(partition: String, family: String, workload: String, device: String, role: String) {
+            self.partition = partition
+            self.family = family
+            self.workload = workload
+            self.device = device
+            self.role = role
+        }
+    }
+    struct Slot: Hashable {
+        var partition: String
+        var key: ReportGroupKey
+    }
+
+    private let location: String
+    private var groups: [Slot: ReportFacts.Group] = [:]
+    private var facts = ReportFacts()
+
+    public init(location: String) { self.location = location }
+
+    private func slot(_ g: GroupRow) throws -> Slot {
+        guard let role = RunRole(rawValue: g.role) else { throw StoreError(path: location, reason: "a run has an unknown role '\(g.role)'") }
+        return Slot(partition: g.partition, key: ReportGroupKey(family: g.family, workload: g.workload,
+                                                                device: role == .native ? "native" : g.device, role: role))
+    }
+
+    /// One row of `StoreSQL.reportAggregates`: a metric of one driver and kernel of a group.
+    /// `spread` is the sum of squares of the run means (SQLite) or their sample variance
+    /// (PostgreSQL, `spreadIsVariance`).
+    public mutating func add(aggregate g: GroupRow, metric: String, kernel: String, runs: Int, sum: Double, spread: Double,
+                             spreadIsVariance: Bool, min: Double, max: Double, loneN: Int, loneStddev: Double) throws {
+        let s = try slot(g)
+        guard runs > 0 else { return }
+        // Equal means: that value and no spread, exactly (as `SampleMoments(samples)` has it).
+        let means = min == max ? SampleMoments(n: runs, mean: min, variance: 0)
+            : spreadIsVariance ? SampleMoments(n: runs, mean: sum / Double(runs), variance: spread)
+            : SampleMoments(n: runs, sum: sum, sumOfSquares: spread)
+        let lone = runs == 1 ? SampleMoments(n: loneN, mean: sum, variance: loneStddev * loneStddev) : nil
+        var part = ReportFacts.Group(key: s.key, partition: s.partition, first: Self.unseen, deviceClass: .unknown, hypervisor: "",
+                                     driver: g.device, kernels: [kernel])
+        part.metrics[metric] = ReportFacts.MetricFacts(runs: runs, runMeans: means, repetitions: lone)
+        if groups[s] == nil { groups[s] = part } else { groups[s]!.merge(part) }
+    }
+
+    static let unseen = ReportFacts.Position(primary: .infinity, runId: "", workload: 0)
+
+    /// A subgroup's newest row as PostgreSQL's text of the array `{10^10 − start, run id,
+    /// workload index, class, hypervisor}` (`StoreSQL.reportAggregates`).
+    public mutating func add(newest g: GroupRow, array text: String) throws {
+        let parts = text.filter { $0 != "{" && $0 != "}" && $0 != "\"" }.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 5, let offset = Double(parts[0]), let w = Int(parts[2]) else {
+            throw StoreError(path: location, reason: "the newest run of \(g.family) \(g.workload) \(g.device) reads as '\(text)', not {start, run, workload, class, hypervisor}")
+        }
+        try add(newest: g, start: 10_000_000_000 - offset, runId: parts[1], workload: w, deviceClass: parts[3], hypervisor: parts[4])
+    }
+
+    /// One of a group's newest rows (`StoreSQL.reportNewest`): the earliest place in the
+    /// selection's order (newest start, then lowest run id) gives the group's place, device
+    /// class, hypervisor and driver.
+    public mutating func add(newest g: GroupRow, start: Double, runId: String, workload: Int, deviceClass: String, hypervisor: String) throws {
+        let s = try slot(g)
+        let place = ReportFacts.Position(primary: -start, runId: runId, workload: workload)
+        guard let known = groups[s], place < known.first else { return }
+        groups[s]!.first = place
+        groups[s]!.deviceClass = DeviceClass(rawValue: deviceClass) ?? .unknown
+        groups[s]!.hypervisor = hypervisor
+        groups[s]!.driver = g.device
+    }
+
+    /// One run's merged latency histogram of a group's workload (compact form).
+    public mutating func add(latency g: GroupRow, histogram bytes: [UInt8], run: String, workload: Int) throws {
+        let s = try slot(g)
+        let h: LatencyHistogram
+        do { h = try LatencyHistogram(compact: bytes) } catch {
+            throw StoreError(path: location, reason: "run \(run) workload \(g.workload): its latency histogram is corrupt (\(error)); the rest of the store is untouched")
+        }
+        guard groups[s] != nil else { return }
+        if groups[s]!.latency == nil { groups[s]!.latency = h } else { try? groups[s]!.latency!.merge(h) }
+    }
+
+    public mutating func add(runs partition: String, role: String, count: Int) throws {
+        guard let r = RunRole(rawValue: role) else { throw StoreError(path: location, reason: "a run has an unknown role '\(role)'") }
+        facts.runs[partition, default: [:]][r, default: 0] += count
+    }
+
+    public mutating func add(emulated partition: String, kind: String, name: String, driver: String, controllerDriver: String,
+                             pciId: String, hypervisor: String, newest: Double) {
+        let device = DeviceInfo(kind: kind, name: name, driver: driver.isEmpty ? nil : driver,
+                                controllerDriver: controllerDriver.isEmpty ? nil : controllerDriver, deviceClass: .emulated,
+                                pciId: pciId.isEmpty ? nil : pciId)
+        facts.emulated.append(.init(partition: partition, device: device, hypervisor: Hypervisor(rawValue: hypervisor) ?? .unknown,
+                                    first: .init(primary: -newest, runId: name, workload: 0)))
+    }
+
+    public mutating func result() -> ReportFacts {
+        facts.groups = groups.values.sorted { $0.first < $1.first }
+        return facts
+    }
+}
+
+/// Builds what `compare` reads (`CompareRun`) from the rows of `StoreSQL.compareRuns`,
+/// `compareWorkloads` and `summaryMetrics`: per run a few keys, per workload its name and the
+/// repetitions' values of the compared metrics. No records, specs or tags beyond `runs.group`.
+public struct CompareRunBuilder {
+    private var order: [UUID] = []
+    private var runs: [UUID: CompareRun] = [:]
+    private var names: [UUID: [Int: String]] = [:]
+    private var values: [UUID: [Int: [String: [(Int, Double)]]]] = [:]
+    private var strings: [String: String] = [:]
+    private let location: String
+
+    public init(location: String) { self.location = location }
+
+    private mutating func intern(_ s: String) -> String {
+        if let known = strings[s] { return known }
+        strings[s] = s
+        return s
+    }
+
+    public mutating func add(run id: UUID, start: Double, family: String, role: String, bootId: String?, collectorHost: String,
+                             hostname: String, kernel: String, hypervisor: String, name: String, driver: String, controller: String,
+                             deviceClass: String, group: String?) throws {
+        guard let runRole = RunRole(rawValue: role) else { throw StoreError(path: location, reason: "run \(id) has an unknown role '\(role)'") }
+        let run = CompareRun(runId: id, family: intern(family), role: runRole, startTime: Date(timeIntervalSince1970: start), bootId: bootId,
+                             group: group, hostname: intern(hostname), collectorHost: intern(collectorHost), deviceName: intern(name),
+                             device: intern(StoredForms.SummaryKeys.distinguishingDriver(driver: driver, controller: controller, name: name)),
+                             hypervisor: intern(hypervisor), kernel: intern(kernel), deviceClass: intern(deviceClass), workloads: [])
+        if runs.updateValue(run, forKey: id) == nil { order.append(id) }
+    }
+
+    public mutating func add(workload run: UUID, index: Int, name: String) {
+        names[run, default: [:]][index] = intern(name)
+    }
+
+    /// One repetition's value; non-finite values are left out, as `WorkloadResult.values(of:)` does.
+    public mutating func add(metric run: UUID, workload: Int, repetition: Int, metric: String, value: Double) {
+        guard value.isFinite else { return }
+        values[run, default: [:]][workload, default: [:]][intern(metric), default: []].append((repetition, value))
+    }
+
+    /// The runs in the order their rows came (newest first), each workload in index order.
+    public mutating func build() -> [CompareRun] {
+        var out: [CompareRun] = []
+        out.reserveCapacity(order.count)
+        for id in order {
+            guard var run = runs.removeValue(forKey: id) else { continue }
+            let byWorkload = values.removeValue(forKey: id) ?? [:]
+            let workloadNames = names.removeValue(forKey: id) ?? [:]
+            run.workloads = workloadNames.keys.sorted().map { w in
+                CompareRun.Workload(name: workloadNames[w]!, values: (byWorkload[w] ?? [:]).mapValues { reps in
+                    reps.sorted { $0.0 < $1.0 }.map(\.1)
+                })
+            }
+            out.append(run)
+        }
+        order = []
+        return out
+    }
+}

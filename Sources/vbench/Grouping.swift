@@ -4,28 +4,24 @@ import VBenchCore
 /// `--group-by host|hypervisor|kernel|class`: one section per value across the fleet.
 enum GroupKey: String, ExpressibleByArgument, CaseIterable, Sendable {
     case host, hypervisor, kernel, `class`
+
+    /// The same split as the store's aggregate queries make it.
+    var partition: RunPartition { RunPartition(rawValue: rawValue)! }
 }
 
 enum RunGrouping {
     /// The in-memory label a run read from a store carries: the collector that received it.
     static let hostTag = Comparator.collectorHostTag
 
-    static func value(_ r: RunRecord, _ key: GroupKey) -> String {
-        switch key {
-        case .host: r.tags[hostTag] ?? "unknown"
-        case .hypervisor: r.environment.hypervisor.vendor.rawValue
-        case .kernel: r.environment.kernelRelease
-        case .class: r.device.deviceClass.rawValue
-        }
-    }
+    static func value(_ r: some PartitionedRun, _ key: GroupKey) -> String { r.partitionValue(key.partition) }
 
     /// The guest runs split by `key`, sorted by value. Native runs are the baseline of every
     /// group (of their own host's group when grouping by host), so ratios stay computable.
-    static func partition(_ records: [RunRecord], by key: GroupKey?) -> [(value: String?, records: [RunRecord])] {
+    static func partition<Run: PartitionedRun>(_ records: [Run], by key: GroupKey?) -> [(value: String?, records: [Run])] {
         guard let key else { return [(nil, records)] }
         let natives = records.filter { $0.role == .native }
         let guests = records.filter { $0.role != .native }
-        var groups: [String: [RunRecord]] = [:]
+        var groups: [String: [Run]] = [:]
         for r in guests { groups[value(r, key), default: []].append(r) }
         if groups.isEmpty {  // only native runs: group them by themselves
             for r in natives { groups[value(r, key), default: []].append(r) }
@@ -61,4 +57,18 @@ enum RunGrouping {
         }
         return out
     }
+}
+
+/// A run `--group-by` can place: a record, or what compare reads of one.
+protocol PartitionedRun {
+    var role: RunRole { get }
+    func partitionValue(_ p: RunPartition) -> String
+}
+
+extension RunRecord: PartitionedRun {
+    func partitionValue(_ p: RunPartition) -> String { p.value(self) }
+}
+
+extension CompareRun: PartitionedRun {
+    func partitionValue(_ p: RunPartition) -> String { p.value(self) }
 }

@@ -51,6 +51,39 @@ import Testing
         #expect(Significance.permutationTest(a, same) == near, "seeded: the same data gives the same p")
     }
 
+    /// Sampled relabelings stop at the 20th as extreme (Besag–Clifford): a large p comes after
+    /// a few draws and agrees with the full 20,000; a small p still takes every round; over
+    /// A/A trials the sequential p rejects at α as often as it should.
+    @Test func sequentialStoppingKeepsThePValueValid() throws {
+        var rng = SplitMix64(seed: 5)
+        func normal() -> Double {
+            let u1 = Double(rng.next() >> 11) / Double(1 << 53) + 1e-300, u2 = Double(rng.next() >> 11) / Double(1 << 53)
+            return (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
+        }
+        let a = (0..<20).map { _ in 100 + 5 * normal() }, b = (0..<20).map { _ in 100 + 5 * normal() }
+        let quick = try #require(Significance.permutationTest(a, b))
+        let full = try #require(Significance.permutationTest(a, b, stopAfterHits: nil))
+        #expect(quick.rounds < 2_000 && full.rounds == 20_000, "\(quick.rounds) draws")
+        #expect(abs(quick.pValue - full.pValue) < 4 * (full.pValue * (1 - full.pValue) / 20).squareRoot(), "\(quick.pValue) vs \(full.pValue)")
+        try Self.checkAA(trials: 1_000, size: 20, label: "sequential (Besag–Clifford, h = 20)") { exp(0.5 * normal()) }
+    }
+
+    /// A/A: `trials` pairs of `size` samples from one distribution; at α = 0.01 and 0.05 the
+    /// share the permutation test rejects is within binomial noise (3 SE) of α.
+    static func checkAA(trials: Int, size: Int, label: String, _ draw: () -> Double) throws {
+        var rejected01 = 0, rejected05 = 0
+        for _ in 0..<trials {
+            let x = (0..<size).map { _ in draw() }, y = (0..<size).map { _ in draw() }
+            let p = try #require(Significance.permutationTest(x, y)).pValue
+            if p < 0.01 { rejected01 += 1 }
+            if p < 0.05 { rejected05 += 1 }
+        }
+        let (r01, r05) = (Double(rejected01) / Double(trials), Double(rejected05) / Double(trials))
+        print("permutation \(label) A/A, \(trials) trials of \(size) vs \(size) lognormal: rejected \(r01) at 0.01, \(r05) at 0.05")
+        #expect(r01 < 0.01 + 3 * (0.01 * 0.99 / Double(trials)).squareRoot(), "A/A at 0.01: \(r01)")
+        #expect(abs(r05 - 0.05) < 3 * (0.05 * 0.95 / Double(trials)).squareRoot(), "A/A at 0.05: \(r05)")
+    }
+
     /// Coverage of the ratio's 95 % interval by simulation: normal samples with known means.
     @Test func ratioIntervalCoversTheTrueRatio() {
         var rng = SplitMix64(seed: 7)
@@ -72,5 +105,31 @@ import Testing
         let one = Significance.ratioOfMeans([50], [100, 110])!
         #expect(abs(one.ratio - 50.0 / 105) < 1e-12 && one.degreesOfFreedom == nil && one.low == one.high)
         #expect(Significance.ratioOfMeans([0, 0], [1, 2]) == nil)
+    }
+
+    /// From 200 samples a side the test takes the permutation distribution's normal
+    /// approximation: its p agrees with 20,000 sampled relabelings on normal and on skewed
+    /// (lognormal) data, and over A/A trials it rejects at α as often as it should.
+    @Test func largeSamplesUseTheNormalApproximationAndItIsCalibrated() throws {
+        var rng = SplitMix64(seed: 11)
+        func normal() -> Double {
+            let u1 = Double(rng.next() >> 11) / Double(1 << 53) + 1e-300, u2 = Double(rng.next() >> 11) / Double(1 << 53)
+            return (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
+        }
+        for (label, draw) in [("normal", { 100 + 5 * normal() }), ("lognormal", { 100 * exp(0.5 * normal()) })] as [(String, () -> Double)] {
+            for shift in [0.0, 0.01, 0.03] {
+                let a = (0..<250).map { _ in draw() }, b = (0..<300).map { _ in draw() * (1 + shift) }
+                let approx = try #require(Significance.permutationTest(a, b))
+                #expect(approx.approximation != nil && approx.rounds == 0)
+                let sampled = try #require(Significance.permutationTest(a, b, approximateFrom: .max, stopAfterHits: nil))
+                #expect(sampled.approximation == nil && sampled.rounds == 20_000)
+                // Within the sampled p's own Monte Carlo error (3 SE) plus 10 % of p.
+                let se = (sampled.pValue * (1 - sampled.pValue) / 20_000).squareRoot()
+                print("permutation \(label) shift \(shift): sampled p \(sampled.pValue), normal approximation p \(approx.pValue)")
+                #expect(abs(approx.pValue - sampled.pValue) <= 3 * se + 0.1 * sampled.pValue + 1e-4,
+                        "\(label) shift \(shift): sampled \(sampled.pValue), approximation \(approx.pValue)")
+            }
+        }
+        try Self.checkAA(trials: 2_000, size: 200, label: "normal approximation") { 100 * exp(0.5 * normal()) }
     }
 }

@@ -187,44 +187,55 @@ final class ThrottleGroup {
     }
 }
 
-/// The native calibration, short: six runs a side on this machine's own disk, one side slowed
-/// to 75 % by a cgroup I/O throttle that only this test's processes are in. The sides are
-/// interleaved run by run (u1 u2 t75, u1 u2 t75, …): whole minutes of this machine shift by
-/// several percent (Benchmarks/calibrate-native.sh measures how often that fools back-to-back
-/// groups), and a test must not fail on its host's neighbours.
-@Suite(.serialized) struct NativeCalibrationTests {
+/// The native calibration, short: eight runs a side on this machine's own disk, one side slowed
+/// to half by a cgroup I/O throttle that only this test's processes are in. The sides are
+/// interleaved run by run (u1 u2 t50, u1 u2 t50, …): whole minutes of this machine shift by
+/// tens of percent (Benchmarks/calibrate-native.sh measures how often that fools back-to-back
+/// groups, and what size of change compare catches at which group size), and a test must not
+/// fail on its host's neighbours. Here the run means varied by 25–58 % (CoV) from one CI run to
+/// the next, and a 25 % slowdown with six runs a side gave p 0.041: below what six runs can
+/// resolve on such a disk, so this test injects a change the throttle, not the disk, decides
+/// (a throttled run reads at its limit or less) and leaves the power curve to the benchmark. It
+/// runs in the serialized lab suite, away from the lab's TCG guests on the same disk.
+enum NativeCalibration {
     static var required: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
+}
 
-    @Test(.enabled(if: ThrottleGroup.parent != nil || NativeCalibrationTests.required, "needs root and a blkio (v1) or io (v2) cgroup controller"))
+extension LabTests {
+    @Test(.enabled(if: ThrottleGroup.parent != nil || NativeCalibration.required, "needs root and a blkio (v1) or io (v2) cgroup controller"))
     func aThrottledDiskIsCaughtAndIdenticalRunsAreNot() throws {
         #expect(ThrottleGroup.parent != nil, "CI runs as root on a machine with a blkio or io cgroup controller")
         guard ThrottleGroup.parent != nil else { return }
         let dir = try ScratchFolder()
         let group = try ThrottleGroup(device: try ThrottleGroup.disk(holding: dir.path))
+        let rounds = 8
         func measure(_ kind: String) throws {
             let r = try group.run(["run", "--target", dir.path + "/", "--size", "64m", "--rw", "randread", "--iodepth", "4", "--runtime", "1",
                                    "--ramp", "0.2", "--repeat", "2", "--runs", "1", "--tag", "calib=\(kind)", "--out", dir.path + "/out"], timeout: 120)
             #expect(r.status == 0, "\(kind): \(r.stderr)")
         }
-        // The limit follows what the first two unthrottled runs just measured.
-        try measure("u1")
-        try measure("u2")
-        let first = try RunsCLITests.records(in: dir.path + "/out").compactMap { $0.workloads.first?.values(of: "iops") }.map(Significance.mean)
-        let limit = Int(0.75 * Significance.mean(first))
-        for i in 0..<6 {
-            if i > 0 {
-                try measure("u1")
-                try measure("u2")
-            }
+        // Each throttled run's limit is half of the two unthrottled runs just before it: this
+        // disk drifts by tens of percent over a minute, and a limit set once from the first
+        // two ended up at what the disk later gave unthrottled (no change left to detect).
+        var limits: [Int] = []
+        for _ in 0..<rounds {
+            try measure("u1")
+            try measure("u2")
+            let latest = try RunsCLITests.records(in: dir.path + "/out").filter { $0.tags["calib"] != "t50" }
+                .sorted { $0.startTime > $1.startTime }.prefix(2)
+                .compactMap { $0.workloads.first?.values(of: "iops") }.map(Significance.mean)
+            let limit = Int(0.5 * Significance.mean(latest))
+            limits.append(limit)
             try group.limit(limit)
-            try measure("t75")
+            try measure("t50")
             try group.limit(nil)
         }
+        let limit = limits.reduce(0, +) / limits.count
         let store = dir.path + "/out/vbench.sqlite"
         let aa = try Binary.run(["compare", "calib=u1", "calib=u2", "--store", store, "--metric", "iops"])
-        let ab = try Binary.run(["compare", "calib=u2", "calib=t75", "--store", store, "--metric", "iops"])
-        print("native calibration (limit \(limit) read IOPS):\n\(aa.stdout)\n\(ab.stdout)")
-        #expect(aa.status == 0 && aa.stdout.contains("6/6 runs") && !aa.stdout.contains("REGRESSION"), "A/A: \(aa.stdout)")
-        #expect(ab.status == 2 && ab.stdout.contains("REGRESSION") && ab.stdout.contains("6/6 runs"), "75 %: \(ab.stdout)")
+        let ab = try Binary.run(["compare", "calib=u2", "calib=t50", "--store", store, "--metric", "iops"])
+        print("native calibration (limits \(limits), mean \(limit) read IOPS):\n\(aa.stdout)\n\(ab.stdout)")
+        #expect(aa.status == 0 && aa.stdout.contains("\(rounds)/\(rounds) runs") && !aa.stdout.contains("REGRESSION"), "A/A: \(aa.stdout)")
+        #expect(ab.status == 2 && ab.stdout.contains("REGRESSION") && ab.stdout.contains("\(rounds)/\(rounds) runs"), "50 %: \(ab.stdout)")
     }
 }

@@ -67,7 +67,9 @@ extension VBench {
             if let path = from {
                 records = try RunSelection.parse(path, common: query).records(store: { try storeOptions.open() }, common: query)
             } else {
-                records = try storeOptions.open().records(query)
+                // Only what the plan reads: the needs' metrics and tail latency.
+                let wanted = Set(needs.compactMap { try? CapacityNeed.parse($0).get().metric } + [Metric.latP99.key])
+                records = try storeOptions.open().records(query, metrics: wanted.sorted())
             }
             guard !records.isEmpty else { throw fail("no runs match; check the filters (vbench runs list takes the same ones)", code: VBenchExit.error) }
             var parts: [String] = []

@@ -60,10 +60,18 @@ struct RunSelection {
         return RunSelection(text: text, query: q, last: last)
     }
 
+    /// What compare reads of the selected runs: from a store only that (`RunStore.compareRuns`),
+    /// from a file its records reduced to it, filtered by the common options too.
+    func compareRuns(store: () throws -> any RunStore, common: RunQuery, metrics: [String]) throws -> [CompareRun] {
+        if let q = query { return try store().compareRuns(q, metrics: metrics) }
+        return try records(store: store, common: common).map { CompareRun($0, metrics: metrics) }
+    }
+
     /// The selected records; a file's records are filtered by the common options too.
-    func records(store: () throws -> any RunStore, common: RunQuery) throws -> [RunRecord] {
+    /// From a store only `metrics` are read (nil: all).
+    func records(store: () throws -> any RunStore, common: RunQuery, metrics: [String]? = nil) throws -> [RunRecord] {
         if let q = query {
-            return try store().records(q)
+            return try store().records(q, metrics: metrics)
         }
         let path = file!
         var isDir: ObjCBool = false
@@ -208,11 +216,16 @@ extension VBench {
 
         /// Earlier sessions (runs with a runs.group) of the machines compared, started before the
         /// candidate: what `--sessions` names, or by default the store's, when a side comes from it.
-        func sessionHistory(base: RunSelection, cand: RunSelection, baseline b: [RunRecord], candidate c: [RunRecord],
-                            common: RunQuery, store: () throws -> any RunStore) throws -> [RunRecord] {
-            let hosts = Set((b + c).map(\.environment.hostname))
+        /// The metrics compare judges: --metric, else every family's defaults (what a store reads).
+        var judged: [String] {
+            metrics.isEmpty ? Array(Set(["blk", "net", "mem"].flatMap { Comparator.defaultMetrics(family: $0).map(\.key) })).sorted() : metrics
+        }
+
+        func sessionHistory(base: RunSelection, cand: RunSelection, baseline b: [CompareRun], candidate c: [CompareRun],
+                            common: RunQuery, store: () throws -> any RunStore) throws -> [CompareRun] {
+            let hosts = Set((b + c).map(\.hostname))
             let before = c.map(\.startTime).min()
-            var found: [RunRecord]
+            var found: [CompareRun]
             switch sessions {
             case "none": return []
             case "auto":
@@ -225,15 +238,15 @@ extension VBench {
                 let families = Set((b + c).map(\.family)), roles = Set((b + c).map(\.role))
                 if families.count == 1 { q.family = families.first }
                 if roles.count == 1 { q.role = roles.first }
-                do { found = try store().records(q) } catch { return [] }
+                do { found = try store().compareRuns(q, metrics: judged) } catch { return [] }
             default:
                 let source = try RunSelection.parse(sessions, common: common)
-                do { found = try source.records(store: store, common: common) } catch let e as ValidationError {
+                do { found = try source.compareRuns(store: store, common: common, metrics: judged) } catch let e as ValidationError {
                     throw ValidationError("--sessions: \(e.message)")
                 }
             }
             return found.filter { r in
-                r.tags[Comparator.groupTag] != nil && hosts.contains(r.environment.hostname)
+                r.group != nil && hosts.contains(r.hostname)
                     && (before.map { r.startTime < $0 } ?? true)
             }
         }
@@ -250,10 +263,10 @@ extension VBench {
                 opened = s
                 return s
             }
-            var (b, c): ([RunRecord], [RunRecord])
+            var (b, c): ([CompareRun], [CompareRun])
             do {
-                b = try base.records(store: store, common: common)
-                c = try cand.records(store: store, common: common)
+                b = try base.compareRuns(store: store, common: common, metrics: judged)
+                c = try cand.compareRuns(store: store, common: common, metrics: judged)
             } catch let e as ValidationError {
                 throw e
             } catch {

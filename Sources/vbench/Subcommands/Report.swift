@@ -49,27 +49,34 @@ extension VBench {
 
         func run() throws {
             let query = try selection.query()
-            let records: [RunRecord]
+            let inputs: [(value: String?, input: ReportInput)]
             let described: String
+            let metricKeys = { (family: String) in ReportBuilder.metrics(family: family).map(\.key) }
             if let path = from {
-                records = try RunSelection.parse(path, common: query).records(store: { try storeOptions.open() }, common: query)
+                let records = try RunSelection.parse(path, common: query).records(store: { try storeOptions.open() }, common: query)
+                inputs = ReportFacts(records: records, metrics: metricKeys, partition: groupBy.map { key in { key.partition.value($0) } })
+                    .inputs(by: groupBy?.partition)
                 described = path
             } else {
-                records = try storeOptions.open().records(query, latency: format == "html" || format == "json")
+                // Grouped in SQL: the store sends one row per group and metric, never the runs.
+                let keys = Array(Set(["blk", "net", "mem"].flatMap(metricKeys))).sorted()
+                inputs = try storeOptions.open().reportFacts(query, metrics: keys, partition: groupBy?.partition,
+                                                             latency: format == "html" || format == "json").inputs(by: groupBy?.partition)
                 described = CommandLine.arguments.dropFirst(2).joined(separator: " ").isEmpty ? "all runs" : CommandLine.arguments.dropFirst(2).joined(separator: " ")
             }
-            guard !records.isEmpty else {
+            let total = inputs.reduce(0) { $0 + $1.input.runs }
+            guard total > 0 else {
                 throw fail("no runs match\(from.map { " in \($0)" } ?? ""); check the filters (vbench runs list takes the same ones)", code: VBenchExit.error)
             }
             var texts: [(String, String)] = []
             var jsonGroups: [String] = []
-            for (value, group) in RunGrouping.partition(records, by: groupBy) {
+            for (value, input) in inputs {
                 var advice: [String] = []
-                for r in group where r.role == .guest && r.device.deviceClass == .emulated {
-                    if let a = Advisor.advice(for: r.device, hypervisor: r.environment.hypervisor.vendor), !advice.contains(a.message) { advice.append(a.message) }
+                for (device, hypervisor) in input.emulated {
+                    if let a = Advisor.advice(for: device, hypervisor: hypervisor), !advice.contains(a.message) { advice.append(a.message) }
                 }
                 let title = value.map { "\(described) · \(groupBy!.rawValue) \($0)" } ?? described
-                let report = ReportBuilder.build(group, selection: title, covThreshold: covThreshold / 100, advice: advice)
+                let report = ReportBuilder.build(input, selection: title, covThreshold: covThreshold / 100, advice: advice)
                 var body: String
                 switch format {
                 case "markdown": body = ReportRender.markdown(report)
@@ -102,7 +109,7 @@ extension VBench {
             }
             if let path = output {
                 try AtomicFile.write(Array(text.utf8), to: path, replace: true)
-                note("report (\(format), \(records.count) runs) written to \(path)")
+                note("report (\(format), \(total) runs) written to \(path)")
             } else {
                 print(text, terminator: "")
             }

@@ -39,8 +39,9 @@ extension RunStore {
     /// JSON is decoded), each with the collector that received it as the in-memory label
     /// `collector.host` (for grouping; the stored record is not changed). `latency` adds each
     /// workload's merged latency histogram (for curves).
-    func records(_ query: RunQuery, latency: Bool = false) throws -> [RunRecord] {
-        try summaryRecords(query, latency: latency)
+    /// `metrics` limits the repetitions' metrics read to those named (nil: all).
+    func records(_ query: RunQuery, latency: Bool = false, metrics: [String]? = nil) throws -> [RunRecord] {
+        try summaryRecords(query, latency: latency, metrics: metrics)
     }
 }
 
