@@ -58,7 +58,7 @@ public final class LatestResults: Sendable {
                 let d = record.device
                 s.guests[key] = Entry(labels: [
                     ("host", host), ("guest", record.environment.hostname), ("guest_cid", cid), ("family", record.family),
-                    ("workload", w.name), ("device", d.name), ("driver", d.distinguishingDriver ?? d.driver ?? ""),
+                    ("workload", w.name), ("device", d.name), ("driver", d.distinguishingDriver),
                     ("class", d.deviceClass.rawValue), ("kernel", record.environment.kernelRelease),
                     ("hypervisor", record.environment.hypervisor.vendor.rawValue),
                 ], startTime: record.startTime, means: means)

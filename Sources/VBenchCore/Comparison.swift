@@ -209,11 +209,69 @@ public enum Comparator {
 
     /// One run's values of one metric and what places it in time.
     struct RunValues {
-        var values: [Double]
+        var metric: RunMetric
+        var runId: UUID
         var time: Double
         var boot: String?
         /// The group of runs made together: `runs.group`, else the run alone.
         var group: String
+        var mean: Double { metric.mean }
+    }
+
+    /// What a comparison groups by: family, workload, device (driver, or driver@collector
+    /// with runs from several collectors) and role.
+    struct Key: Hashable, Comparable {
+        var family: String, workload: String, device: String, role: RunRole
+        static func < (a: Key, b: Key) -> Bool {
+            (a.family, a.device, a.workload, a.role.rawValue) < (b.family, b.device, b.workload, b.role.rawValue)
+        }
+    }
+
+    /// Per key, per run (oldest first): that run's values of each default metric present, and
+    /// the keys in the order first seen. The same driver behind two hypervisor hosts is two
+    /// devices: with runs from more than one collector (`hosts`), a device is driver@host.
+    static func grouped(_ runs: [CompareRun], hosts: Set<String>, workloads: Set<String>?) -> ([Key: [[String: RunValues]]], [Key]) {
+        var out: [Key: [[String: RunValues]]] = [:]
+        var order: [Key] = []
+        for r in runs.sorted(by: { $0.startTime < $1.startTime }) {
+            let device = hosts.count > 1 ? "\(r.device)@\(r.collectorHost ?? "?")" : r.device
+            for w in r.workloads where workloads?.contains(w.name) ?? true {
+                let key = Key(family: r.family, workload: w.name, device: device, role: r.role)
+                var values: [String: RunValues] = [:]
+                for m in defaultMetrics(family: r.family) {
+                    guard let metric = w.metrics[m.key] else { continue }
+                    values[m.key] = RunValues(metric: metric, runId: r.runId, time: r.startTime.timeIntervalSince1970,
+                                              boot: r.bootId, group: r.group ?? r.runId.uuidString)
+                }
+                if out[key] == nil { order.append(key) }
+                out[key, default: []].append(values)
+            }
+        }
+        return (out, order)
+    }
+
+    /// The runs whose repetition values a comparison of these sides may test (`RunMetric.values`):
+    /// with `--unit repetitions` every run; else the runs of each item with too few runs for
+    /// the run-level test at `alpha`, where repetitions may stand in. A store reads just these
+    /// runs' repetition rows (`RunStore.repetitions`); every other item is judged on moments.
+    public static func repetitionsNeeded(baseline: [CompareRun], candidate: [CompareRun], alpha: Double,
+                                         metrics only: Set<String>? = nil, workloads: Set<String>? = nil,
+                                         unit: SampleUnit = .runs) -> Set<UUID> {
+        let hosts = Set((baseline + candidate).compactMap(\.collectorHost))
+        let (base, _) = grouped(baseline, hosts: hosts, workloads: workloads)
+        let (cand, _) = grouped(candidate, hosts: hosts, workloads: workloads)
+        var need = Set<UUID>()
+        for (key, b) in base {
+            guard let c = cand[key] else { continue }
+            for metric in defaultMetrics(family: key.family) where only?.contains(metric.key) ?? true {
+                let bRuns = b.compactMap { $0[metric.key] }, cRuns = c.compactMap { $0[metric.key] }
+                guard !bRuns.isEmpty, !cRuns.isEmpty else { continue }
+                if unit == .repetitions || smallestP(bRuns.count, cRuns.count) > alpha {
+                    need.formUnion((bRuns + cRuns).map(\.runId))
+                }
+            }
+        }
+        return need
     }
 
     /// Groups by (family, workload, device driver, role) and compares each default metric
@@ -231,49 +289,21 @@ public enum Comparator {
                                metrics only: Set<String>? = nil, workloads: Set<String>? = nil,
                                unit: SampleUnit = .runs, drift: DriftModel = .none,
                                sessionHistory: [CompareRun] = []) -> Comparison {
-        struct Key: Hashable, Comparable {
-            var family: String, workload: String, device: String, role: RunRole
-            static func < (a: Key, b: Key) -> Bool {
-                (a.family, a.device, a.workload, a.role.rawValue) < (b.family, b.device, b.workload, b.role.rawValue)
-            }
-        }
-        // The same driver behind two hypervisor hosts is two devices: with runs from more than
-        // one collector, a device is named driver@host and pairs only with itself.
         let hosts = Set((baseline + candidate).compactMap(\.collectorHost))
-        func device(_ r: CompareRun) -> String {
-            hosts.count > 1 ? "\(r.device)@\(r.collectorHost ?? "?")" : r.device
-        }
-        // Per key, per record: that record's repetition values of each metric.
-        func group(_ records: [CompareRun]) -> ([Key: [[String: RunValues]]], [Key]) {
-            var out: [Key: [[String: RunValues]]] = [:]
-            var order: [Key] = []
-            for r in records.sorted(by: { $0.startTime < $1.startTime }) {
-                for w in r.workloads where workloads?.contains(w.name) ?? true {
-                    let key = Key(family: r.family, workload: w.name, device: device(r), role: r.role)
-                    var values: [String: RunValues] = [:]
-                    for m in defaultMetrics(family: r.family) {
-                        values[m.key] = RunValues(values: w.values[m.key] ?? [], time: r.startTime.timeIntervalSince1970,
-                                                  boot: r.bootId, group: r.group ?? r.runId.uuidString)
-                    }
-                    if out[key] == nil { order.append(key) }
-                    out[key, default: []].append(values)
-                }
-            }
-            return (out, order)
-        }
-        let (base, baseOrder) = group(baseline)
-        let (cand, candOrder) = group(candidate)
+        let (base, baseOrder) = grouped(baseline, hosts: hosts, workloads: workloads)
+        let (cand, candOrder) = grouped(candidate, hosts: hosts, workloads: workloads)
         // Earlier sessions of the same machine, device and workload: how far a session shifts.
         let compared = Set((baseline + candidate).map(\.runId))
-        let (history, _) = group(sessionHistory.filter { !compared.contains($0.runId) && $0.group != nil })
+        let (history, _) = grouped(sessionHistory.filter { !compared.contains($0.runId) && $0.group != nil }, hosts: hosts,
+                                   workloads: workloads)
         var keys = baseOrder
         for k in candOrder where base[k] == nil { keys.append(k) }
         var items: [MetricComparison] = []
         for key in keys {
             let b = base[key] ?? [], c = cand[key] ?? []
             for metric in defaultMetrics(family: key.family) where only?.contains(metric.key) ?? true {
-                let bRuns = b.compactMap { $0[metric.key] }.filter { !$0.values.isEmpty }
-                let cRuns = c.compactMap { $0[metric.key] }.filter { !$0.values.isEmpty }
+                let bRuns = b.compactMap { $0[metric.key] }
+                let cRuns = c.compactMap { $0[metric.key] }
                 guard !bRuns.isEmpty || !cRuns.isEmpty else { continue }
                 var item = MetricComparison(
                     family: key.family, workload: key.workload, device: key.device, role: key.role, metric: metric.key, unit: metric.unit,
@@ -285,14 +315,13 @@ public enum Comparator {
                     baseline: [], candidate: [],
                     threshold: thresholds.threshold(for: metric.key), drift: .none, verdict: .missing)
                 guard !bRuns.isEmpty, !cRuns.isEmpty else {
-                    item.baseline = bRuns.map { Significance.mean($0.values) }
-                    item.candidate = cRuns.map { Significance.mean($0.values) }
+                    item.baseline = bRuns.map(\.mean)
+                    item.candidate = cRuns.map(\.mean)
                     item.note = bRuns.isEmpty ? "not in the baseline" : "not in the candidate"
                     items.append(item)
                     continue
                 }
-                let shift = SessionShift.estimate(groups((history[key] ?? []).compactMap { $0[metric.key] }.filter { !$0.values.isEmpty })
-                    .map { $0.map { Significance.mean($0.values) } })
+                let shift = SessionShift.estimate(groups((history[key] ?? []).compactMap { $0[metric.key] }).map { $0.map(\.mean) })
                 judge(&item, bRuns, cRuns, alpha: thresholds.alpha, unit: unit, drift: drift, shift: shift)
                 items.append(item)
             }
@@ -313,8 +342,10 @@ public enum Comparator {
     /// with too few runs, repetitions when they are shown to carry the run-to-run spread.
     static func judge(_ item: inout MetricComparison, _ bRuns: [RunValues], _ cRuns: [RunValues], alpha: Double,
                       unit: SampleUnit, drift: DriftModel, shift: SessionShift? = nil) {
-        let runMeans = { (runs: [RunValues]) in runs.map { Significance.mean($0.values) } }
-        let spread = RunSpread.estimate([bRuns.map(\.values), cRuns.map(\.values)])
+        let runMeans = { (runs: [RunValues]) in runs.map(\.mean) }
+        let spread = RunSpread.estimate([bRuns.map(\.metric), cRuns.map(\.metric)])
+        // Repetition values are read only for the items that may test them (`repetitionsNeeded`).
+        let repetitionsRead = (bRuns + cRuns).allSatisfy { $0.metric.values != nil }
         item.runSpread = spread
         // Groups: runs of one invocation share its time window (a busy neighbour, the host's
         // state of those minutes); with several groups a side that shows.
@@ -327,7 +358,10 @@ public enum Comparator {
         if let cov = runCoV { item.runsNeeded = Detectability.runsNeeded(runCoV: cov, change: item.threshold, alpha: alpha) }
         var notes: [String] = []
         var chosen: SampleUnit = unit
-        if unit == .repetitions {
+        if unit == .repetitions && !repetitionsRead {
+            chosen = .runs
+            notes.append("--unit repetitions: the repetitions' values were not read (Comparator.repetitionsNeeded); runs are the unit")
+        } else if unit == .repetitions {
             notes.append("repetitions taken as independent samples (--unit repetitions): whatever moves whole runs is left out of the test"
                          + (spread.map { ", and p is too small by as much as that spread weighs (\(describe($0)))" } ?? ""))
         } else if unit == .groups || (groupSpread.map { !$0.repetitionsCarryRunSpread } ?? false) {
@@ -338,8 +372,8 @@ public enum Comparator {
         } else if smallestP(bRuns.count, cRuns.count) > alpha {
             // Too few runs for the run-level test: repetitions may stand in only when the data
             // show they carry the run-to-run spread.
-            if let s = spread, s.repetitionsCarryRunSpread,
-               smallestP(bRuns.reduce(0) { $0 + $1.values.count }, cRuns.reduce(0) { $0 + $1.values.count }) <= alpha {
+            if let s = spread, s.repetitionsCarryRunSpread, repetitionsRead,
+               smallestP(bRuns.reduce(0) { $0 + $1.metric.n }, cRuns.reduce(0) { $0 + $1.metric.n }) <= alpha {
                 chosen = .repetitions
                 notes.append("repetitions stand in for runs: the runs differ no more than their repetitions predict (\(describe(s)))")
             } else {
@@ -352,7 +386,7 @@ public enum Comparator {
         let bs: [Double], cs: [Double], times: [Double]
         switch chosen {
         case .repetitions:
-            (bs, cs, times) = (bRuns.flatMap(\.values), cRuns.flatMap(\.values), [])
+            (bs, cs, times) = (bRuns.flatMap { $0.metric.values ?? [] }, cRuns.flatMap { $0.metric.values ?? [] }, [])
         case .runs:
             (bs, cs, times) = (runMeans(bRuns), runMeans(cRuns), bRuns.map(\.time) + cRuns.map(\.time))
         case .groups:
@@ -560,12 +594,15 @@ enum ValueFormatCore {
 /// records (`RunStore.compareRuns`); records from files are reduced to them.
 public struct CompareRun: Sendable, Equatable {
     public struct Workload: Sendable, Equatable {
+        /// The workload's place in its run and its name.
+        public var index: Int
         public var name: String
-        /// Metric key → the repetitions' finite values, in repetition order.
-        public var values: [String: [Double]]
-        public init(name: String, values: [String: [Double]]) {
+        /// Metric key → the repetitions' moments (and values where read).
+        public var metrics: [String: RunMetric]
+        public init(index: Int, name: String, metrics: [String: RunMetric]) {
+            self.index = index
             self.name = name
-            self.values = values
+            self.metrics = metrics
         }
     }
     public var runId: UUID
@@ -610,11 +647,28 @@ public struct CompareRun: Sendable, Equatable {
                   group: r.tags[Comparator.groupTag], hostname: r.environment.hostname, collectorHost: r.tags[Comparator.collectorHostTag],
                   deviceName: r.device.name, device: r.device.distinguishingDriver, hypervisor: r.environment.hypervisor.vendor.rawValue,
                   kernel: r.environment.kernelRelease, deviceClass: r.device.deviceClass.rawValue,
-                  workloads: r.workloads.map { w in
-                      Workload(name: w.name, values: Dictionary(uniqueKeysWithValues: keys.compactMap { k in
-                          let v = w.values(of: k)
-                          return v.isEmpty ? nil : (k, v)
-                      }))
+                  workloads: r.workloads.enumerated().compactMap { i, w in
+                      let metrics = Dictionary(uniqueKeysWithValues: keys.compactMap { k in RunMetric(values: w.values(of: k)).map { (k, $0) } })
+                      // A workload without any of them is not compared (a store has no row of it).
+                      return metrics.isEmpty ? nil : Workload(index: i, name: w.name, metrics: metrics)
                   })
+    }
+
+    /// Without the repetitions' values: what a store's summary rows give.
+    public var momentsOnly: CompareRun {
+        var r = self
+        for i in r.workloads.indices {
+            for k in r.workloads[i].metrics.keys { r.workloads[i].metrics[k]?.values = nil }
+        }
+        return r
+    }
+
+    /// Sets the repetitions' values read for this run: workload index → metric → values.
+    public mutating func setRepetitions(_ values: [Int: [String: [Double]]]) {
+        for i in workloads.indices {
+            for (k, v) in values[workloads[i].index] ?? [:] where workloads[i].metrics[k] != nil {
+                workloads[i].metrics[k]?.values = v.filter(\.isFinite)
+            }
+        }
     }
 }

@@ -46,23 +46,29 @@ public struct RunSpread: Sendable, Equatable, Codable {
     /// `sides`: for each side, each run's repetition values. nil when there is no replication
     /// at either level (no side with two runs, or no run with two repetitions).
     public static func estimate(_ sides: [[[Double]]], confidence: Double = 0.95) -> RunSpread? {
-        let useLog = sides.allSatisfy { $0.allSatisfy { $0.allSatisfy { $0 > 0 && $0.isFinite } } }
-        let groups = sides.map { side in side.filter { !$0.isEmpty }.map { run in useLog ? run.map { log($0) } : run } }
+        estimate(sides.map { $0.compactMap { RunMetric(values: $0) } }, confidence: confidence)
+    }
+
+    /// The same from each run's moments (a store's summary rows): the analysis of variance
+    /// needs only each run's count, mean and sum of squared deviations, on the log scale when
+    /// every value of every run is positive.
+    public static func estimate(_ sides: [[RunMetric]], confidence: Double = 0.95) -> RunSpread? {
+        let useLog = sides.allSatisfy { $0.allSatisfy { $0.logMean != nil } }
         var ssb = 0.0, ssw = 0.0, dfb = 0, dfw = 0, total = 0, runs = 0
         var sumSquaresOfSizes = 0.0
-        for side in groups where !side.isEmpty {
-            let n = side.reduce(0) { $0 + $1.count }
-            let mean = side.reduce(0.0) { $0 + $1.reduce(0, +) } / Double(n)
-            for run in side {
-                let m = Significance.mean(run)
-                ssb += Double(run.count) * (m - mean) * (m - mean)
-                ssw += run.reduce(0) { $0 + ($1 - m) * ($1 - m) }
-                dfw += run.count - 1
+        for side in sides where !side.isEmpty {
+            let moments = side.map { $0.moments(log: useLog) }
+            let n = side.reduce(0) { $0 + $1.n }
+            let mean = zip(side, moments).reduce(0.0) { $0 + Double($1.0.n) * $1.1.mean } / Double(n)
+            for (run, m) in zip(side, moments) {
+                ssb += Double(run.n) * (m.mean - mean) * (m.mean - mean)
+                ssw += m.sumOfSquares
+                dfw += run.n - 1
             }
             dfb += side.count - 1
             total += n
             runs += side.count
-            sumSquaresOfSizes += side.reduce(0.0) { $0 + Double($1.count * $1.count) } / Double(n)
+            sumSquaresOfSizes += side.reduce(0.0) { $0 + Double($1.n * $1.n) } / Double(n)
         }
         guard dfb >= 1, dfw >= 1 else { return nil }
         let msb = ssb / Double(dfb), msw = ssw / Double(dfw)

@@ -212,6 +212,30 @@ public final class PostgresRunStore: RunStore {
         // Each run's keys on its summary rows: the report's aggregates read one table.
         ("4-summary-keys", StoreSQL.summaryKeyColumns(.postgres).map { "ALTER TABLE summaries ADD COLUMN \($0)" } + [
             StoreSQL(.postgres).summaryKeysUpdate,
+            "CREATE INDEX summaries_report ON summaries(\(StoreSQL.summaryReportIndexColumnsV4))",
+        ]),
+        // Compare from summary rows: each run's JSON in `records`, the log moments on the
+        // summary rows (from the repetition rows; non-finite values are not summarized), and
+        // the report index carrying them. The dropped column's space comes back with VACUUM FULL.
+        ("5-compare", [
+            """
+            CREATE TABLE records (
+                run_id uuid PRIMARY KEY REFERENCES runs(run_id) ON DELETE CASCADE,
+                record_json json NOT NULL)
+            """,
+            "INSERT INTO records (run_id, record_json) SELECT run_id, record_json FROM runs",
+            "ALTER TABLE runs DROP COLUMN record_json",
+            "ALTER TABLE summaries ADD COLUMN log_mean float8",
+            "ALTER TABLE summaries ADD COLUMN log_stddev float8",
+            """
+            UPDATE summaries x SET log_mean = l.m, log_stddev = l.s
+            FROM (SELECT run_id, workload_index, metric, avg(ln(CASE WHEN value > 0 THEN value END)) AS m,
+                         COALESCE(stddev_samp(ln(CASE WHEN value > 0 THEN value END)), 0) AS s
+                  FROM metrics WHERE value <> 'Infinity' AND value <> '-Infinity' AND value <> 'NaN'
+                  GROUP BY run_id, workload_index, metric HAVING bool_and(value > 0)) l
+            WHERE x.run_id = l.run_id AND x.workload_index = l.workload_index AND x.metric = l.metric
+            """,
+            "DROP INDEX summaries_report",
             "CREATE INDEX summaries_report ON summaries(\(StoreSQL.summaryReportIndexColumns))",
         ]),
     ]
@@ -362,22 +386,27 @@ public final class PostgresRunStore: RunStore {
             runBinds.append(receipts.map { $0.receivedAt.timeIntervalSince1970 })
             runBinds.append(receipts.map(\.collectorHost))
             runBinds.append(receipts.map(\.collectorKernel))
-            runBinds.append(jsons)
             runBinds.append(records.map { $0.environment.bootId ?? "" })
             let inserted = try s.query("""
                 INSERT INTO runs (run_id, schema_version, family, role, start_time, end_time, tool_version, environment_id,
-                                  device_id, target_path, peer, received_at, collector_host, collector_kernel, record_json, boot_id)
+                                  device_id, target_path, peer, received_at, collector_host, collector_kernel, boot_id)
                 SELECT u.run_id, u.sv, u.family, u.role, to_timestamp(u.st), to_timestamp(u.et), u.tv, u.env, u.dev,
-                       NULLIF(u.target, ''), u.peer, to_timestamp(u.ra), u.ch, u.ck, u.js::json, NULLIF(u.boot, '')
+                       NULLIF(u.target, ''), u.peer, to_timestamp(u.ra), u.ch, u.ck, NULLIF(u.boot, '')
                 FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::text[], $5::float8[], $6::float8[], $7::text[], $8::int8[],
-                            $9::int8[], $10::text[], $11::text[], $12::float8[], $13::text[], $14::text[], $15::text[], $16::text[])
-                     AS u(run_id, sv, family, role, st, et, tv, env, dev, target, peer, ra, ch, ck, js, boot)
+                            $9::int8[], $10::text[], $11::text[], $12::float8[], $13::text[], $14::text[], $15::text[])
+                     AS u(run_id, sv, family, role, st, et, tv, env, dev, target, peer, ra, ch, ck, boot)
                 ORDER BY u.run_id
                 ON CONFLICT (run_id) DO NOTHING
                 RETURNING run_id
                 """, runBinds)
             let new = Set(try inserted.map { try $0.decode(UUID.self) })
             guard !new.isEmpty else { return new }
+            let kept = records.indices.filter { new.contains(records[$0].runId) }
+            var recordBinds = PostgresBindings()
+            recordBinds.append(kept.map { records[$0].runId })
+            recordBinds.append(kept.map { jsons[$0] })
+            _ = try s.query("INSERT INTO records (run_id, record_json) SELECT u.a, u.b::json FROM unnest($1::uuid[], $2::text[]) AS u(a, b)",
+                            recordBinds)
             for (sql, binds) in children.statements(only: new) { _ = try s.query(sql, binds) }
             return new
         }
@@ -432,6 +461,7 @@ public final class PostgresRunStore: RunStore {
             var mRun: [UUID] = [], mW: [Int64] = [], mR: [Int64] = [], mName: [String] = [], mValue: [Double] = []
             var sRun: [UUID] = [], sW: [Int64] = [], sName: [String] = [], sMetric: [String] = [], sN: [Int64] = []
             var sMean: [Double] = [], sMedian: [Double] = [], sStd: [Double] = [], sMin: [Double] = [], sMax: [Double] = []
+            var sLogMean: [Double] = [], sLogStd: [Double] = []  // NaN for none (NULLIF below)
             var kFamily: [String] = [], kRole: [String] = [], kStart: [Double] = [], kHost: [String] = [], kKernel: [String] = []
             var kHypervisor: [String] = [], kDevice: [String] = [], kDriver: [String] = [], kController: [String] = [], kClass: [String] = []
             var lRun: [UUID] = [], lW: [Int64] = [], lBlob: [String] = []
@@ -444,6 +474,7 @@ public final class PostgresRunStore: RunStore {
                 for r in forms.summaries {
                     sRun.append(id); sW.append(Int64(r.workload)); sName.append(r.name); sMetric.append(r.metric); sN.append(Int64(r.n))
                     sMean.append(r.mean); sMedian.append(r.median); sStd.append(r.stddev); sMin.append(r.min); sMax.append(r.max)
+                    sLogMean.append(r.logMean ?? .nan); sLogStd.append(r.logStddev ?? .nan)
                     if let k = keys {
                         kFamily.append(k.family); kRole.append(k.role); kStart.append(k.startTime); kHost.append(k.collectorHost)
                         kKernel.append(k.kernel); kHypervisor.append(k.hypervisor); kDevice.append(k.device); kDriver.append(k.driver)
@@ -470,15 +501,17 @@ public final class PostgresRunStore: RunStore {
                 if withKeys {
                     b.append(kFamily); b.append(kRole); b.append(kStart); b.append(kHost); b.append(kKernel)
                     b.append(kHypervisor); b.append(kDevice); b.append(kDriver); b.append(kController); b.append(kClass)
+                    b.append(sLogMean); b.append(sLogStd)
                     out.append(("""
                         INSERT INTO summaries (run_id, workload_index, workload, metric, n, mean, median, stddev, min, max,
                                                family, role, start_time, collector_host, kernel, hypervisor, device, driver,
-                                               controller_driver, class)
-                        SELECT u.a, u.b, u.c, u.d, u.e, u.f, u.g, u.h, u.i, u.j, u.k, u.l, to_timestamp(u.m), u.n, u.o, u.p, u.q, u.r, u.s, u.t
+                                               controller_driver, class, log_mean, log_stddev)
+                        SELECT u.a, u.b, u.c, u.d, u.e, u.f, u.g, u.h, u.i, u.j, u.k, u.l, to_timestamp(u.m), u.n, u.o, u.p, u.q, u.r, u.s, u.t,
+                               NULLIF(u.u, 'NaN'::float8), NULLIF(u.v, 'NaN'::float8)
                         FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::text[], $5::int8[], $6::float8[], $7::float8[],
                                     $8::float8[], $9::float8[], $10::float8[], $11::text[], $12::text[], $13::float8[], $14::text[],
-                                    $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[])
-                             AS u(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t)
+                                    $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::float8[], $22::float8[])
+                             AS u(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t, u, v)
                         """, b))
                 } else {
                     out.append(("""
@@ -556,7 +589,7 @@ public final class PostgresRunStore: RunStore {
     public func record(_ runId: UUID) throws -> RunRecord? {
         var b = PostgresBindings()
         b.append(runId)
-        let json = try read { s in try s.query("SELECT record_json::text FROM runs WHERE run_id = $1", b).first?.decode(String.self) }
+        let json = try read { s in try s.query("SELECT record_json::text FROM records WHERE run_id = $1", b).first?.decode(String.self) }
         guard let json else { return nil }
         return try RunRecord.decode(Data(json.utf8))
     }
@@ -613,24 +646,37 @@ public final class PostgresRunStore: RunStore {
             let (runsSQL, runValues) = sql.compareRuns(query)
             for row in try s.query(runsSQL, Self.bindings(runValues)) {
                 let c = row.makeRandomAccess()
-                try builder.add(run: try c[0].decode(UUID.self), start: try c[1].decode(Double.self), family: try c[2].decode(String.self),
+                let id = try c[0].decode(UUID.self)
+                try builder.add(run: id, key: id.uuidString.lowercased(), start: try c[1].decode(Double.self), family: try c[2].decode(String.self),
                                 role: try c[3].decode(String.self), bootId: try c[4].decode(String?.self),
                                 collectorHost: try c[5].decode(String.self), hostname: try c[6].decode(String.self),
                                 kernel: try c[7].decode(String.self), hypervisor: try c[8].decode(String.self), name: try c[9].decode(String.self),
                                 driver: try c[10].decode(String.self), controller: try c[11].decode(String.self),
                                 deviceClass: try c[12].decode(String.self), group: try c[13].decode(String?.self))
             }
-            let (workloadsSQL, workloadValues) = sql.compareWorkloads(query)
-            for row in try s.query(workloadsSQL, Self.bindings(workloadValues)) {
-                let (id, w, name) = try row.decode((UUID, Int64, String).self)
-                builder.add(workload: id, index: Int(w), name: name)
-            }
-            let (metricsSQL, metricValues) = sql.summaryMetrics(query, only: metrics)
-            for row in try s.query(metricsSQL, Self.bindings(metricValues)) {
-                let (id, w, r, metric, value) = try row.decode((UUID, Int64, Int64, String, Double).self)
-                builder.add(metric: id, workload: Int(w), repetition: Int(r), metric: metric, value: value)
+            let (summariesSQL, summaryValues) = sql.compareSummaries(query, metrics: metrics)
+            for row in try s.query(summariesSQL, Self.bindings(summaryValues)) {
+                let (key, w, name, metric, n, mean, sd, logMean, logSd) =
+                    try row.decode((String, Int64, String, String, Int64, Double, Double, Double?, Double?).self)
+                builder.add(summary: key, workload: Int(w), name: name, metric: metric, n: Int(n), mean: mean, stddev: sd,
+                            logMean: logMean, logStddev: logSd)
             }
             return builder.build()
+        }
+    }
+
+    public func repetitions(_ runIds: [UUID], metrics: [String]) throws -> [UUID: [Int: [String: [Double]]]] {
+        let sql = Self.sql
+        return try read { s in
+            var rows = RepetitionRows()
+            for chunk in stride(from: 0, to: runIds.count, by: 500).map({ Array(runIds[$0..<min($0 + 500, runIds.count)]) }) {
+                let (text, values) = sql.compareRepetitions(chunk, metrics: metrics)
+                for row in try s.query(text, Self.bindings(values)) {
+                    let (id, w, metric, value) = try row.decode((UUID, Int64, String, Double).self)
+                    rows.add(run: id, workload: Int(w), metric: metric, value: value)
+                }
+            }
+            return rows.values
         }
     }
 

@@ -146,8 +146,12 @@ public protocol RunStore: Sendable {
     /// streamed and merged, one histogram per group held). Memory grows with the answer.
     func reportFacts(_ query: RunQuery, metrics: [String], partition: RunPartition?, latency: Bool) throws -> ReportFacts
     /// What `compare` reads of the selected runs, newest first: their keys, the `runs.group`
-    /// tag and each workload's repetition values of `metrics`. Neither records nor specs are built.
+    /// tag and each workload's moments of `metrics` (one summary row per run, workload and
+    /// metric; no repetitions). Neither records nor specs are built.
     func compareRuns(_ query: RunQuery, metrics: [String]) throws -> [CompareRun]
+    /// The repetition values of `metrics` of the runs named (what `Comparator.repetitionsNeeded`
+    /// asks for): run → workload index → metric → values in repetition order.
+    func repetitions(_ runIds: [UUID], metrics: [String]) throws -> [UUID: [Int: [String: [Double]]]]
     /// Per-repetition values of `metric` for each workload of the selected runs.
     func metricSamples(_ query: RunQuery, metric: String) throws -> [MetricSample]
     /// Migrations applied, oldest first (names from `StoreSchema.migrations`).

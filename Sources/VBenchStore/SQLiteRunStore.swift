@@ -157,9 +157,52 @@ public final class SQLiteRunStore: RunStore {
         m.registerMigration("4-summary-keys") { db in
             for column in StoreSQL.summaryKeyColumns(.sqlite) { try db.execute(sql: "ALTER TABLE summaries ADD COLUMN \(column)") }
             try db.execute(sql: StoreSQL(.sqlite).summaryKeysUpdate)
+            try db.execute(sql: "CREATE INDEX summaries_report ON summaries(\(StoreSQL.summaryReportIndexColumnsV4))")
+        }
+        // Compare from summary rows: each run's JSON moves to `records` (inline, it pushed the
+        // columns after it, boot_id among them, onto overflow pages that every read of a run's
+        // keys walked); the summary rows get the moments of their values' logarithms, which
+        // the run-to-run spread is computed on, and the report index carries them.
+        m.registerMigration("5-compare") { db in
+            try db.execute(sql: """
+                CREATE TABLE records (
+                    run_id TEXT PRIMARY KEY NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+                    record_json TEXT NOT NULL
+                );
+                INSERT INTO records (run_id, record_json) SELECT run_id, record_json FROM runs;
+                ALTER TABLE runs DROP COLUMN record_json;
+                ALTER TABLE summaries ADD COLUMN log_mean REAL;
+                ALTER TABLE summaries ADD COLUMN log_stddev REAL;
+                DROP INDEX summaries_report;
+                """)
+            // The logarithms' moments as the insert computes them (`RunMetric.logMoments`), from
+            // the repetition rows, one summary row at a time.
+            let update = try db.makeStatement(sql: """
+                UPDATE summaries SET log_mean = ?, log_stddev = ? WHERE run_id = ? AND workload_index = ? AND metric = ?
+                """)
+            var current: (run: String, workload: Int, metric: String)?
+            var values: [Double] = []
+            func flush() throws {
+                if let c = current, let m = RunMetric.logMoments(values.filter(\.isFinite)) {
+                    try update.execute(arguments: [m.mean, m.stddev, c.run, c.workload, c.metric])
+                }
+                values.removeAll(keepingCapacity: true)
+            }
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT run_id, workload_index, metric, value FROM metrics ORDER BY run_id, workload_index, metric, repetition_index
+                """)
+            while let row = try rows.next() {
+                let key = (run: row[0] as String, workload: row[1] as Int, metric: row[2] as String)
+                if current.map({ $0.run != key.run || $0.workload != key.workload || $0.metric != key.metric }) ?? true {
+                    try flush()
+                    current = key
+                }
+                values.append(row[3])
+            }
+            try flush()
             try db.execute(sql: "CREATE INDEX summaries_report ON summaries(\(StoreSQL.summaryReportIndexColumns))")
         }
-        assert(StoreSchema.migrations == ["1-runs", "2-fleet", "3-compact", "4-summary-keys"], "SQLite migrations out of step with StoreSchema")
+        assert(StoreSchema.migrations == ["1-runs", "2-fleet", "3-compact", "4-summary-keys", "5-compare"], "SQLite migrations out of step with StoreSchema")
         return m
     }
 
@@ -210,13 +253,14 @@ public final class SQLiteRunStore: RunStore {
             """), arguments: deviceArgs) ?? 0
         try db.cachedStatement(sql: """
             INSERT INTO runs (run_id, schema_version, family, role, start_time, end_time, tool_version, environment_id,
-                              device_id, target_path, peer, received_at, collector_host, collector_kernel, record_json, boot_id)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                              device_id, target_path, peer, received_at, collector_host, collector_kernel, boot_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """).execute(arguments: [id, record.schemaVersion, record.family, record.role.rawValue,
                                      record.startTime.timeIntervalSince1970, record.endTime.timeIntervalSince1970,
                                      record.tool.version, envId, deviceId, record.target?.path, receipt.peer,
-                                     receipt.receivedAt.timeIntervalSince1970, receipt.collectorHost, receipt.collectorKernel, forms.json,
+                                     receipt.receivedAt.timeIntervalSince1970, receipt.collectorHost, receipt.collectorKernel,
                                      record.environment.bootId])
+        try db.cachedStatement(sql: "INSERT INTO records (run_id, record_json) VALUES (?, ?)").execute(arguments: [id, forms.json])
         let tag = try db.cachedStatement(sql: "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?)")
         for (key, value) in record.tags { try tag.execute(arguments: [id, key, value]) }
         let workloadRow = try db.cachedStatement(sql: "INSERT INTO workloads (run_id, workload_index, name, spec_json) VALUES (?, ?, ?, ?)")
@@ -245,13 +289,14 @@ public final class SQLiteRunStore: RunStore {
         if let k = keys {
             let summary = try db.cachedStatement(sql: """
                 INSERT INTO summaries (run_id, workload_index, workload, metric, n, mean, median, stddev, min, max,
-                                       family, role, start_time, collector_host, kernel, hypervisor, device, driver, controller_driver, class)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                       family, role, start_time, collector_host, kernel, hypervisor, device, driver, controller_driver, class,
+                                       log_mean, log_stddev)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             for r in forms.summaries {
                 try summary.execute(arguments: [id, r.workload, r.name, r.metric, r.n, r.mean, r.median, r.stddev, r.min, r.max,
                                                 k.family, k.role, k.startTime, k.collectorHost, k.kernel, k.hypervisor, k.device,
-                                                k.driver, k.controllerDriver, k.deviceClass])
+                                                k.driver, k.controllerDriver, k.deviceClass, r.logMean, r.logStddev])
             }
         } else {
             let summary = try db.cachedStatement(sql: """
@@ -314,26 +359,34 @@ public final class SQLiteRunStore: RunStore {
         let sql = Self.sql
         return try pool.read { db in
             var builder = CompareRunBuilder(location: path)
-            var ids: [String: UUID] = [:]
-            func uuid(_ row: Row) -> UUID? { ids[row[0] as String] }
             let (runsSQL, runValues) = sql.compareRuns(query)
             try Row.fetchCursor(db, sql: runsSQL, arguments: Self.arguments(runValues)).forEach { row in
                 let text: String = row[0]
                 guard let id = UUID(uuidString: text) else { return }
-                ids[text] = id
-                try builder.add(run: id, start: row[1], family: row[2], role: row[3], bootId: row[4], collectorHost: row[5], hostname: row[6],
-                                kernel: row[7], hypervisor: row[8], name: row[9], driver: row[10], controller: row[11], deviceClass: row[12],
-                                group: row[13])
+                try builder.add(run: id, key: text, start: row[1], family: row[2], role: row[3], bootId: row[4], collectorHost: row[5],
+                                hostname: row[6], kernel: row[7], hypervisor: row[8], name: row[9], driver: row[10], controller: row[11],
+                                deviceClass: row[12], group: row[13])
             }
-            let (workloadsSQL, workloadValues) = sql.compareWorkloads(query)
-            try Row.fetchCursor(db, sql: workloadsSQL, arguments: Self.arguments(workloadValues)).forEach { row in
-                if let id = uuid(row) { builder.add(workload: id, index: row[1], name: row[2]) }
-            }
-            let (metricsSQL, metricValues) = sql.summaryMetrics(query, only: metrics)
-            try Row.fetchCursor(db, sql: metricsSQL, arguments: Self.arguments(metricValues)).forEach { row in
-                if let id = uuid(row) { builder.add(metric: id, workload: row[1], repetition: row[2], metric: row[3], value: row[4]) }
+            let (summariesSQL, summaryValues) = sql.compareSummaries(query, metrics: metrics)
+            try Row.fetchCursor(db, sql: summariesSQL, arguments: Self.arguments(summaryValues)).forEach { row in
+                builder.add(summary: row[0], workload: row[1], name: row[2], metric: row[3], n: row[4], mean: row[5], stddev: row[6],
+                            logMean: row[7], logStddev: row[8])
             }
             return builder.build()
+        }
+    }
+
+    public func repetitions(_ runIds: [UUID], metrics: [String]) throws -> [UUID: [Int: [String: [Double]]]] {
+        let sql = Self.sql
+        return try pool.read { db in
+            var rows = RepetitionRows()
+            for chunk in stride(from: 0, to: runIds.count, by: 500).map({ Array(runIds[$0..<min($0 + 500, runIds.count)]) }) {
+                let (text, values) = sql.compareRepetitions(chunk, metrics: metrics)
+                try Row.fetchCursor(db, sql: text, arguments: Self.arguments(values)).forEach { row in
+                    if let id = UUID(uuidString: row[0]) { rows.add(run: id, workload: row[1], metric: row[2], value: row[3]) }
+                }
+            }
+            return rows.values
         }
     }
 
@@ -389,7 +442,7 @@ public final class SQLiteRunStore: RunStore {
 
     public func record(_ runId: UUID) throws -> RunRecord? {
         let json = try pool.read { db in
-            try String.fetchOne(db, sql: "SELECT record_json FROM runs WHERE run_id = ?", arguments: [runId.uuidString.lowercased()])
+            try String.fetchOne(db, sql: "SELECT record_json FROM records WHERE run_id = ?", arguments: [runId.uuidString.lowercased()])
         }
         guard let json else { return nil }
         return try RunRecord.decode(Data(json.utf8))

@@ -116,10 +116,26 @@ public struct StoreSQL: Sendable {
             """), values)
     }
 
-    /// The selected runs' workload names.
-    public func compareWorkloads(_ q: RunQuery) -> (sql: String, values: [StoreValue]) {
-        let (whereSQL, values) = selection(q)
-        return (placeholders("SELECT x.run_id, x.workload_index, x.name FROM workloads x \(Self.joinRuns) \(whereSQL)"), values)
+    /// The selected runs' summary rows of `metrics`: per run, workload and metric the
+    /// repetitions' count, mean and standard deviation, and those of their logarithms. Read on
+    /// the summary rows alone (they carry their run's keys) through the covering index
+    /// `summaries_report`, metric first: no join, no table row visited.
+    public func compareSummaries(_ q: RunQuery, metrics: [String]) -> (sql: String, values: [StoreValue]) {
+        let (whereSQL, values) = summarySelection(q, metrics: metrics)
+        return (placeholders("""
+            SELECT \(dialect == .postgres ? "x.run_id::text" : "x.run_id"), x.workload_index, x.workload, x.metric, x.n, x.mean, x.stddev, x.log_mean, x.log_stddev
+            FROM summaries x \(reportIndex) \(whereSQL)
+            """), values)
+    }
+
+    /// The repetition values of `metrics` of the runs named (`Comparator.repetitionsNeeded`).
+    public func compareRepetitions(_ runIds: [UUID], metrics: [String]) -> (sql: String, values: [StoreValue]) {
+        let ids = runIds.map { _ in dialect == .postgres ? "?::uuid" : "?" }.joined(separator: ", ")
+        let list = metrics.map { _ in "?" }.joined(separator: ", ")
+        return (placeholders("""
+            SELECT x.run_id, x.workload_index, x.metric, x.value FROM metrics x
+            WHERE x.run_id IN (\(ids)) AND x.metric IN (\(list)) ORDER BY x.run_id, x.workload_index, x.metric, x.repetition_index
+            """), runIds.map { .text($0.uuidString.lowercased()) } + metrics.map { .text($0) })
     }
 
     /// Every repetition's metrics of the selected runs.
@@ -283,9 +299,9 @@ public struct StoreSQL: Sendable {
     /// A page of whole runs with what their receipt said, in run id order (for moving a store).
     public func export(after: UUID?, limit: Int) -> (sql: String, values: [StoreValue]) {
         let sql = """
-            SELECT r.run_id, \(dialect == .postgres ? "r.record_json::text" : "r.record_json") AS record_json, r.peer,
+            SELECT r.run_id, \(dialect == .postgres ? "j.record_json::text" : "j.record_json") AS record_json, r.peer,
                    \(epoch("r.received_at")) AS received_at, r.collector_host, r.collector_kernel
-            FROM runs r \(after == nil ? "" : "WHERE r.run_id > \(dialect == .postgres ? "?::uuid" : "?")")
+            FROM runs r JOIN records j ON j.run_id = r.run_id \(after == nil ? "" : "WHERE r.run_id > \(dialect == .postgres ? "?::uuid" : "?")")
             ORDER BY r.run_id LIMIT \(max(1, limit))
             """
         return (placeholders(sql), after.map { [.text($0.uuidString.lowercased())] } ?? [])
@@ -373,7 +389,10 @@ public struct StoreSQL: Sendable {
     /// `metric IN (…)` seeks and the whole-store GROUP BY streams in index order), then the place of a row in the selection's order (so
     /// the first of the newest rows is the lowest run id), then every column the queries
     /// filter on or read.
-    public static let summaryReportIndexColumns = """
+    public static let summaryReportIndexColumns = summaryReportIndexColumnsV4 + ", log_mean, log_stddev"
+
+    /// The index as migration `4-summary-keys` made it (migration `5-compare` adds the log moments).
+    public static let summaryReportIndexColumnsV4 = """
         metric, family, workload, role, device, kernel, start_time, run_id, workload_index, mean, n, stddev, class, hypervisor, \
         collector_host, driver, controller_driver
         """
@@ -392,9 +411,12 @@ public struct StoreSQL: Sendable {
 /// boot id as a column; every stored record rewritten as version 2; the per-repetition text
 /// histograms dropped (they live, compact, in the record). `4-summary-keys`: each run's keys
 /// (family, role, start, collector, kernel, hypervisor, device, driver, class) on its summary
-/// rows, so the report's aggregates read one table. Each backend has its own DDL for each name;
+/// rows, so the report's aggregates read one table. `5-compare`: each run's JSON in `records`
+/// (out of `runs`, whose keys every reader reads), and the moments of the logarithms of each
+/// summary row's values (`log_mean`, `log_stddev`), so compare judges runs from summary rows.
+/// Each backend has its own DDL for each name;
 /// the meaning is the same (same tables, columns, keys and indexes), and both record the
 /// names they applied, so `appliedMigrations()` answers the same on either.
 public enum StoreSchema {
-    public static let migrations = ["1-runs", "2-fleet", "3-compact", "4-summary-keys"]
+    public static let migrations = ["1-runs", "2-fleet", "3-compact", "4-summary-keys", "5-compare"]
 }

@@ -13,6 +13,8 @@ public struct StoredForms: Sendable {
     public struct SummaryRow: Sendable, Equatable {
         public var workload: Int, name: String, metric: String
         public var n: Int, mean: Double, median: Double, stddev: Double, min: Double, max: Double
+        /// The moments of the values' logarithms (`RunMetric.logMoments`); nil unless all are positive.
+        public var logMean: Double?, logStddev: Double?
     }
     public struct LatencyRow: Sendable, Equatable {
         public var workload: Int, histogram: [UInt8]
@@ -88,8 +90,9 @@ public struct StoredForms: Sendable {
             }
             for (metric, values) in perMetric.sorted(by: { $0.key < $1.key }) {
                 guard let s = MetricSummary(values) else { continue }
+                let log = RunMetric.logMoments(values)
                 summaries.append(SummaryRow(workload: w, name: workload.name, metric: metric, n: s.n, mean: s.mean, median: s.median,
-                                            stddev: s.stddev, min: s.min, max: s.max))
+                                            stddev: s.stddev, min: s.min, max: s.max, logMean: log?.mean, logStddev: log?.stddev))
             }
             if let h = workload.latencyNs?.histogram, h.totalCount > 0 {
                 latency.append(LatencyRow(workload: w, histogram: h.compactEncoded()))
@@ -320,14 +323,14 @@ public struct ReportFactsBuilder {
     }
 }
 
-/// Builds what `compare` reads (`CompareRun`) from the rows of `StoreSQL.compareRuns`,
-/// `compareWorkloads` and `summaryMetrics`: per run a few keys, per workload its name and the
-/// repetitions' values of the compared metrics. No records, specs or tags beyond `runs.group`.
+/// Builds what `compare` reads (`CompareRun`) from the rows of `StoreSQL.compareRuns` and
+/// `compareSummaries`: per run a few keys, per workload its name and each compared metric's
+/// moments (one summary row, never the repetitions). No records, specs or tags beyond `runs.group`.
 public struct CompareRunBuilder {
-    private var order: [UUID] = []
-    private var runs: [UUID: CompareRun] = [:]
-    private var names: [UUID: [Int: String]] = [:]
-    private var values: [UUID: [Int: [String: [(Int, Double)]]]] = [:]
+    private var runs: [CompareRun] = []
+    /// Run id (as the store keys it) → place in `runs`.
+    private var places: [String: Int] = [:]
+    private var workloadPlaces: [[Int: Int]] = []
     private var strings: [String: String] = [:]
     private let location: String
 
@@ -339,43 +342,50 @@ public struct CompareRunBuilder {
         return s
     }
 
-    public mutating func add(run id: UUID, start: Double, family: String, role: String, bootId: String?, collectorHost: String,
+    /// One run's keys; `key` is its id as the store's rows name it (text or uuid).
+    public mutating func add(run id: UUID, key: String, start: Double, family: String, role: String, bootId: String?, collectorHost: String,
                              hostname: String, kernel: String, hypervisor: String, name: String, driver: String, controller: String,
                              deviceClass: String, group: String?) throws {
         guard let runRole = RunRole(rawValue: role) else { throw StoreError(path: location, reason: "run \(id) has an unknown role '\(role)'") }
-        let run = CompareRun(runId: id, family: intern(family), role: runRole, startTime: Date(timeIntervalSince1970: start), bootId: bootId,
-                             group: group, hostname: intern(hostname), collectorHost: intern(collectorHost), deviceName: intern(name),
-                             device: intern(StoredForms.SummaryKeys.distinguishingDriver(driver: driver, controller: controller, name: name)),
-                             hypervisor: intern(hypervisor), kernel: intern(kernel), deviceClass: intern(deviceClass), workloads: [])
-        if runs.updateValue(run, forKey: id) == nil { order.append(id) }
+        guard places[key] == nil else { return }
+        places[key] = runs.count
+        runs.append(CompareRun(runId: id, family: intern(family), role: runRole, startTime: Date(timeIntervalSince1970: start), bootId: bootId,
+                               group: group, hostname: intern(hostname), collectorHost: intern(collectorHost), deviceName: intern(name),
+                               device: intern(StoredForms.SummaryKeys.distinguishingDriver(driver: driver, controller: controller, name: name)),
+                               hypervisor: intern(hypervisor), kernel: intern(kernel), deviceClass: intern(deviceClass), workloads: []))
+        workloadPlaces.append([:])
     }
 
-    public mutating func add(workload run: UUID, index: Int, name: String) {
-        names[run, default: [:]][index] = intern(name)
-    }
-
-    /// One repetition's value; non-finite values are left out, as `WorkloadResult.values(of:)` does.
-    public mutating func add(metric run: UUID, workload: Int, repetition: Int, metric: String, value: Double) {
-        guard value.isFinite else { return }
-        values[run, default: [:]][workload, default: [:]][intern(metric), default: []].append((repetition, value))
+    /// One summary row: a workload's moments of one metric.
+    public mutating func add(summary key: String, workload: Int, name: String, metric: String, n: Int, mean: Double, stddev: Double,
+                             logMean: Double?, logStddev: Double?) {
+        guard let r = places[key], mean.isFinite else { return }
+        let w: Int
+        if let known = workloadPlaces[r][workload] {
+            w = known
+        } else {
+            w = runs[r].workloads.count
+            workloadPlaces[r][workload] = w
+            runs[r].workloads.append(CompareRun.Workload(index: workload, name: intern(name), metrics: [:]))
+        }
+        runs[r].workloads[w].metrics[intern(metric)] = RunMetric(n: n, mean: mean, stddev: stddev, logMean: logMean, logStddev: logStddev)
     }
 
     /// The runs in the order their rows came (newest first), each workload in index order.
     public mutating func build() -> [CompareRun] {
-        var out: [CompareRun] = []
-        out.reserveCapacity(order.count)
-        for id in order {
-            guard var run = runs.removeValue(forKey: id) else { continue }
-            let byWorkload = values.removeValue(forKey: id) ?? [:]
-            let workloadNames = names.removeValue(forKey: id) ?? [:]
-            run.workloads = workloadNames.keys.sorted().map { w in
-                CompareRun.Workload(name: workloadNames[w]!, values: (byWorkload[w] ?? [:]).mapValues { reps in
-                    reps.sorted { $0.0 < $1.0 }.map(\.1)
-                })
-            }
-            out.append(run)
-        }
-        order = []
-        return out
+        for i in runs.indices { runs[i].workloads.sort { $0.index < $1.index } }
+        defer { runs = []; places = [:]; workloadPlaces = [] }
+        return runs
+    }
+}
+
+/// Collects the repetition rows of `StoreSQL.compareRepetitions`: run → workload index →
+/// metric → values in repetition order (non-finite ones left out).
+public struct RepetitionRows {
+    public private(set) var values: [UUID: [Int: [String: [Double]]]] = [:]
+    public init() {}
+    public mutating func add(run: UUID, workload: Int, metric: String, value: Double) {
+        guard value.isFinite else { return }
+        values[run, default: [:]][workload, default: [:]][metric, default: []].append(value)
     }
 }

@@ -89,20 +89,42 @@ import VBenchTestSupport
             (RunQuery(driver: "ata_piix"), { $0.device.controllerDriver == "ata_piix" || $0.device.driver == "ata_piix" }),
             (RunQuery(kernel: "6.1.0-56-amd64"), { $0.environment.kernelRelease == "6.1.0-56-amd64" }),
         ]
-        // What compare reads, from SQL, is each record reduced to it; and so is its verdict.
+        // What compare reads, from SQL, is each record reduced to it (moments, bit for bit; the
+        // repetitions' values only where asked for); and so is its verdict.
         let judged = ["iops", "bwBytesPerSec", "latP99Ns"]
         for (query, keep) in queries {
             let fromSQL = try store.compareRuns(query, metrics: judged)
             let fromRecords = all.filter(keep).map { CompareRun($0, metrics: judged) }
             #expect(fromSQL.count == fromRecords.count && fromSQL.count > 20, "\(query)")
-            for (a, b) in zip(fromSQL, fromRecords) where a != b { Issue.record("\(query): \(a) != \(b)"); break }
+            for (a, b) in zip(fromSQL, fromRecords) where a != b.momentsOnly { Issue.record("\(query): \(a) != \(b)"); break }
+            let values = try store.repetitions(fromSQL.map(\.runId), metrics: judged)
+            for (a, b) in zip(fromSQL, fromRecords) {
+                var filled = a
+                filled.setRepetitions(values[a.runId] ?? [:])
+                if filled != b { Issue.record("\(query): repetitions of \(a.runId): \(filled) != \(b)"); break }
+            }
         }
         let (kernelA, kernelB) = (RunQuery(kernel: "6.1.0-55-amd64"), RunQuery(kernel: "6.12.9-amd64"))
-        let sqlVerdict = Comparator.compare(baseline: try store.compareRuns(kernelA, metrics: judged),
-                                            candidate: try store.compareRuns(kernelB, metrics: judged))
-        let recordVerdict = Comparator.compare(baseline: all.filter { $0.environment.kernelRelease == "6.1.0-55-amd64" },
-                                               candidate: all.filter { $0.environment.kernelRelease == "6.12.9-amd64" })
-        #expect(sqlVerdict == recordVerdict && sqlVerdict.items.count > 5)
+        var neededForRuns = Set<UUID>()
+        for unit in [SampleUnit.runs, .repetitions] {
+            var (b, c) = (try store.compareRuns(kernelA, metrics: judged), try store.compareRuns(kernelB, metrics: judged))
+            let need = Comparator.repetitionsNeeded(baseline: b, candidate: c, alpha: Thresholds().alpha, unit: unit)
+            // Runs as the unit: the values of items near the line only; repetitions: of every
+            // item that has both sides, so more runs (and the verdicts below show none missing).
+            #expect(!need.isEmpty && need.count <= b.count + c.count, "\(unit): \(need.count) of \(b.count + c.count) runs")
+            if unit == .repetitions { #expect(need.isStrictSuperset(of: neededForRuns), "\(need.count) against \(neededForRuns.count)") }
+            else { neededForRuns = need }
+            let values = try store.repetitions(Array(need), metrics: judged)
+            for i in b.indices { b[i].setRepetitions(values[b[i].runId] ?? [:]) }
+            for i in c.indices { c[i].setRepetitions(values[c[i].runId] ?? [:]) }
+            let sqlVerdict = Comparator.compare(baseline: b, candidate: c, unit: unit)
+            let recordVerdict = Comparator.compare(baseline: all.filter { $0.environment.kernelRelease == "6.1.0-55-amd64" },
+                                                   candidate: all.filter { $0.environment.kernelRelease == "6.12.9-amd64" }, unit: unit)
+            #expect(sqlVerdict == recordVerdict && sqlVerdict.items.count > 5, "\(unit)")
+            if unit == .runs {
+                #expect(sqlVerdict.items.contains { $0.sampleUnit == .repetitions }, "no item had repetitions stand in: the test misses that path")
+            }
+        }
         var compared = 0
         for (query, keep) in queries {
             let records = all.filter(keep)

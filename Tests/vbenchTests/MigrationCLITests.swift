@@ -43,6 +43,27 @@ import VBenchTestSupport
         #expect(diff == nil, "\(diff ?? "")")
         let list = try Binary.run(["runs", "list", "--store", location], environment: env)
         #expect(list.stdout == (try golden("runs-v1.txt")))
+        // What compare reads (migration 5-compare): each run's moments, those of the logarithms
+        // computed from the repetition rows, as the records give them.
+        let judged = ["iops", "bwBytesPerSec", "latP99Ns", "throughputBitsPerSec", "transactionsPerSec", "connectionsPerSec"]
+        var checked = 0
+        for run in try store.compareRuns(RunQuery(), metrics: judged) {
+            let expected = CompareRun(try #require(try store.record(run.runId)), metrics: judged).momentsOnly
+            #expect(run.workloads.map(\.name) == expected.workloads.map(\.name))
+            for (a, b) in zip(run.workloads, expected.workloads) {
+                #expect(a.metrics.keys.sorted() == b.metrics.keys.sorted())
+                for (key, m) in a.metrics {
+                    guard let e = b.metrics[key] else { continue }
+                    #expect(m.n == e.n && m.mean == e.mean && m.stddev == e.stddev, "\(a.name) \(key)")
+                    #expect((m.logMean == nil) == (e.logMean == nil), "\(a.name) \(key)")
+                    if let x = m.logMean, let y = e.logMean, let sx = m.logStddev, let sy = e.logStddev {
+                        #expect(abs(x - y) <= 1e-12 * abs(y) && abs(sx - sy) <= 1e-9 * max(sy, 1e-12), "\(a.name) \(key): \(x) \(sx) vs \(y) \(sy)")
+                    }
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked > 10, "\(checked) metrics compared")
     }
 
     @Test func aVersion1SQLiteStoreIsMigratedInPlace() throws {

@@ -282,8 +282,28 @@ extension VBench {
             }
             let driftModel = drift
             let history = try sessionHistory(base: base, cand: cand, baseline: b, candidate: c, common: common, store: store)
+            // A store's runs carry moments only: read the repetitions of the items that may test them.
+            let onlyMetrics = metrics.isEmpty ? nil : Set(metrics), onlyWorkloads = workloads.isEmpty ? nil : Set(workloads)
+            func baseGroups() -> [String: [CompareRun]] {
+                Dictionary(RunGrouping.partition(b, by: groupBy).map { ($0.value ?? "", $0.records) }, uniquingKeysWith: +)
+            }
+            var need = Set<UUID>()
+            let firstBase = baseGroups()
+            for (value, candidateGroup) in RunGrouping.partition(c, by: groupBy) {
+                need.formUnion(Comparator.repetitionsNeeded(baseline: firstBase[value ?? ""] ?? [], candidate: candidateGroup, alpha: t.alpha,
+                                                            metrics: onlyMetrics, workloads: onlyWorkloads, unit: unit))
+            }
+            let unread = (b + c).filter { need.contains($0.runId) && $0.workloads.contains { $0.metrics.values.contains { $0.values == nil } } }
+            if !unread.isEmpty {
+                let values: [UUID: [Int: [String: [Double]]]]
+                do { values = try store().repetitions(unread.map(\.runId).sorted { $0.uuidString < $1.uuidString }, metrics: judged) } catch {
+                    throw fail("reading the repetitions: \(error)", code: VBenchExit.error)
+                }
+                for i in b.indices { if let v = values[b[i].runId] { b[i].setRepetitions(v) } }
+                for i in c.indices { if let v = values[c[i].runId] { c[i].setRepetitions(v) } }
+            }
             // One comparison per group of the candidate (the whole selection without --group-by).
-            let baseGroups = Dictionary(RunGrouping.partition(b, by: groupBy).map { ($0.value ?? "", $0.records) }, uniquingKeysWith: +)
+            let baseGroups = unread.isEmpty ? firstBase : baseGroups()
             var parts: [String] = []
             var jsonParts: [String] = []
             var missing: [String] = []
@@ -291,8 +311,7 @@ extension VBench {
             for (value, candidateGroup) in RunGrouping.partition(c, by: groupBy) {
                 let baselineGroup = baseGroups[value ?? ""] ?? []
                 let comparison = Comparator.compare(baseline: baselineGroup, candidate: candidateGroup, thresholds: t,
-                                                    metrics: metrics.isEmpty ? nil : Set(metrics),
-                                                    workloads: workloads.isEmpty ? nil : Set(workloads), unit: unit, drift: driftModel,
+                                                    metrics: onlyMetrics, workloads: onlyWorkloads, unit: unit, drift: driftModel,
                                                     sessionHistory: history)
                 let label = value.map { " (\(groupBy!.rawValue) \($0))" } ?? ""
                 var body: String
