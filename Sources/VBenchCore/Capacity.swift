@@ -76,15 +76,23 @@ public struct CapacityPlan: Codable, Sendable, Equatable {
 
 /// How many guests one host carries. A first-order model, stated in the plan itself.
 public enum CapacityPlanner {
-    static func samples(_ records: [RunRecord], workload: String, metric: String) -> [Double] {
-        // Each record's mean over its repetitions.
-        records.compactMap { r in
-            let v = r.workloads.first { $0.name == workload }?.values(of: metric) ?? []
-            return v.isEmpty ? nil : Significance.mean(v)
-        }
+    static func samples(_ runs: [CompareRun], workload: String, metric: String) -> [Double] {
+        // Each run's mean over its repetitions (a store's summary row).
+        runs.compactMap { r in r.workloads.first { $0.name == workload }?.metrics[metric]?.mean }
+    }
+
+    /// The metrics a plan for `needs` reads: theirs and tail latency.
+    public static func metrics(_ needs: [CapacityNeed]) -> [String] {
+        Set(needs.map(\.metric) + [Metric.latP99.key]).sorted()
     }
 
     public static func plan(_ records: [RunRecord], needs: [CapacityNeed], hostCores: Int, p99MaxNs: Double? = nil) -> CapacityPlan {
+        plan(records.map { CompareRun($0, metrics: metrics(needs)) }, needs: needs, hostCores: hostCores, p99MaxNs: p99MaxNs)
+    }
+
+    /// The plan from what a store reads per run (`RunStore.compareRuns` of `metrics(needs)`):
+    /// keys and one summary row per workload and metric, never the records.
+    public static func plan(_ records: [CompareRun], needs: [CapacityNeed], hostCores: Int, p99MaxNs: Double? = nil) -> CapacityPlan {
         var answers: [CapacityAnswer] = []
         var warnings: [String] = []
         for need in needs {
@@ -97,15 +105,15 @@ public enum CapacityPlanner {
             let natives = family.filter { $0.role == .native }
             let guests = family.filter { $0.role == .guest }
             // Paravirtual devices first, then passthrough, then emulated.
-            func rank(_ c: DeviceClass) -> Int { c == .paravirtual ? 0 : c == .passthrough ? 1 : c == .emulated ? 2 : 3 }
+            func rank(_ c: String) -> Int { c == DeviceClass.paravirtual.rawValue ? 0 : c == DeviceClass.passthrough.rawValue ? 1 : c == DeviceClass.emulated.rawValue ? 2 : 3 }
             var devices: [String] = []
-            for g in guests.sorted(by: { (rank($0.device.deviceClass), $0.device.distinguishingDriver) < (rank($1.device.deviceClass), $1.device.distinguishingDriver) })
-                where !devices.contains(g.device.distinguishingDriver) { devices.append(g.device.distinguishingDriver) }
+            for g in guests.sorted(by: { (rank($0.deviceClass), $0.device) < (rank($1.deviceClass), $1.device) })
+                where !devices.contains(g.device) { devices.append(g.device) }
             if devices.isEmpty { warnings.append("\(need.text): no guest runs of \(need.family) to plan from") }
             for device in devices {
-                let recs = guests.filter { $0.device.distinguishingDriver == device }
+                let recs = guests.filter { $0.device == device }
                 // Guests measured alone (not as one of several concurrent guests of a sweep).
-                let alone = recs.filter { ($0.tags["lab.guests"] ?? "1") == "1" }
+                let alone = recs.filter { ($0.labGuests ?? "1") == "1" }
                 // The matching workload this device does best: the way to deliver the need.
                 let scored = names.compactMap { n -> (String, Double)? in
                     let v = samples(alone.isEmpty ? recs : alone, workload: n, metric: need.metric)
@@ -182,7 +190,7 @@ public enum CapacityPlanner {
                     }
                     if let f = usl { utilization["sweep"] = demand / f.throughput(Double(n)) }
                 }
-                answers.append(CapacityAnswer(need: need, device: device, deviceClass: recs[0].device.deviceClass, workload: workload,
+                answers.append(CapacityAnswer(need: need, device: device, deviceClass: DeviceClass(rawValue: recs[0].deviceClass) ?? .unknown, workload: workload,
                                               guestValue: guestValue, nativeValue: nativeValue, bounds: bounds,
                                               guests: minimum?.guests, binding: minimum?.resource, utilization: utilization,
                                               sweep: points, usl: usl))
@@ -223,7 +231,8 @@ public struct USLFit: Codable, Sendable, Equatable {
         let byN = Dictionary(grouping: points, by: \.n).mapValues { $0.map(\.x).reduce(0, +) / Double($0.count) }
         guard byN.count >= 4, let x1 = byN[1], x1 > 0 else { return nil }
         var sxx = 0.0, sxz = 0.0, szz = 0.0, sxy = 0.0, szy = 0.0
-        for (n, x) in byN where n > 1 && x > 0 {
+        // In N order: sums in a fixed order give the same fit however the points were gathered.
+        for (n, x) in byN.sorted(by: { $0.key < $1.key }) where n > 1 && x > 0 {
             let c = x / x1, y = n / c - 1, a = n - 1, b = n * (n - 1)
             sxx += a * a; sxz += a * b; szz += b * b; sxy += a * y; szy += b * y
         }
@@ -234,7 +243,7 @@ public struct USLFit: Codable, Sendable, Equatable {
         if kappa < 0 { kappa = 0; sigma = sxx > 0 ? sxy / sxx : 0 }
         if sigma < 0 { sigma = 0; kappa = szz > 0 ? max(0, szy / szz) : 0 }
         var fit = USLFit(lambda: x1, sigma: sigma, kappa: kappa, knee: kappa > 0 ? ((1 - min(sigma, 1)) / kappa).squareRoot() : nil, rmsRelativeError: 0)
-        let errors = byN.map { n, x in (fit.throughput(n) - x) / x }
+        let errors = byN.sorted { $0.key < $1.key }.map { n, x in (fit.throughput(n) - x) / x }
         fit.rmsRelativeError = (errors.map { $0 * $0 }.reduce(0, +) / Double(errors.count)).squareRoot()
         return fit
     }
@@ -250,14 +259,14 @@ public struct SweepPoint: Codable, Sendable, Equatable {
 
 extension CapacityPlanner {
     /// The sweep of one device and workload: records tagged lab.guests=N (and lab.guest, lab.round).
-    static func sweep(_ records: [RunRecord], workload: String, metric: String) -> [SweepPoint] {
+    static func sweep(_ records: [CompareRun], workload: String, metric: String) -> [SweepPoint] {
         var byN: [Int: [String: [Double]]] = [:]  // N → round → per-guest values
         for r in records {
-            guard let n = r.tags["lab.guests"].flatMap(Int.init), let v = samples([r], workload: workload, metric: metric).first else { continue }
-            byN[n, default: [:]][r.tags["lab.round"] ?? "0", default: []].append(v)
+            guard let n = r.labGuests.flatMap(Int.init), let v = samples([r], workload: workload, metric: metric).first else { continue }
+            byN[n, default: [:]][r.labRound ?? "0", default: []].append(v)
         }
         return byN.keys.sorted().map { n in
-            let sums = byN[n]!.values.map { $0.reduce(0, +) }
+            let sums = byN[n]!.sorted { $0.key < $1.key }.map { $0.value.reduce(0, +) }
             let aggregate = sums.reduce(0, +) / Double(sums.count)
             return SweepPoint(guests: n, aggregate: aggregate, perGuest: aggregate / Double(n))
         }

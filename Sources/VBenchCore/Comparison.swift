@@ -619,11 +619,15 @@ public struct CompareRun: Sendable, Equatable {
     public var deviceName: String
     public var device: String
     public var hypervisor: String, kernel: String, deviceClass: String
+    /// The machine's online CPUs (capacity takes a native run's as the host's cores).
+    public var onlineCpus: Int
+    /// The `lab.guests` and `lab.round` tags of a concurrency sweep (`vbench lab run --guests`).
+    public var labGuests: String?, labRound: String?
     public var workloads: [Workload]
 
     public init(runId: UUID, family: String, role: RunRole, startTime: Date, bootId: String?, group: String?, hostname: String,
                 collectorHost: String?, deviceName: String, device: String, hypervisor: String, kernel: String, deviceClass: String,
-                workloads: [Workload]) {
+                onlineCpus: Int = 0, labGuests: String? = nil, labRound: String? = nil, workloads: [Workload]) {
         self.runId = runId
         self.family = family
         self.role = role
@@ -637,8 +641,14 @@ public struct CompareRun: Sendable, Equatable {
         self.hypervisor = hypervisor
         self.kernel = kernel
         self.deviceClass = deviceClass
+        self.onlineCpus = onlineCpus
+        self.labGuests = labGuests
+        self.labRound = labRound
         self.workloads = workloads
     }
+
+    /// The tags of a concurrency sweep, written by `vbench lab run --guests`.
+    public static let labGuestsTag = "lab.guests", labRoundTag = "lab.round"
 
     /// A record reduced to what compare reads: the family's default metrics (nil `metrics`) or those named.
     public init(_ r: RunRecord, metrics: [String]? = nil) {
@@ -647,6 +657,7 @@ public struct CompareRun: Sendable, Equatable {
                   group: r.tags[Comparator.groupTag], hostname: r.environment.hostname, collectorHost: r.tags[Comparator.collectorHostTag],
                   deviceName: r.device.name, device: r.device.distinguishingDriver, hypervisor: r.environment.hypervisor.vendor.rawValue,
                   kernel: r.environment.kernelRelease, deviceClass: r.device.deviceClass.rawValue,
+                  onlineCpus: r.environment.onlineCpus, labGuests: r.tags[Self.labGuestsTag], labRound: r.tags[Self.labRoundTag],
                   workloads: r.workloads.enumerated().compactMap { i, w in
                       let metrics = Dictionary(uniqueKeysWithValues: keys.compactMap { k in RunMetric(values: w.values(of: k)).map { (k, $0) } })
                       // A workload without any of them is not compared (a store has no row of it).

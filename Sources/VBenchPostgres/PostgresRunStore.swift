@@ -652,7 +652,9 @@ public final class PostgresRunStore: RunStore {
                                 collectorHost: try c[5].decode(String.self), hostname: try c[6].decode(String.self),
                                 kernel: try c[7].decode(String.self), hypervisor: try c[8].decode(String.self), name: try c[9].decode(String.self),
                                 driver: try c[10].decode(String.self), controller: try c[11].decode(String.self),
-                                deviceClass: try c[12].decode(String.self), group: try c[13].decode(String?.self))
+                                deviceClass: try c[12].decode(String.self), group: try c[13].decode(String?.self),
+                                onlineCpus: Int(try c[14].decode(Int64.self)), labGuests: try c[15].decode(String?.self),
+                                labRound: try c[16].decode(String?.self))
             }
             let (summariesSQL, summaryValues) = sql.compareSummaries(query, metrics: metrics)
             for row in try s.query(summariesSQL, Self.bindings(summaryValues)) {

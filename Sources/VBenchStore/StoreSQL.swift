@@ -110,7 +110,10 @@ public struct StoreSQL: Sendable {
         return (placeholders("""
             SELECT r.run_id, \(epoch("r.start_time")) AS start_time, r.family, r.role, r.boot_id, r.collector_host,
                    e.hostname, e.kernel_release, e.hypervisor, d.name, d.driver, d.controller_driver, d.class,
-                   (SELECT t.value FROM tags t WHERE t.run_id = r.run_id AND t.key = '\(Comparator.groupTag)') AS grp
+                   (SELECT t.value FROM tags t WHERE t.run_id = r.run_id AND t.key = '\(Comparator.groupTag)') AS grp,
+                   e.online_cpus,
+                   (SELECT t.value FROM tags t WHERE t.run_id = r.run_id AND t.key = '\(CompareRun.labGuestsTag)') AS lab_guests,
+                   (SELECT t.value FROM tags t WHERE t.run_id = r.run_id AND t.key = '\(CompareRun.labRoundTag)') AS lab_round
             FROM runs r JOIN environments e ON e.id = r.environment_id JOIN devices d ON d.id = r.device_id
             \(whereSQL) ORDER BY r.start_time DESC, r.run_id
             """), values)

@@ -345,14 +345,15 @@ public struct CompareRunBuilder {
     /// One run's keys; `key` is its id as the store's rows name it (text or uuid).
     public mutating func add(run id: UUID, key: String, start: Double, family: String, role: String, bootId: String?, collectorHost: String,
                              hostname: String, kernel: String, hypervisor: String, name: String, driver: String, controller: String,
-                             deviceClass: String, group: String?) throws {
+                             deviceClass: String, group: String?, onlineCpus: Int, labGuests: String?, labRound: String?) throws {
         guard let runRole = RunRole(rawValue: role) else { throw StoreError(path: location, reason: "run \(id) has an unknown role '\(role)'") }
         guard places[key] == nil else { return }
         places[key] = runs.count
         runs.append(CompareRun(runId: id, family: intern(family), role: runRole, startTime: Date(timeIntervalSince1970: start), bootId: bootId,
                                group: group, hostname: intern(hostname), collectorHost: intern(collectorHost), deviceName: intern(name),
                                device: intern(StoredForms.SummaryKeys.distinguishingDriver(driver: driver, controller: controller, name: name)),
-                               hypervisor: intern(hypervisor), kernel: intern(kernel), deviceClass: intern(deviceClass), workloads: []))
+                               hypervisor: intern(hypervisor), kernel: intern(kernel), deviceClass: intern(deviceClass),
+                               onlineCpus: onlineCpus, labGuests: labGuests, labRound: labRound, workloads: []))
         workloadPlaces.append([:])
     }
 

@@ -49,6 +49,12 @@ import VBenchTestSupport
             // Runs made together (compare's groups) and boots, for some.
             if Int.random(in: 0..<3, using: &g) == 0 { r.tags[Comparator.groupTag] = "g\(i % 7)" }
             r.environment.bootId = Bool.random(using: &g) ? "boot-\(i % 5)" : nil
+            // Concurrency sweeps (capacity), without drawing from the generator.
+            if i % 5 == 1 {
+                r.tags[CompareRun.labGuestsTag] = "\(1 + i % 4)"
+                r.tags[CompareRun.labRoundTag] = "\(i % 3)"
+                r.environment.onlineCpus = 1 + i % 8
+            }
             return (r, hosts[i % hosts.count])
         }
     }
@@ -124,6 +130,17 @@ import VBenchTestSupport
             if unit == .runs {
                 #expect(sqlVerdict.items.contains { $0.sampleUnit == .repetitions }, "no item had repetitions stand in: the test misses that path")
             }
+        }
+        // Capacity plans from the summary rows equal those from the records (sweeps, p99).
+        let needs = ["blk.randread.iops=2000", "blk.randwrite.iops=30000"].compactMap { try? CapacityNeed.parse($0).get() }
+        for (query, keep) in queries {
+            let runs = try store.compareRuns(query, metrics: CapacityPlanner.metrics(needs))
+            let fromSQL = CapacityPlanner.plan(runs, needs: needs, hostCores: runs.first { $0.role == .native }?.onlineCpus ?? 4, p99MaxNs: 3e6)
+            let records = all.filter(keep)
+            let fromRecords = CapacityPlanner.plan(records, needs: needs, hostCores: records.first { $0.role == .native }?.environment.onlineCpus ?? 4,
+                                                   p99MaxNs: 3e6)
+            #expect(fromSQL == fromRecords, "\(query)")
+            #expect(fromSQL.answers.count >= 2 && fromSQL.answers.contains { !$0.sweep.isEmpty }, "\(query): \(fromSQL.answers.count) answers")
         }
         var compared = 0
         for (query, keep) in queries {

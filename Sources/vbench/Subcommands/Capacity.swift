@@ -63,20 +63,22 @@ extension VBench {
 
         func run() throws {
             let query = try selection.query()
-            let records: [RunRecord]
+            // Only what the plan reads: per run its keys and the means of the needs' metrics and
+            // of tail latency (from a store, its summary rows; no records built).
+            let wanted = CapacityPlanner.metrics(needs.compactMap { try? CapacityNeed.parse($0).get() })
+            let records: [CompareRun]
             if let path = from {
                 records = try RunSelection.parse(path, common: query).records(store: { try storeOptions.open() }, common: query)
+                    .map { CompareRun($0, metrics: wanted) }
             } else {
-                // Only what the plan reads: the needs' metrics and tail latency.
-                let wanted = Set(needs.compactMap { try? CapacityNeed.parse($0).get().metric } + [Metric.latP99.key])
-                records = try storeOptions.open().records(query, metrics: wanted.sorted())
+                records = try storeOptions.open().compareRuns(query, metrics: wanted)
             }
             guard !records.isEmpty else { throw fail("no runs match; check the filters (vbench runs list takes the same ones)", code: VBenchExit.error) }
             var parts: [String] = []
             var answered = false
             var warnings: [String] = []
             for (value, group) in RunGrouping.partition(records, by: groupBy) {
-                let cores = hostCores ?? group.first { $0.role == .native }?.environment.onlineCpus ?? ProcessInfo.processInfo.activeProcessorCount
+                let cores = hostCores ?? group.first { $0.role == .native }?.onlineCpus ?? ProcessInfo.processInfo.activeProcessorCount
                 let plan = CapacityPlanner.plan(group, needs: needs.compactMap { try? CapacityNeed.parse($0).get() }, hostCores: cores,
                                                 p99MaxNs: p99Max.flatMap(Self.duration))
                 answered = answered || !plan.answers.isEmpty
