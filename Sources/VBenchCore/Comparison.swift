@@ -214,8 +214,14 @@ public enum Comparator {
         var time: Double
         var boot: String?
         /// The group of runs made together: `runs.group`, else the run alone.
-        var group: String
+        var group: GroupID
         var mean: Double { metric.mean }
+    }
+
+    /// A group of runs: a `runs.group` tag, or one run on its own (no text made of its id).
+    enum GroupID: Hashable {
+        case tag(String)
+        case run(UUID)
     }
 
     /// What a comparison groups by: family, workload, device (driver, or driver@collector
@@ -227,24 +233,25 @@ public enum Comparator {
         }
     }
 
-    /// Per key, per run (oldest first): that run's values of each default metric present, and
-    /// the keys in the order first seen. The same driver behind two hypervisor hosts is two
-    /// devices: with runs from more than one collector (`hosts`), a device is driver@host.
-    static func grouped(_ runs: [CompareRun], hosts: Set<String>, workloads: Set<String>?) -> ([Key: [[String: RunValues]]], [Key]) {
-        var out: [Key: [[String: RunValues]]] = [:]
+    /// Per key and default metric, the runs (oldest first) that have it, and the keys in the
+    /// order first seen. The same driver behind two hypervisor hosts is two devices: with runs
+    /// from more than one collector (`hosts`), a device is driver@host.
+    static func grouped(_ runs: [CompareRun], hosts: Set<String>, workloads: Set<String>?) -> ([Key: [String: [RunValues]]], [Key]) {
+        var out: [Key: [String: [RunValues]]] = [:]
         var order: [Key] = []
+        var metricsOf: [String: [Metric]] = [:]
         for r in runs.sorted(by: { $0.startTime < $1.startTime }) {
             let device = hosts.count > 1 ? "\(r.device)@\(r.collectorHost ?? "?")" : r.device
+            let metrics = metricsOf[r.family] ?? { let m = defaultMetrics(family: r.family); metricsOf[r.family] = m; return m }()
+            let group = r.group.map(GroupID.tag) ?? .run(r.runId)
             for w in r.workloads where workloads?.contains(w.name) ?? true {
                 let key = Key(family: r.family, workload: w.name, device: device, role: r.role)
-                var values: [String: RunValues] = [:]
-                for m in defaultMetrics(family: r.family) {
+                if out[key] == nil { order.append(key); out[key] = [:] }
+                for m in metrics {
                     guard let metric = w.metrics[m.key] else { continue }
-                    values[m.key] = RunValues(metric: metric, runId: r.runId, time: r.startTime.timeIntervalSince1970,
-                                              boot: r.bootId, group: r.group ?? r.runId.uuidString)
+                    out[key]![m.key, default: []].append(RunValues(metric: metric, runId: r.runId, time: r.startTime.timeIntervalSince1970,
+                                                                   boot: r.bootId, group: group))
                 }
-                if out[key] == nil { order.append(key) }
-                out[key, default: []].append(values)
             }
         }
         return (out, order)
@@ -264,7 +271,7 @@ public enum Comparator {
         for (key, b) in base {
             guard let c = cand[key] else { continue }
             for metric in defaultMetrics(family: key.family) where only?.contains(metric.key) ?? true {
-                let bRuns = b.compactMap { $0[metric.key] }, cRuns = c.compactMap { $0[metric.key] }
+                let bRuns = b[metric.key] ?? [], cRuns = c[metric.key] ?? []
                 guard !bRuns.isEmpty, !cRuns.isEmpty else { continue }
                 if unit == .repetitions || smallestP(bRuns.count, cRuns.count) > alpha {
                     need.formUnion((bRuns + cRuns).map(\.runId))
@@ -300,10 +307,10 @@ public enum Comparator {
         for k in candOrder where base[k] == nil { keys.append(k) }
         var items: [MetricComparison] = []
         for key in keys {
-            let b = base[key] ?? [], c = cand[key] ?? []
+            let b = base[key] ?? [:], c = cand[key] ?? [:]
             for metric in defaultMetrics(family: key.family) where only?.contains(metric.key) ?? true {
-                let bRuns = b.compactMap { $0[metric.key] }
-                let cRuns = c.compactMap { $0[metric.key] }
+                let bRuns = b[metric.key] ?? []
+                let cRuns = c[metric.key] ?? []
                 guard !bRuns.isEmpty || !cRuns.isEmpty else { continue }
                 var item = MetricComparison(
                     family: key.family, workload: key.workload, device: key.device, role: key.role, metric: metric.key, unit: metric.unit,
@@ -321,7 +328,7 @@ public enum Comparator {
                     items.append(item)
                     continue
                 }
-                let shift = SessionShift.estimate(groups((history[key] ?? []).compactMap { $0[metric.key] }).map { $0.map(\.mean) })
+                let shift = SessionShift.estimate(groups(history[key]?[metric.key] ?? []).map { $0.map(\.mean) })
                 judge(&item, bRuns, cRuns, alpha: thresholds.alpha, unit: unit, drift: drift, shift: shift)
                 items.append(item)
             }
@@ -487,8 +494,8 @@ public enum Comparator {
 
     /// Runs grouped by `runs.group` (a run without one is its own group), in time order.
     static func groups(_ runs: [RunValues]) -> [[RunValues]] {
-        var order: [String] = []
-        var out: [String: [RunValues]] = [:]
+        var order: [GroupID] = []
+        var out: [GroupID: [RunValues]] = [:]
         for r in runs {
             if out[r.group] == nil { order.append(r.group) }
             out[r.group, default: []].append(r)

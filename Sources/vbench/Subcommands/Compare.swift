@@ -296,7 +296,7 @@ extension VBench {
             let unread = (b + c).filter { need.contains($0.runId) && $0.workloads.contains { $0.metrics.values.contains { $0.values == nil } } }
             if !unread.isEmpty {
                 let values: [UUID: [Int: [String: [Double]]]]
-                do { values = try store().repetitions(unread.map(\.runId).sorted { $0.uuidString < $1.uuidString }, metrics: judged) } catch {
+                do { values = try store().repetitions(unread.map { ($0.runId.uuidString, $0.runId) }.sorted { $0.0 < $1.0 }.map(\.1), metrics: judged) } catch {
                     throw fail("reading the repetitions: \(error)", code: VBenchExit.error)
                 }
                 for i in b.indices { if let v = values[b[i].runId] { b[i].setRepetitions(v) } }
