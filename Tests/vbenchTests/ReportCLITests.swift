@@ -56,6 +56,23 @@ import VBenchTestSupport
         let nothing = try Binary.run(["capacity", "--from", file, "--need", "net.stream.bps=1e9"])
         #expect(nothing.status == 1 && nothing.stderr.contains("no net workload"))
     }
+
+    /// Without --host-cores the host's cores are the native run's CPUs, where it recorded them:
+    /// an imported fio or iperf3 result says 0, and then this machine's count stands in.
+    @Test func hostCoresComeFromANativeRunThatRecordedThem() throws {
+        let dir = try ScratchFolder()
+        let lat: [UInt64] = (1...100).map { UInt64($0) * 20_000 }
+        for (cpus, expected) in [(16, 16), (0, ProcessInfo.processInfo.activeProcessorCount)] {
+            var native = Synthetic.record(iops: Synthetic.around(80_000, 3), role: .native, latencyNs: lat)
+            native.environment.onlineCpus = cpus
+            let path = dir.path + "/cpus-\(cpus).json"
+            try CompareCLITests.write([native, Synthetic.record(iops: Synthetic.around(25_000, 3), latencyNs: lat)], to: path)
+            let r = try Binary.run(["capacity", "--from", path, "--need", "blk.randread.iops=5000", "--format", "json"])
+            let plan = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+            let plans = (plan?["plans"] as? [[String: Any]])?.first ?? plan
+            #expect((plans?["hostCores"] as? Int) == expected, "native onlineCpus \(cpus): \(r.stdout) \(r.stderr)")
+        }
+    }
 }
 
 /// The HTML report in a real browser: Debian's chromium, headless, parses the page (the DOM it

@@ -78,7 +78,8 @@ extension VBench {
             var answered = false
             var warnings: [String] = []
             for (value, group) in RunGrouping.partition(records, by: groupBy) {
-                let cores = hostCores ?? group.first { $0.role == .native }?.onlineCpus ?? ProcessInfo.processInfo.activeProcessorCount
+                // A native run's CPUs, where recorded (an imported fio or iperf3 result says 0).
+                let cores = hostCores ?? group.first { $0.role == .native && $0.onlineCpus > 0 }?.onlineCpus ?? ProcessInfo.processInfo.activeProcessorCount
                 let plan = CapacityPlanner.plan(group, needs: needs.compactMap { try? CapacityNeed.parse($0).get() }, hostCores: cores,
                                                 p99MaxNs: p99Max.flatMap(Self.duration))
                 answered = answered || !plan.answers.isEmpty
