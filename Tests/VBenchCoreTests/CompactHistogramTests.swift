@@ -64,11 +64,18 @@ import Testing
         var rng = SeededGenerator(seed: 9)
         for _ in 0..<50_000 { h.record(UInt64(exp(Double.random(in: 10...14, using: &rng)))) }
         let bytes = h.compactEncoded()
-        #expect(bytes[0] == LatencyHistogram.compactDeflatedFormat)
+        #expect(bytes[0] == LatencyHistogram.compactColumnsFormat)
         let plain = [LatencyHistogram.compactFormat] + h.compactBody()
         #expect(bytes.count < plain.count)
         #expect(try Self.same(LatencyHistogram(compact: bytes), h))
         #expect(try Self.same(LatencyHistogram(compact: plain), h))
+        // Format 2 (what the first version-2 writers chose) is still read, and columns beat it.
+        var rows: [UInt8] = [LatencyHistogram.compactDeflatedFormat]
+        LatencyHistogram.appendVarint(UInt64(plain.count - 1), to: &rows)
+        rows += try #require(Deflate.compress(h.compactBody()))
+        #expect(try Self.same(LatencyHistogram(compact: rows), h))
+        #expect(bytes.count < rows.count, "columns \(bytes.count) B against rows \(rows.count) B")
+        #expect(h.compactBody(columns: true).count == plain.count - 1)
         // Cut anywhere, a flipped byte, or a body length that lies: refused by name.
         for n in stride(from: 0, to: bytes.count, by: 7) {
             #expect(throws: CompactHistogramError.self, "cut at \(n)") { try LatencyHistogram(compact: bytes.prefix(n)) }
@@ -76,10 +83,21 @@ import Testing
         var flipped = bytes
         flipped[bytes.count / 2] ^= 0x5a
         #expect(throws: CompactHistogramError.self) { try LatencyHistogram(compact: flipped) }
-        var bomb: [UInt8] = [2]
-        LatencyHistogram.appendVarint(1 << 40, to: &bomb)
-        do { _ = try LatencyHistogram(compact: bomb + bytes.dropFirst(4)); Issue.record("accepted") } catch {
-            #expect(error.description.contains("claims 1099511627776 bytes"))
+        for format: UInt8 in [2, 3] {
+            var bomb: [UInt8] = [format]
+            LatencyHistogram.appendVarint(1 << 40, to: &bomb)
+            do { _ = try LatencyHistogram(compact: bomb + bytes.dropFirst(4)); Issue.record("accepted") } catch {
+                #expect(error.description.contains("claims 1099511627776 bytes"))
+            }
+        }
+        // A column body whose counts were cut off (k gaps, fewer counts) is refused by name.
+        let columns = h.compactBody(columns: true)
+        let short = Array(columns.dropLast(3))
+        var cut: [UInt8] = [LatencyHistogram.compactColumnsFormat]
+        LatencyHistogram.appendVarint(UInt64(short.count), to: &cut)
+        cut += try #require(Deflate.compress(short))
+        do { _ = try LatencyHistogram(compact: cut); Issue.record("accepted") } catch {
+            #expect(error.description.contains("ends inside count of bucket"), "\(error)")
         }
         // A small histogram stays plain: deflating would not pay.
         var small = LatencyHistogram()
@@ -105,7 +123,7 @@ import Testing
             do { _ = try LatencyHistogram(compact: bytes); return "accepted" } catch { return error.description }
         }
         #expect(error(good + [0]).contains("1 bytes after its last bucket"))
-        #expect(error([3] + good.dropFirst()).contains("format 3 is unknown"))
+        #expect(error([4] + good.dropFirst()).contains("format 4 is unknown"))
         #expect(error([1, 17] + good.dropFirst(2)).contains("precisionBits must be 1…16; got 17"))
         #expect(error([1, 10] + [UInt8](repeating: 0xff, count: 10) + [1]).contains("does not fit 64 bits"))
         // A count of zero in a bucket, and a total that disagrees with the buckets.
