@@ -90,3 +90,32 @@ int vbench_tcp_info(int fd, uint32_t *total_retrans, uint32_t *rtt_us) {
     *rtt_us = info.tcpi_rtt;
     return 0;
 }
+
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+int vbench_ethtool_channels(const char *interface, uint32_t *max_rx, uint32_t *max_tx, uint32_t *max_combined,
+                            uint32_t *rx, uint32_t *tx, uint32_t *combined) {
+    struct ethtool_channels channels;
+    struct ifreq request;
+    memset(&channels, 0, sizeof(channels));
+    memset(&request, 0, sizeof(request));
+    if (strlen(interface) >= sizeof(request.ifr_name)) return -ENAMETOOLONG;
+    strncpy(request.ifr_name, interface, sizeof(request.ifr_name) - 1);
+    channels.cmd = ETHTOOL_GCHANNELS;
+    request.ifr_data = (void *)&channels;
+    /* An AF_INET datagram socket carries the ioctl only; nothing is sent. */
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    int rc = ioctl(fd, SIOCETHTOOL, &request);
+    int saved = errno;
+    close(fd);
+    if (rc != 0) return -saved;
+    *max_rx = channels.max_rx; *max_tx = channels.max_tx; *max_combined = channels.max_combined;
+    *rx = channels.rx_count; *tx = channels.tx_count; *combined = channels.combined_count;
+    return 0;
+}

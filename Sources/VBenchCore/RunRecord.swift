@@ -71,6 +71,9 @@ public struct Environment: Codable, Sendable, Equatable {
     /// The kernel's boot id (`/proc/sys/kernel/random/boot_id`): runs with the same id shared a
     /// boot, so `compare` can tell how many boots a side holds. Absent in older records.
     public var bootId: String?
+    /// What the guest was missing or ran in a costly way when it measured (`vbench probe`'s
+    /// audit, without the fixes). Absent in older records and in imported ones.
+    public var audit: GuestAudit?
 
     public init(hostname: String, kernelRelease: String, cpuModel: String, onlineCpus: Int,
                 memoryBytes: UInt64, numaNodes: Int, hypervisor: HypervisorInfo, bootId: String? = nil) {

@@ -10,31 +10,52 @@ public struct ProbeReport: Codable, Sendable, Equatable {
     /// Loaded paravirtual drivers and guest additions (virtio_*, vboxguest, vmw_*, xen*, hv_*).
     public var paravirtualDrivers: [String]
     public var advice: [Advice]
+    /// What the guest is missing or runs in a costly way, with evidence and fixes (absent in
+    /// reports of vbench before the audit).
+    public var audit: GuestAudit?
 }
 
 /// Reads the system (or a recorded tree) through a root prefix.
 public struct SystemProbe: Sendable {
     public let fs: RootedFileSystem
     public let cpuid: CPUIDSource
+    /// How much of the clocksource's cost the audit measures (live systems only).
+    public let clockCost: ClockCostMeasurement
 
-    public init(fs: RootedFileSystem, cpuid: CPUIDSource? = nil) {
+    public init(fs: RootedFileSystem, cpuid: CPUIDSource? = nil, clockCost: ClockCostMeasurement? = nil) {
         self.fs = fs
         self.cpuid = cpuid ?? .for(fs)
+        self.clockCost = fs.isLive ? (clockCost ?? .current) : .none
     }
 
     /// Runs every part of the probe.
     public func report() -> ProbeReport {
-        let env = environment()
+        let env = environment(withAudit: false)
         let inventory = DeviceInventory(fs: fs, hypervisor: env.hypervisor.vendor)
         let disks = inventory.disks()
         let nics = inventory.nics()
         let advice = (disks + nics).compactMap { Advisor.advice(for: $0, hypervisor: env.hypervisor.vendor) }
+        let audit = GuestAuditor(fs: fs, hypervisor: env.hypervisor.vendor, onlineCpus: env.onlineCpus, clockCost: clockCost)
+            .audit(disks: disks, nics: nics)
         return ProbeReport(environment: env, disks: disks, nics: nics,
-                           paravirtualDrivers: paravirtualDrivers(), advice: advice)
+                           paravirtualDrivers: paravirtualDrivers(), advice: advice, audit: audit)
     }
 
-    /// Kernel, CPU, memory, NUMA and hypervisor.
-    public func environment() -> Environment {
+    /// The audit as a RunRecord keeps it: every finding without its fix and evidence (the probe
+    /// prints those), so a report can say what configuration a number was measured under.
+    public func recordedAudit(hypervisor: Hypervisor, onlineCpus: Int) -> GuestAudit {
+        let inventory = DeviceInventory(fs: fs, hypervisor: hypervisor)
+        var audit = GuestAuditor(fs: fs, hypervisor: hypervisor, onlineCpus: onlineCpus, clockCost: clockCost)
+            .audit(disks: inventory.disks(), nics: inventory.nics())
+        for i in audit.findings.indices {
+            audit.findings[i].fix = nil
+            audit.findings[i].evidence = []
+        }
+        return audit
+    }
+
+    /// Kernel, CPU, memory, NUMA and hypervisor, and (`withAudit`) the audit as records keep it.
+    public func environment(withAudit: Bool = true) -> Environment {
         let cpuinfo = fs.readString("/proc/cpuinfo") ?? ""
         let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }
             .flatMap { $0.split(separator: ":", maxSplits: 1).last }.map { String($0).trimmingCharacters() } ?? "unknown"
@@ -42,7 +63,7 @@ public struct SystemProbe: Sendable {
             .first { $0.hasPrefix("MemTotal:") }
             .flatMap { $0.split(separator: " ").dropFirst().first }.flatMap { UInt64($0) } ?? 0
         let nodes = fs.list("/sys/devices/system/node").filter { $0.hasPrefix("node") && $0.dropFirst(4).allSatisfy(\.isNumber) }
-        return Environment(
+        var env = Environment(
             hostname: fs.isLive ? hostName() : (fs.readString("/proc/sys/kernel/hostname") ?? "recorded"),
             kernelRelease: fs.readString("/proc/sys/kernel/osrelease") ?? "unknown",
             cpuModel: model,
@@ -51,6 +72,8 @@ public struct SystemProbe: Sendable {
             numaNodes: max(1, fs.isLive ? (NUMA.configuredNodes() ?? nodes.count) : nodes.count),
             hypervisor: HypervisorDetector.detect(fs, cpuid: cpuid),
             bootId: fs.readString("/proc/sys/kernel/random/boot_id")?.trimmingCharacters())
+        if withAudit { env.audit = recordedAudit(hypervisor: env.hypervisor.vendor, onlineCpus: env.onlineCpus) }
+        return env
     }
 
     /// Paravirtual drivers and guest additions in use: loaded modules (/proc/modules) and

@@ -25,11 +25,27 @@ public struct RootedFileSystem: Sendable {
 
     /// The contents of a small file with trailing whitespace removed, or nil when unreadable.
     public func readString(_ path: String) -> String? {
-        let path = canonicalForRecording(path)
+        readString(path, record: true)
+    }
+
+    /// `readString`, kept out of a recording unless `record` (the caller records what a fixture
+    /// needs, e.g. only the processes that matter out of every /proc/N/comm).
+    public func readString(_ path: String, record: Bool) -> String? {
+        let path = record ? canonicalForRecording(path) : path
         guard let bytes = readBytes(hostPath(path), limit: 1 << 20) else { return nil }
         var text = String(decoding: bytes, as: UTF8.self)
         while let last = text.last, last.isWhitespace || last == "\0" { text.removeLast() }
-        recorder?.recordFile(path, contents: bytes)
+        if record { recorder?.recordFile(path, contents: bytes) }
+        return text
+    }
+
+    /// A file larger than `readString` takes (dpkg's status database), up to `limit` bytes,
+    /// or nil when unreadable or longer than `limit`. A recording keeps only `recorded(text)`,
+    /// the part a fixture needs, instead of the whole file.
+    public func readLargeString(_ path: String, limit: Int, recording recorded: (String) -> String) -> String? {
+        guard let bytes = readBytes(hostPath(path), limit: limit + 1), bytes.count <= limit else { return nil }
+        let text = String(decoding: bytes, as: UTF8.self)
+        recorder?.recordText(path, recorded(text))
         return text
     }
 
@@ -57,7 +73,12 @@ public struct RootedFileSystem: Sendable {
 
     /// Entry names of a directory (no `.`/`..`), sorted; empty when unreadable.
     public func list(_ path: String) -> [String] {
-        let path = canonicalForRecording(path)
+        list(path, record: true)
+    }
+
+    /// `list`, kept out of a recording unless `record`.
+    public func list(_ path: String, record: Bool) -> [String] {
+        let path = record ? canonicalForRecording(path) : path
         guard let dir = opendir(hostPath(path)) else { return [] }
         defer { closedir(dir) }
         var names: [String] = []
@@ -68,7 +89,7 @@ public struct RootedFileSystem: Sendable {
             if name != "." && name != ".." && name != TreeRecorder.keepFile { names.append(name) }
         }
         names.sort()
-        recorder?.recordDirectory(path, entries: names, hostPath: hostPath(path))
+        if record { recorder?.recordDirectory(path, entries: names, hostPath: hostPath(path)) }
         return names
     }
 

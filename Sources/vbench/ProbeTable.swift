@@ -30,6 +30,30 @@ enum ProbeTable {
         if !r.advice.isEmpty {
             out += "\n\nAdvice:\n" + r.advice.map { "  - \($0.message)" }.joined(separator: "\n")
         }
+        if let audit = r.audit { out += "\n\n" + renderAudit(audit) }
+        return out
+    }
+
+    /// The audit: warnings first with their evidence and fixes, then what is fine, one line each.
+    static func renderAudit(_ audit: GuestAudit) -> String {
+        let counts = AuditSeverity.allCases.reversed().compactMap { s -> String? in
+            let n = audit.findings.filter { $0.severity == s }.count
+            return n == 0 ? nil : "\(n) \(s.rawValue)"
+        }
+        var out = "Audit (\(audit.distribution ?? "unknown distribution"), fixes for \(audit.family.rawValue)): \(counts.joined(separator: ", "))"
+        let ordered = audit.findings.enumerated().sorted { a, b in
+            a.element.severity != b.element.severity ? a.element.severity > b.element.severity : a.offset < b.offset
+        }.map(\.element)
+        for f in ordered {
+            out += "\n  [\(f.severity.rawValue)] \(f.check) \(f.subject): \(f.summary)"
+            guard f.severity != .ok else { continue }
+            for e in f.evidence { out += "\n      evidence: \(e)" }
+            if let fix = f.fix {
+                if let g = fix.guest { out += "\n      fix in the guest: \(g)" }
+                if let l = fix.libvirt { out += "\n      fix in libvirt:   \(l)" }
+                if let h = fix.host { out += "\n      fix on the host:  \(h)" }
+            }
+        }
         return out
     }
 }

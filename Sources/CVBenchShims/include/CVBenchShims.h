@@ -33,4 +33,10 @@ int vbench_pin_to_cpu(int cpu);
 /// Returns 0 or -errno.
 int vbench_tcp_info(int fd, uint32_t *total_retrans, uint32_t *rtt_us);
 
+/// ioctl(SIOCETHTOOL, ETHTOOL_GCHANNELS) on `interface`: the maximum and current rx, tx and
+/// combined channels (what `ethtool -l` prints). Returns 0 or -errno (-EOPNOTSUPP when the
+/// driver has no channels).
+int vbench_ethtool_channels(const char *interface, uint32_t *max_rx, uint32_t *max_tx, uint32_t *max_combined,
+                            uint32_t *rx, uint32_t *tx, uint32_t *combined);
+
 #endif

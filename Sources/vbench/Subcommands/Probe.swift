@@ -1,5 +1,6 @@
 import ArgumentParser
 import FoundationEssentials
+import Glibc
 import VBenchCore
 import VBenchProbe
 import VBenchSystem
@@ -20,7 +21,12 @@ extension VBench {
         @Option(help: ArgumentHelp("Copy every file the probe reads into this folder (to make a fixture).", valueName: "dir"))
         var record: String?
 
+        @Flag(help: ArgumentHelp("Measure a clock read under every available clocksource, switching to each and back (needs root; the audit otherwise measures the one in use)."))
+        var clockCost = false
+
         func validate() throws {
+            if clockCost, root != "/" { throw ValidationError("--clock-cost measures the live system; drop it or --root \(root)") }
+            if clockCost, geteuid() != 0 { throw ValidationError("--clock-cost switches the kernel's clocksource and needs root; run it with sudo, or leave it out to measure only the clocksource in use") }
             if root != "/", !FileStatusCheck.isDirectory(root) {
                 throw ValidationError("--root \(root) is not a folder; name a recorded tree such as Tests/Fixtures/qemu-kvm-virtio")
             }
@@ -28,7 +34,7 @@ extension VBench {
 
         func run() throws {
             let recorder = record.map { TreeRecorder(destination: $0) }
-            let report = SystemProbe(fs: RootedFileSystem(root: root, recorder: recorder)).report()
+            let report = SystemProbe(fs: RootedFileSystem(root: root, recorder: recorder), clockCost: clockCost ? .every : nil).report()
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

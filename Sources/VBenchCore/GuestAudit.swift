@@ -1,0 +1,130 @@
+/// What a guest is missing or runs in a costly way: paravirtual drivers, guest agents and their
+/// channels, display, clocksource, balloon, RNG, I/O schedulers, NIC queues, huge pages and
+/// nested virtualization. `vbench probe` prints it; every RunRecord's environment carries it, so
+/// a report can say under which configuration a number was measured.
+public struct GuestAudit: Codable, Sendable, Equatable {
+    /// `ID` of /etc/os-release (`debian`, `ubuntu`, `fedora`), when readable.
+    public var distribution: String?
+    /// The family the guest-side fixes are written for.
+    public var family: DistributionFamily
+    public var findings: [AuditFinding]
+
+    public init(distribution: String?, family: DistributionFamily, findings: [AuditFinding]) {
+        self.distribution = distribution
+        self.family = family
+        self.findings = findings
+    }
+
+    /// Findings worth a warning beside a number of `family` (`blk`, `net`, `mem`) measured on
+    /// `device`: costly configurations that apply to every number or to that device.
+    public func costly(forFamily family: String, device: String?) -> [AuditFinding] {
+        findings.filter { f in
+            guard f.severity == .warning, let affects = f.affects else { return false }
+            return affects.contains { a in
+                a == "all" || a == family || (device != nil && a == "\(family):\(device ?? "")")
+            }
+        }
+    }
+}
+
+/// A distribution family: which package manager the fix names.
+public enum DistributionFamily: String, Codable, Sendable, CaseIterable {
+    case debian, rhel, suse, arch, alpine, unknown
+
+    /// The family of an os-release `ID` and `ID_LIKE` (`ubuntu` with `debian`, `rocky` with
+    /// `rhel fedora`).
+    public static func of(id: String?, idLike: String?) -> DistributionFamily {
+        let words = ([id] + (idLike ?? "").split(separator: " ").map(String.init)).compactMap { $0?.lowercased() }
+        for w in words {
+            switch w {
+            case "debian", "ubuntu", "raspbian", "linuxmint": return .debian
+            case "rhel", "fedora", "centos", "rocky", "almalinux", "ol", "amzn": return .rhel
+            case "suse", "opensuse", "sles", "opensuse-leap", "opensuse-tumbleweed": return .suse
+            case "arch", "manjaro": return .arch
+            case "alpine": return .alpine
+            default: continue
+            }
+        }
+        return .unknown
+    }
+
+    /// The command that installs `packages` (named per family by the caller).
+    public func installCommand(_ packages: [String]) -> String {
+        let list = packages.joined(separator: " ")
+        return switch self {
+        case .debian: "apt install \(list)"
+        case .rhel: "dnf install \(list)"
+        case .suse: "zypper install \(list)"
+        case .arch: "pacman -S \(list)"
+        case .alpine: "apk add \(list)"
+        case .unknown: "install \(list) with the distribution's package manager"
+        }
+    }
+}
+
+/// How bad a finding is.
+public enum AuditSeverity: String, Codable, Sendable, CaseIterable, Comparable {
+    /// As it should be.
+    case ok
+    /// Worth knowing; no action needed for benchmarking.
+    case info
+    /// Missing or set up in a way that costs performance or manageability: the fix is advised.
+    case warning
+    /// The check could not be made; the summary says why.
+    case unknown
+
+    private var rank: Int {
+        switch self { case .ok: 0; case .unknown: 1; case .info: 2; case .warning: 3 }
+    }
+
+    public static func < (a: AuditSeverity, b: AuditSeverity) -> Bool { a.rank < b.rank }
+}
+
+/// One check's result.
+public struct AuditFinding: Codable, Sendable, Equatable {
+    /// The check: `driver`, `agent`, `channel`, `display`, `clocksource`, `balloon`, `rng`,
+    /// `scheduler`, `net-queues`, `thp`, `nested`, `device`.
+    public var check: String
+    /// What it is about: a driver, agent, device or setting name (`virtio_rng`, `vda`, `tsc`).
+    public var subject: String
+    public var severity: AuditSeverity
+    /// One sentence a person reads.
+    public var summary: String
+    /// What was read, as `path: value` (or `path: absent`).
+    public var evidence: [String]
+    /// What would fix it; nil when nothing needs fixing.
+    public var fix: AuditFix?
+    /// Which numbers it can change: `all`, a family (`blk`, `net`, `mem`) or `family:device`
+    /// (`blk:vda`). Nil when it changes no measured number.
+    public var affects: [String]?
+    /// Measured figures behind the finding, e.g. `clock_gettime_ns.tsc`.
+    public var figures: [String: Double]?
+
+    public init(check: String, subject: String, severity: AuditSeverity, summary: String, evidence: [String],
+                fix: AuditFix? = nil, affects: [String]? = nil, figures: [String: Double]? = nil) {
+        self.check = check
+        self.subject = subject
+        self.severity = severity
+        self.summary = summary
+        self.evidence = evidence
+        self.fix = fix
+        self.affects = affects
+        self.figures = figures
+    }
+}
+
+/// A fix, on the side that can make it.
+public struct AuditFix: Codable, Sendable, Equatable {
+    /// Inside the guest, for its distribution family (a command or a file to write).
+    public var guest: String?
+    /// The libvirt domain XML element.
+    public var libvirt: String?
+    /// The QEMU command-line option (or the hypervisor's setting, for other products).
+    public var host: String?
+
+    public init(guest: String? = nil, libvirt: String? = nil, host: String? = nil) {
+        self.guest = guest
+        self.libvirt = libvirt
+        self.host = host
+    }
+}
