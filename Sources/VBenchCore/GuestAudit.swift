@@ -113,6 +113,35 @@ public struct AuditFinding: Codable, Sendable, Equatable {
     }
 }
 
+extension AuditFinding {
+    enum CodingKeys: String, CodingKey { case check, subject, severity, summary, evidence, fix, affects, figures }
+
+    /// An empty summary or evidence list is left out (records keep findings short).
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(check, forKey: .check)
+        try c.encode(subject, forKey: .subject)
+        try c.encode(severity, forKey: .severity)
+        if !summary.isEmpty { try c.encode(summary, forKey: .summary) }
+        if !evidence.isEmpty { try c.encode(evidence, forKey: .evidence) }
+        try c.encodeIfPresent(fix, forKey: .fix)
+        try c.encodeIfPresent(affects, forKey: .affects)
+        try c.encodeIfPresent(figures, forKey: .figures)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        check = try c.decode(String.self, forKey: .check)
+        subject = try c.decode(String.self, forKey: .subject)
+        severity = try c.decode(AuditSeverity.self, forKey: .severity)
+        summary = try c.decodeIfPresent(String.self, forKey: .summary) ?? ""
+        evidence = try c.decodeIfPresent([String].self, forKey: .evidence) ?? []
+        fix = try c.decodeIfPresent(AuditFix.self, forKey: .fix)
+        affects = try c.decodeIfPresent([String].self, forKey: .affects)
+        figures = try c.decodeIfPresent([String: Double].self, forKey: .figures)
+    }
+}
+
 /// A fix, on the side that can make it.
 public struct AuditFix: Codable, Sendable, Equatable {
     /// Inside the guest, for its distribution family (a command or a file to write).

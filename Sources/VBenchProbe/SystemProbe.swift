@@ -41,15 +41,20 @@ public struct SystemProbe: Sendable {
                            paravirtualDrivers: paravirtualDrivers(), advice: advice, audit: audit)
     }
 
-    /// The audit as a RunRecord keeps it: every finding without its fix and evidence (the probe
-    /// prints those), so a report can say what configuration a number was measured under.
+    /// The audit as a RunRecord keeps it (about 1 KB), so a report can say what configuration a
+    /// number was measured under: every finding without its evidence and fix (the probe prints
+    /// those), the summary only for warnings, and no line for a driver with no device to drive.
     public func recordedAudit(hypervisor: Hypervisor, onlineCpus: Int) -> GuestAudit {
         let inventory = DeviceInventory(fs: fs, hypervisor: hypervisor)
         var audit = GuestAuditor(fs: fs, hypervisor: hypervisor, onlineCpus: onlineCpus, clockCost: clockCost)
             .audit(disks: inventory.disks(), nics: inventory.nics())
-        for i in audit.findings.indices {
-            audit.findings[i].fix = nil
-            audit.findings[i].evidence = []
+        audit.findings = audit.findings.compactMap { f in
+            if f.check == "driver", f.severity == .ok, f.summary.hasPrefix("no device") { return nil }
+            var kept = f
+            kept.fix = nil
+            kept.evidence = []
+            if f.severity != .warning { kept.summary = "" }
+            return kept
         }
         return audit
     }

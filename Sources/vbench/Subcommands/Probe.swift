@@ -9,7 +9,7 @@ extension VBench {
     /// `vbench probe`: devices, drivers, classes, hypervisor, advice.
     struct Probe: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List disks and NICs with their drivers and classes, and identify the hypervisor."
+            abstract: "List disks and NICs with their drivers and classes, identify the hypervisor, and audit what the guest is missing."
         )
 
         @Flag(help: "Print the report as JSON.")
