@@ -1,14 +1,14 @@
 import VBenchCore
 import VBenchSystem
 
-/// Names the hypervisor from CPUID leaf 0x40000000, DMI and /sys/hypervisor/type, and the
-/// platform (cloud) from DMI.
+/// Names the hypervisor from CPUID leaf 0x40000000, DMI, /sys/hypervisor/type, the device tree
+/// and the partition files of POWER and IBM Z, and the platform (cloud) from DMI.
 ///
 /// CPUID says which hypervisor interface the CPU presents (KVM, TCG, VMware, Xen, Hyper-V);
 /// DMI says which product the firmware claims. DMI decides between products that share a CPUID
 /// interface (VirtualBox may present KVM's; KVM may present Hyper-V's enlightenments); no DMI
 /// with KVM's signature is Firecracker, which has no firmware tables. Without CPUID (arm64,
-/// ppc64, s390x) DMI decides, and a machine it does not name stays `unknown`.
+/// ppc64, s390x) the firmware files decide, and a machine none of them names stays `unknown`.
 public enum HypervisorDetector {
     /// Products DMI names precisely, ahead of whatever CPUID interface they present.
     static let distinctProducts: Set<Hypervisor> = [.vmware, .virtualbox, .xen, .hyperV, .cloudHypervisor, .parallels, .bhyve]
@@ -82,9 +82,20 @@ public enum HypervisorDetector {
         return .unknown
     }
 
-    /// What is left when nothing names a hypervisor.
+    /// Device tree, POWER/Z partition files, and what is left when nothing names a hypervisor.
     static func firmwareFiles(_ fs: RootedFileSystem, hasCPUID: Bool, bit: Bool?, dmi: DMITable, sysType: String?,
                               evidence: inout [String]) -> Hypervisor {
+        let tree = DeviceTreeReader(fs)
+        let fromTree = tree.identify()
+        if let fromTree { evidence += fromTree.evidence }
+        if let h = fromTree?.hypervisor, h != .unknown { return h }
+        let cpuinfo = fs.readString("/proc/cpuinfo") ?? ""
+        let partition = PartitionReader(fs: fs).identify(cpuinfo: cpuinfo)
+        if let partition {
+            evidence += partition.evidence
+            return partition.hypervisor
+        }
+        if fromTree?.hypervisor == .unknown { return .unknown }
         if sysType != nil { return .unknown }
         if bit == true { return .unknown }
         if hasCPUID { return .none }
@@ -97,7 +108,11 @@ public enum HypervisorDetector {
             evidence.append("firmware names no hypervisor")
             return .none
         }
-        evidence.append("no CPUID or DMI to tell by")
+        if fromTree != nil {
+            evidence.append("device tree names no hypervisor")
+            return .none
+        }
+        evidence.append("no CPUID, DMI or device tree to tell by")
         return .unknown
     }
 

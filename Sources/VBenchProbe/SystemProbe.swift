@@ -36,8 +36,7 @@ public struct SystemProbe: Sendable {
     /// Kernel, CPU, memory, NUMA and hypervisor.
     public func environment() -> Environment {
         let cpuinfo = fs.readString("/proc/cpuinfo") ?? ""
-        let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }
-            .flatMap { $0.split(separator: ":", maxSplits: 1).last }.map { String($0).trimmingCharacters() } ?? "unknown"
+        let model = CPUModel.name(cpuinfo: cpuinfo, deviceTreeModel: { DeviceTreeReader(fs).model })
         let memKiB = (fs.readString("/proc/meminfo") ?? "").split(separator: "\n")
             .first { $0.hasPrefix("MemTotal:") }
             .flatMap { $0.split(separator: " ").dropFirst().first }.flatMap { UInt64($0) } ?? 0

@@ -46,6 +46,7 @@ import VBenchSystem
         #expect(replay.nics == live.nics)
         #expect(replay.paravirtualDrivers == live.paravirtualDrivers)
         #expect(replay.environment.hypervisor == live.environment.hypervisor)
+        #expect(replay.environment.cpuModel == live.environment.cpuModel)
         #expect(replay.environment.kernelRelease == live.environment.kernelRelease)
     }
 }
