@@ -33,7 +33,7 @@ public struct SystemProbe: Sendable {
                            paravirtualDrivers: paravirtualDrivers(), advice: advice)
     }
 
-    /// Kernel, CPU, memory, NUMA and hypervisor.
+    /// Kernel, CPU, memory, NUMA, hypervisor and container.
     public func environment() -> Environment {
         let cpuinfo = fs.readString("/proc/cpuinfo") ?? ""
         let model = CPUModel.name(cpuinfo: cpuinfo, deviceTreeModel: { DeviceTreeReader(fs).model })
@@ -49,7 +49,8 @@ public struct SystemProbe: Sendable {
             memoryBytes: memKiB * 1024,
             numaNodes: max(1, fs.isLive ? (NUMA.configuredNodes() ?? nodes.count) : nodes.count),
             hypervisor: HypervisorDetector.detect(fs, cpuid: cpuid),
-            bootId: fs.readString("/proc/sys/kernel/random/boot_id")?.trimmingCharacters())
+            bootId: fs.readString("/proc/sys/kernel/random/boot_id")?.trimmingCharacters(),
+            container: ContainerDetector.detect(fs))
     }
 
     /// Paravirtual drivers and guest additions in use: loaded modules (/proc/modules) and
