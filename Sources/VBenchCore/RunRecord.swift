@@ -68,6 +68,10 @@ public struct Environment: Codable, Sendable, Equatable {
     public var memoryBytes: UInt64
     public var numaNodes: Int
     public var hypervisor: HypervisorInfo
+    /// Whether the probe ran in a container (cgroup limits change every number), with the
+    /// evidence for and against. Absent in older records and in imported ones.
+    public var container: ContainerInfo?
+
     /// The kernel's boot id (`/proc/sys/kernel/random/boot_id`): runs with the same id shared a
     /// boot, so `compare` can tell how many boots a side holds. Absent in older records.
     public var bootId: String?
@@ -76,8 +80,10 @@ public struct Environment: Codable, Sendable, Equatable {
     public var audit: GuestAudit?
 
     public init(hostname: String, kernelRelease: String, cpuModel: String, onlineCpus: Int,
-                memoryBytes: UInt64, numaNodes: Int, hypervisor: HypervisorInfo, bootId: String? = nil) {
+                memoryBytes: UInt64, numaNodes: Int, hypervisor: HypervisorInfo, bootId: String? = nil,
+                container: ContainerInfo? = nil) {
         self.bootId = bootId
+        self.container = container
         self.hostname = hostname
         self.kernelRelease = kernelRelease
         self.cpuModel = cpuModel
@@ -97,12 +103,18 @@ public struct HypervisorInfo: Codable, Sendable, Equatable {
     public var dmiProductName: String?
     /// `/sys/hypervisor/type`, when present.
     public var sysHypervisorType: String?
+    /// The platform built on the hypervisor, named by its firmware: `OpenStack Nova`, `Amazon EC2`,
+    /// `Google Compute Engine`, `Alibaba Cloud ECS`, `oVirt`, `RHEV`, `Nutanix AHV`. Absent when
+    /// none is named, and in older records.
+    public var product: String?
     /// Human-readable reasons for the verdict, e.g. `cpuid:KVMKVMKVM`, `dmi:absent`.
     public var evidence: [String]
 
     public init(vendor: Hypervisor, cpuidSignature: String? = nil, dmiSysVendor: String? = nil,
-                dmiProductName: String? = nil, sysHypervisorType: String? = nil, evidence: [String] = []) {
+                dmiProductName: String? = nil, sysHypervisorType: String? = nil, product: String? = nil,
+                evidence: [String] = []) {
         self.vendor = vendor
+        self.product = product
         self.cpuidSignature = cpuidSignature
         self.dmiSysVendor = dmiSysVendor
         self.dmiProductName = dmiProductName
@@ -125,6 +137,10 @@ public enum Hypervisor: String, Codable, Sendable, CaseIterable {
     case bhyve
     case parallels
     case acrn
+    /// IBM PowerVM (the POWER firmware hypervisor, pHyp): a pseries LPAR.
+    case powerVM = "powervm"
+    /// IBM z/VM on IBM Z.
+    case zvm
     case unknown
     case none
 
@@ -143,6 +159,8 @@ public enum Hypervisor: String, Codable, Sendable, CaseIterable {
         case .bhyve: "bhyve"
         case .parallels: "Parallels"
         case .acrn: "ACRN"
+        case .powerVM: "PowerVM"
+        case .zvm: "z/VM"
         case .unknown: "unknown hypervisor"
         case .none: "none (bare metal)"
         }

@@ -2,6 +2,10 @@ import VBenchSystem
 
 /// Where the hypervisor's CPUID answers come from: the instruction on a live system, or files
 /// in a recorded tree (`cpuid-40000000`, `cpuid-hypervisor-bit`).
+///
+/// Only x86 has CPUID. A live arm64, ppc64 or s390x system has none, and records no cpuid files;
+/// a recorded tree has none when it has no cpuid files and its `proc/cpuinfo` has no x86 `flags`
+/// line (arm64's has `Features`).
 public enum CPUIDSource: Sendable {
     case live
     case recorded
@@ -9,11 +13,19 @@ public enum CPUIDSource: Sendable {
     /// Chooses the instruction for the live root and recorded files for any other root.
     public static func `for`(_ fs: RootedFileSystem) -> CPUIDSource { fs.isLive ? .live : .recorded }
 
+    /// Whether the probed system has CPUID at all.
+    func isAvailable(_ fs: RootedFileSystem) -> Bool {
+        switch self {
+        case .live: return CPUID.isAvailable
+        case .recorded: return hypervisorBit(fs) != nil || fs.exists("/cpuid-40000000")
+        }
+    }
+
     /// The leaf 0x40000000 signature, only when the hypervisor bit is set (as the kernel does).
     func signature(_ fs: RootedFileSystem) -> String? {
         switch self {
         case .live:
-            let bit = CPUID.hypervisorBit()
+            guard let bit = CPUID.hypervisorBit() else { return nil }
             let sig = bit ? CPUID.hypervisorSignature() : nil
             fs.recorder?.recordText("/cpuid-hypervisor-bit", bit ? "1\n" : "0\n")
             if let sig { fs.recorder?.recordText("/cpuid-40000000", sig + "\n") }
@@ -24,14 +36,16 @@ public enum CPUIDSource: Sendable {
         }
     }
 
-    /// The hypervisor bit, or nil when a recorded tree does not say.
+    /// The hypervisor bit, or nil without CPUID (or when a recorded tree does not say).
     func hypervisorBit(_ fs: RootedFileSystem) -> Bool? {
         switch self {
         case .live: return CPUID.hypervisorBit()
         case .recorded:
             if let v = fs.readString("/cpuid-hypervisor-bit") { return v == "1" }
             guard let cpuinfo = fs.readString("/proc/cpuinfo") else { return nil }
-            return cpuinfo.split(separator: "\n").contains { $0.hasPrefix("flags") && $0.split(separator: " ").contains("hypervisor") }
+            // x86 prints `flags : …` for every CPU; other architectures have no such line.
+            guard let flags = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return nil }
+            return flags.split(whereSeparator: { $0 == " " || $0 == "\t" }).contains("hypervisor")
         }
     }
 }

@@ -59,11 +59,11 @@ public struct SystemProbe: Sendable {
         return audit
     }
 
-    /// Kernel, CPU, memory, NUMA and hypervisor, and (`withAudit`) the audit as records keep it.
+    /// Kernel, CPU, memory, NUMA, hypervisor and container, and (`withAudit`) the audit as
+    /// records keep it.
     public func environment(withAudit: Bool = true) -> Environment {
         let cpuinfo = fs.readString("/proc/cpuinfo") ?? ""
-        let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }
-            .flatMap { $0.split(separator: ":", maxSplits: 1).last }.map { String($0).trimmingCharacters() } ?? "unknown"
+        let model = CPUModel.name(cpuinfo: cpuinfo, deviceTreeModel: { DeviceTreeReader(fs).model })
         let memKiB = (fs.readString("/proc/meminfo") ?? "").split(separator: "\n")
             .first { $0.hasPrefix("MemTotal:") }
             .flatMap { $0.split(separator: " ").dropFirst().first }.flatMap { UInt64($0) } ?? 0
@@ -76,7 +76,8 @@ public struct SystemProbe: Sendable {
             memoryBytes: memKiB * 1024,
             numaNodes: max(1, fs.isLive ? (NUMA.configuredNodes() ?? nodes.count) : nodes.count),
             hypervisor: HypervisorDetector.detect(fs, cpuid: cpuid),
-            bootId: fs.readString("/proc/sys/kernel/random/boot_id")?.trimmingCharacters())
+            bootId: fs.readString("/proc/sys/kernel/random/boot_id")?.trimmingCharacters(),
+            container: ContainerDetector.detect(fs))
         if withAudit { env.audit = recordedAudit(hypervisor: env.hypervisor.vendor, onlineCpus: env.onlineCpus) }
         return env
     }

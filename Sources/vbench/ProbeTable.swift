@@ -5,8 +5,12 @@ import VBenchProbe
 enum ProbeTable {
     static func render(_ r: ProbeReport) -> String {
         let env = r.environment
+        let product = env.hypervisor.product.map { " — \($0)" } ?? ""
+        let container = env.container.map { c in
+            "\nContainer:  \(c.kind.displayName)" + c.evidence.map { "\n            \($0)" }.joined()
+        } ?? ""
         var out = """
-            Hypervisor: \(env.hypervisor.vendor.displayName)  (\(env.hypervisor.evidence.joined(separator: ", ")))
+            Hypervisor: \(env.hypervisor.vendor.displayName)\(product)  (\(env.hypervisor.evidence.joined(separator: ", ")))\(container)
             Kernel:     \(env.kernelRelease)
             CPU:        \(env.cpuModel), \(env.onlineCpus) online
             Memory:     \(ByteCount.human(env.memoryBytes)), \(env.numaNodes) NUMA node\(env.numaNodes == 1 ? "" : "s")

@@ -425,6 +425,7 @@ extension GuestAudit {
     @Test func theRecordedDevelopmentMachine() throws {
         let report = Fixtures.report("firecracker-pci-dev")
         #expect(report.environment.hypervisor.vendor == .firecracker)
+        #expect(report.environment.container?.kind == ContainerKind.none, "a /.dockerenv in the image does not make a container")
         let audit = try #require(report.audit)
         let clock = try #require(audit.one("clocksource"))
         #expect(clock.subject == "tsc")

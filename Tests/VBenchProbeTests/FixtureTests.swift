@@ -19,6 +19,32 @@ struct Expected: Decodable {
     var nics: [Device]
     var paravirtualDrivers: [String]
     var adviceFor: [String]
+    /// The platform (`HypervisorInfo.product`) when the key is present; null means none. Absent
+    /// in older fixtures, which are then not checked for it.
+    var product: String??
+    /// The container kind's raw value (`docker`, `none`, `container-other`), when checked.
+    var container: String?
+    /// The CPU model, when checked.
+    var cpuModel: String?
+    /// The machine architecture the tree was built for (`uname -m`), when given.
+    var architecture: String?
+
+    private enum Keys: String, CodingKey {
+        case hypervisor, disks, nics, paravirtualDrivers, adviceFor, product, container, cpuModel, architecture
+    }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: Keys.self)
+        hypervisor = try c.decode(String.self, forKey: .hypervisor)
+        disks = try c.decode([Device].self, forKey: .disks)
+        nics = try c.decode([Device].self, forKey: .nics)
+        paravirtualDrivers = try c.decode([String].self, forKey: .paravirtualDrivers)
+        adviceFor = try c.decode([String].self, forKey: .adviceFor)
+        product = c.contains(.product) ? .some(try c.decodeIfPresent(String.self, forKey: .product)) : .none
+        container = try c.decodeIfPresent(String.self, forKey: .container)
+        cpuModel = try c.decodeIfPresent(String.self, forKey: .cpuModel)
+        architecture = try c.decodeIfPresent(String.self, forKey: .architecture)
+    }
 }
 
 enum Fixtures {
@@ -57,7 +83,16 @@ enum Fixtures {
     func probeFindsWhatTheFixtureHolds(name: String) throws {
         let expected = try Fixtures.expected(name)
         let report = Fixtures.report(name)
-        #expect(report.environment.hypervisor.vendor.rawValue == expected.hypervisor)
+        #expect(report.environment.hypervisor.vendor.rawValue == expected.hypervisor, "\(name): \(report.environment.hypervisor.evidence)")
+        if let product = expected.product {
+            #expect(report.environment.hypervisor.product == product, "\(name): product")
+        }
+        if let container = expected.container {
+            #expect(report.environment.container?.kind.rawValue == container, "\(name): \(report.environment.container?.evidence ?? [])")
+        }
+        if let cpuModel = expected.cpuModel {
+            #expect(report.environment.cpuModel == cpuModel, "\(name): CPU model")
+        }
         func check(_ found: [DeviceInfo], _ wanted: [Expected.Device], kind: String) {
             #expect(found.map(\.name).sorted() == wanted.map(\.name).sorted(), "\(name): \(kind) names")
             for w in wanted {

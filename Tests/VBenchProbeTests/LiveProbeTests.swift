@@ -46,6 +46,14 @@ import VBenchSystem
         #expect(replay.nics == live.nics)
         #expect(replay.paravirtualDrivers == live.paravirtualDrivers)
         #expect(replay.environment.hypervisor == live.environment.hypervisor)
+        #expect(replay.environment.container == live.environment.container)
+        #expect(replay.environment.cpuModel == live.environment.cpuModel)
         #expect(replay.environment.kernelRelease == live.environment.kernelRelease)
+    }
+
+    @Test func liveContainerVerdictShowsItsEvidence() throws {
+        let container = try #require(SystemProbe(fs: RootedFileSystem()).environment().container)
+        #expect(!container.evidence.isEmpty)
+        #expect(container.evidence.contains { $0.contains("PID namespace") || $0.contains("/proc/self/ns/pid") })
     }
 }

@@ -381,6 +381,15 @@ extension GoldenFiles {
         #expect(r.status == 0)
         #expect(r.stdout.contains("Hypervisor: QEMU-TCG"))
         #expect(r.stdout.contains("sda is on ata_piix (emulated IDE); attach it as virtio-blk"))
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures").path
+        let ec2 = try Binary.run(["probe", "--root", fixtures + "/ec2-nitro"])
+        #expect(ec2.stdout.contains("Hypervisor: KVM — Amazon EC2  (cpuid:KVMKVMKVM"), "\(ec2.stdout)")
+        let image = try Binary.run(["probe", "--root", fixtures + "/firecracker-docker-image"])
+        #expect(image.stdout.contains("Container:  no container\n            against: this process is in the initial PID namespace"), "\(image.stdout)")
+        #expect(image.stdout.contains("            for docker: /.dockerenv present"))
+        let json = try Binary.run(["probe", "--json", "--root", fixtures + "/docker-nonroot"])
+        #expect(json.stdout.contains("\"container\" : {") && json.stdout.contains("\"kind\" : \"docker\""), "\(json.stdout)")
         let bad = try Binary.run(["probe", "--root", "/var/tmp/vbench-no-such-root"])
         #expect(bad.status == 64)
     }
