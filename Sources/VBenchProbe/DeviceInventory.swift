@@ -98,7 +98,7 @@ public struct DeviceInventory: Sendable {
         while path.hasPrefix("/sys/devices/") {
             if Self.looksLikePCIAddress(lastComponent(path)),
                let vendor = fs.readString("\(path)/vendor"), let device = fs.readString("\(path)/device") {
-                return "\(hex4(vendor)):\(hex4(device))"
+                return "\(Self.hex4(vendor)):\(Self.hex4(device))"
             }
             path = parent(of: path)
         }
@@ -114,7 +114,8 @@ public struct DeviceInventory: Sendable {
         return parts.count == 3 && parts[0].count == 4 && parts[1].count == 2 && parts[2].contains(".")
     }
 
-    private func hex4(_ text: String) -> String {
+    /// `0x1AF4` → `1af4`, padded to four hex digits.
+    static func hex4(_ text: String) -> String {
         var s = text.lowercased()
         if s.hasPrefix("0x") { s.removeFirst(2) }
         while s.count < 4 { s = "0" + s }

@@ -88,7 +88,7 @@ struct AuditFacts: Sendable {
         pciDevices = fs.list("/sys/bus/pci/devices").compactMap { address in
             let base = "/sys/bus/pci/devices/\(address)"
             guard let vendor = fs.readString("\(base)/vendor"), let device = fs.readString("\(base)/device") else { return nil }
-            return PCIDevice(address: address, id: "\(Self.hex4(vendor)):\(Self.hex4(device))",
+            return PCIDevice(address: address, id: "\(DeviceInventory.hex4(vendor)):\(DeviceInventory.hex4(device))",
                              classCode: fs.readString("\(base)/class")?.trimmingCharacters().lowercased(),
                              driver: fs.readLink("\(base)/driver").map(lastComponent))
         }
@@ -128,18 +128,6 @@ struct AuditFacts: Sendable {
         return (nil, "\(name) not in /proc/modules or /sys/module; /lib/modules/\(kernelRelease ?? "?") unreadable")
     }
 
-    /// The drivers registered on any bus that have a device bound (`/sys/bus/*/drivers/NAME/DEV`).
-    func boundDevices(ofDriver driver: String) -> [String] {
-        let wanted = [driver, driver.replacingDashes(), driver.replacingUnderscores()]
-        var out: [String] = []
-        for bus in fs.list("/sys/bus") {
-            for name in fs.list("/sys/bus/\(bus)/drivers") where wanted.contains(name) {
-                out += fs.list("/sys/bus/\(bus)/drivers/\(name)").filter { !SystemProbe.driverControlFiles.contains($0) }
-            }
-        }
-        return out
-    }
-
     /// The lines of a module list that name a driver the audit asks about.
     static func auditedLines(_ text: String) -> String {
         let wanted = Set(ExpectedDriver.all.map(\.module))
@@ -169,13 +157,6 @@ struct AuditFacts: Sendable {
             out[String(parts[0])] = value
         }
         return out
-    }
-
-    static func hex4(_ text: String) -> String {
-        var s = text.trimmingCharacters().lowercased()
-        if s.hasPrefix("0x") { s.removeFirst(2) }
-        while s.count < 4 { s = "0" + s }
-        return s
     }
 }
 
