@@ -236,6 +236,14 @@ extension GuestAudit {
         let f = try #require(try GuestTree.debianKVM().audit(.kvm).one("display"))
         #expect(f.severity == .info)
         #expect(f.subject == "none")
+        // A lab guest under -vga none: the console's fbcon class device is not a framebuffer.
+        let t = try GuestTree.debianKVM()
+        try t.file("/sys/class/graphics/fbcon/uevent", "")
+        #expect(t.audit(.kvm).one("display")?.subject == "none")
+        try t.file("/sys/class/graphics/fb0/name", "EFI VGA")
+        let efi = try #require(t.audit(.kvm).one("display"))
+        #expect(efi.severity == .warning)
+        #expect(efi.summary.contains("firmware framebuffer (efifb)"))
     }
 
     // MARK: clocksource

@@ -65,7 +65,7 @@ struct ClockAudit {
         case .current:
             figures["clock_gettime_ns.\(current)"] = ClockSource.nanosecondsPerRead()
             let others = available.filter { $0 != current }
-            if !others.isEmpty { notes.append("\(others.joined(separator: ", ")) not measured (vbench probe --clock-cost switches to each, as root)") }
+            if !others.isEmpty { notes.append("\(others.joined(separator: ", ")) not measured: `vbench probe --clock-cost` (root) switches to each") }
         case .every:
             let (measured, failures) = ClockSource.measureEach(available.isEmpty ? [current] : available)
             for (name, ns) in measured { figures["clock_gettime_ns.\(name)"] = ns }
@@ -73,7 +73,7 @@ struct ClockAudit {
         }
         let costText = figures.isEmpty ? "" : "; clock_gettime costs " + figures.sorted { $0.key < $1.key }
             .map { "\($0.key.dropFirst("clock_gettime_ns.".count)) \(Self.format($0.value)) ns" }.joined(separator: ", ")
-        let noteText = notes.isEmpty ? "" : " (" + notes.joined(separator: "; ") + ")"
+        let noteText = notes.isEmpty ? "" : "; " + notes.joined(separator: "; ")
 
         if Self.slow.contains(current) {
             let better = available.first(where: Self.fast.contains)

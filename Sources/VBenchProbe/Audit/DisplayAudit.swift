@@ -61,7 +61,8 @@ struct DisplayAudit {
             out.append(Adapter(name: card, id: nil, driver: driver, evidence: "/sys/class/drm/\(card)/device/driver: \(driver ?? "none")"))
         }
         if out.isEmpty {
-            for fb in fs.list("/sys/class/graphics") where fb.hasPrefix("fb") {
+            // Framebuffers are fb0, fb1, …; `fbcon` (the console's class device) is not one.
+            for fb in fs.list("/sys/class/graphics") where fb.hasPrefix("fb") && fb.count > 2 && fb.dropFirst(2).allSatisfy(\.isNumber) {
                 let name = fs.readString("/sys/class/graphics/\(fb)/name")?.trimmingCharacters()
                 let driver: String? = switch name {
                 case "EFI VGA"?: "efifb"
