@@ -42,7 +42,7 @@ public enum ClockSource {
     /// the one in use before, whatever happens (needs root). A name the kernel refuses gets no
     /// figure and its reason.
     public static func measureEach(_ names: [String]) -> (figures: [String: Double], failures: [String: String]) {
-        guard let original = current() else { return ([:], Dictionary(uniqueKeysWithValues: names.map { ($0, "no current_clocksource") })) }
+        guard let original = current() else { return ([:], Dictionary(names.map { ($0, "no current_clocksource") }, uniquingKeysWith: { first, _ in first })) }
         var figures: [String: Double] = [:]
         var failures: [String: String] = [:]
         defer { try? select(original) }

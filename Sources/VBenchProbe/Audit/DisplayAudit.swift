@@ -78,8 +78,8 @@ struct DisplayAudit {
         return out
     }
 
-    func findings() -> [AuditFinding] {
-        let found = adapters()
+    /// One finding per adapter in `found` (from `adapters()`), or one for a headless guest.
+    func findings(_ found: [Adapter]) -> [AuditFinding] {
         guard !found.isEmpty else {
             return [AuditFinding(check: "display", subject: "none", severity: .info,
                                  summary: "no display device: a headless guest (serial console only); nothing to fix for benchmarking",

@@ -23,14 +23,14 @@ public struct GuestAuditor: Sendable {
         var findings: [AuditFinding] = []
         findings += platform.emulatedDevices(disks: disks, nics: nics)
         findings += DriverAudit(facts: facts).findings()
-        let display = DisplayAudit(facts: facts)
-        let displayFindings = hypervisor == .none ? [] : display.findings()
         if hypervisor != .none {
+            let display = DisplayAudit(facts: facts)
+            let adapters = display.adapters()
             let watched = Set(GuestAgent.all.flatMap { Array($0.packages.values) + [$0.name] })
             findings += AgentAudit(facts: facts, packages: PackageDatabase(fs: fs, watched: watched))
-                .findings(displayDrivers: display.adapters().compactMap { $0.driver?.replacingDashes() })
+                .findings(displayDrivers: adapters.compactMap { $0.driver?.replacingDashes() })
+            findings += display.findings(adapters)
         }
-        findings += displayFindings
         findings += ClockAudit(facts: facts, measurement: clockCost).findings()
         findings += [platform.balloon(), platform.rng()].compactMap { $0 }
         findings += platform.schedulers(disks: disks)

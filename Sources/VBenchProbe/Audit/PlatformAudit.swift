@@ -103,7 +103,7 @@ struct PlatformAudit {
                 return AuditFinding(check: "scheduler", subject: d.name, severity: .unknown,
                                     summary: "\(d.name): the I/O scheduler is unknown (\(path) unreadable)", evidence: ["\(path): unreadable"])
             }
-            let current = text.split(separator: " ").first { $0.hasPrefix("[") }.map { String($0.dropFirst().dropLast()) } ?? text
+            let current = Self.selected(text)
             let evidence = ["\(path): \(text)"]
             if current == "none" {
                 return AuditFinding(check: "scheduler", subject: d.name, severity: .ok,
@@ -117,6 +117,12 @@ struct PlatformAudit {
                                 fix: offersNone ? AuditFix(guest: "echo none > \(path); to keep it: \(rule) in /etc/udev/rules.d/60-io-scheduler.rules") : nil,
                                 affects: ["blk:\(d.name)"])
         }
+    }
+
+    /// The bracketed choice of a sysfs setting (`none [mq-deadline] kyber` → `mq-deadline`), or
+    /// the whole text when nothing is bracketed.
+    static func selected(_ text: String) -> String {
+        text.split(separator: " ").first { $0.hasPrefix("[") && $0.hasSuffix("]") }.map { String($0.dropFirst().dropLast()) } ?? text
     }
 
     /// `vd[a-z]*` for `vdb`, `nvme[0-9]*n[0-9]*` for `nvme0n1`.
@@ -196,7 +202,7 @@ struct PlatformAudit {
                                 summary: "transparent huge pages: unknown (\(path) unreadable; a kernel without CONFIG_TRANSPARENT_HUGEPAGE)",
                                 evidence: ["\(path): unreadable"])
         }
-        let mode = text.split(separator: " ").first { $0.hasPrefix("[") }.map { String($0.dropFirst().dropLast()) } ?? text
+        let mode = Self.selected(text)
         let summary = switch mode {
         case "always": "transparent huge pages: always (every large anonymous mapping may use 2 MiB pages)"
         case "madvise": "transparent huge pages: madvise (vbench's buffers ask for them, so its memory numbers use 2 MiB pages; most programs' do not)"
