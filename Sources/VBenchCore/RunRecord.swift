@@ -236,12 +236,16 @@ public struct TargetInfo: Codable, Sendable, Equatable {
     public var direct: Bool
     /// The filesystem type holding a file target (`ext4`, `xfs`, `tmpfs`).
     public var filesystem: String?
+    /// The I/O scheduler of the disk holding the target during the run (`none`, `mq-deadline`,
+    /// `bfq`), when that disk has a queue to choose one for; absent in records before it.
+    public var ioScheduler: String?
 
-    public init(path: String, kind: Kind, sizeBytes: UInt64, direct: Bool, filesystem: String?) {
+    public init(path: String, kind: Kind, sizeBytes: UInt64, direct: Bool, filesystem: String?, ioScheduler: String? = nil) {
         self.path = path
         self.kind = kind
         self.sizeBytes = sizeBytes
         self.direct = direct
         self.filesystem = filesystem
+        self.ioScheduler = ioScheduler
     }
 }

@@ -48,21 +48,44 @@ public enum AtomicFile {
     }
 }
 
-/// Removes a file vbench created when the user interrupts the run (SIGINT, SIGTERM), then
+/// Undoes what vbench changed when the user interrupts the run (SIGINT, SIGTERM): removes the
+/// file it created and writes back a sysfs setting it switched (the disk's I/O scheduler), then
 /// exits with 128 + signal, as a shell would report.
 public enum InterruptCleanup {
     nonisolated(unsafe) private static var path: UnsafeMutablePointer<CChar>?
+    nonisolated(unsafe) private static var restorePath: UnsafeMutablePointer<CChar>?
+    nonisolated(unsafe) private static var restoreText: UnsafeMutablePointer<CChar>?
 
     /// Arms the handler for `file`; pass nil to disarm.
     public static func arm(removing file: String?) {
         let old = path
         path = file.map { strdup($0) }
         if let old { free(old) }
+        install()
+    }
+
+    /// Arms the handler to write `text` into `file` (a sysfs setting); pass nil to disarm.
+    public static func arm(restoring file: String?, to text: String = "") {
+        let (oldPath, oldText) = (restorePath, restoreText)
+        restoreText = file == nil ? nil : strdup(text)
+        restorePath = file.map { strdup($0) }
+        if let oldPath { free(oldPath) }
+        if let oldText { free(oldText) }
+        install()
+    }
+
+    private static func install() {
         let handler: @convention(c) (Int32) -> Void = { sig in
+            // open, write, close and unlink are async-signal-safe.
+            if let p = InterruptCleanup.restorePath, let t = InterruptCleanup.restoreText {
+                let fd = open(p, O_WRONLY | O_CLOEXEC)
+                if fd >= 0 { _ = Glibc.write(fd, t, strlen(t)); close(fd) }
+            }
             if let p = InterruptCleanup.path { unlink(p) }
             _exit(128 + sig)
         }
-        signal(SIGINT, file == nil ? SIG_DFL : handler)
-        signal(SIGTERM, file == nil ? SIG_DFL : handler)
+        let active = path != nil || restorePath != nil
+        signal(SIGINT, active ? handler : SIG_DFL)
+        signal(SIGTERM, active ? handler : SIG_DFL)
     }
 }

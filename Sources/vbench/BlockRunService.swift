@@ -76,6 +76,41 @@ struct BlockRunService {
             }
         }
 
+        // The disk's I/O scheduler: recorded always, switched for the run with --ioscheduler.
+        var scheduler = IOScheduler.of(major: target.deviceNumber.major, minor: target.deviceNumber.minor)
+        var switchedFrom: IOScheduler?
+        var environment = environment
+        if let wanted = options.ioScheduler {
+            guard let s = scheduler else {
+                return fail("--ioscheduler \(wanted): \(path) is on device \(target.deviceNumber.major):\(target.deviceNumber.minor), which has no I/O scheduler to choose (tmpfs, overlayfs or a stacked device); run without --ioscheduler or put the target on a disk", code: VBenchExit.usage)
+            }
+            if let why = s.refusal(wanted) { return fail("--ioscheduler \(wanted): \(why)", code: VBenchExit.usage) }
+            if s.current != wanted {
+                guard ProcessControl.canOpenReadWrite(s.path) else {
+                    return fail("--ioscheduler \(wanted): switching \(s.path) (now \(s.current)) needs root (the file is not writable here); run as root or without --ioscheduler", code: VBenchExit.error)
+                }
+                InterruptCleanup.arm(restoring: s.path, to: s.current)
+                do { scheduler = try s.select(wanted) } catch {
+                    InterruptCleanup.arm(restoring: nil)
+                    return fail("--ioscheduler \(wanted): \(error)", code: VBenchExit.error)
+                }
+                switchedFrom = s
+                note("\(s.path): \(s.current) → \(wanted) for this run")
+                // The record's audit is the configuration the numbers were measured under.
+                if environment.audit != nil {
+                    environment.audit = SystemProbe(fs: RootedFileSystem()).recordedAudit(hypervisor: environment.hypervisor.vendor, onlineCpus: environment.onlineCpus)
+                }
+            }
+        }
+        defer {
+            if let s = switchedFrom {
+                do { _ = try s.select(s.current); note("\(s.path): back to \(s.current)") } catch {
+                    note("could not switch \(s.path) back to \(s.current): \(error); do it with: echo \(s.current) > \(s.path)")
+                }
+                InterruptCleanup.arm(restoring: nil)
+            }
+        }
+
         let device = inventory.disk(holding: target.deviceNumber.major, target.deviceNumber.minor)
             ?? DeviceInfo(kind: "block", name: "\(target.deviceNumber.major):\(target.deviceNumber.minor)",
                           driver: nil, deviceClass: .virtual)
@@ -101,6 +136,7 @@ struct BlockRunService {
                                role: output.native ? .native : .guest, tool: ToolInfo(), tags: tags,
                                environment: environment, device: device, family: "blk",
                                target: target.info, workloads: results)
+        record.target?.ioScheduler = scheduler?.current
         if options.engine == .null { record.tags["engine"] = "null" }
         return emit(record)
     }

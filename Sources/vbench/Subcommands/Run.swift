@@ -219,6 +219,9 @@ struct BlockOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Seed of the offset generator.", valueName: "n"))
     var seed: UInt64 = 0x5eed
 
+    @Option(name: .customLong("ioscheduler"), help: ArgumentHelp("Switch the disk holding the target to this I/O scheduler (none, mq-deadline, kyber, bfq) for the run and back afterwards, as fio's ioscheduler= (root).", valueName: "name"))
+    var ioScheduler: String?
+
     /// Checks ranges and combinations; each message says what to pass instead.
     func check() throws {
         if rw != nil {
@@ -247,6 +250,11 @@ struct BlockOptions: ParsableArguments {
         }
         if ioSize != nil && runtime != nil { throw ValidationError("--io-size and --runtime both bound a repetition; pass one") }
         if target.isEmpty { throw ValidationError("--target must name a file, folder, block device or auto") }
+        if let ioScheduler {
+            guard !ioScheduler.isEmpty, ioScheduler.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+                throw ValidationError("--ioscheduler must name a scheduler such as none, mq-deadline, kyber or bfq; got '\(ioScheduler)'")
+            }
+        }
     }
 
     /// The workloads this invocation asks for.
