@@ -94,11 +94,14 @@ public struct Appliance: Sendable {
     /// Debian's busybox-static.
     public static let busybox = "/bin/busybox"
 
-    /// Drivers of every device model, the virtio console for the uplink and the vsock stack.
+    /// Drivers of every device model, the virtio console for the uplink and the vsock stack,
+    /// and what the guest audit's seeds attach: the display drivers (QXL, virtio-gpu, Bochs
+    /// std VGA, Cirrus), the balloon and the RNG. Only devices present load them.
     public static let modules = [
         "virtio_pci", "virtio_blk", "virtio_net", "virtio_console", "virtio_scsi", "sd_mod",
         "ata_piix", "ahci", "nvme", "vmw_pvscsi", "e1000", "e1000e", "vmxnet3", "8139cp",
         "vsock_loopback", "vmw_vsock_virtio_transport",
+        "qxl", "virtio_gpu", "bochs", "cirrus", "virtio_balloon", "virtio_rng",
     ]
 
     /// Bump when the layout or the init changes in a way the hash of the inputs cannot see.

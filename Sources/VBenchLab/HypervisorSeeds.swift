@@ -4,12 +4,21 @@ import VBenchProbe
 import VBenchSystem
 
 /// A guest dressed as another hypervisor: QEMU's SMBIOS type 1 strings (and for VMware the
-/// CPUID the kernel itself trusts), so `vbench probe` can be checked against real boots.
+/// CPUID the kernel itself trusts), so `vbench probe` can be checked against real boots. Each
+/// also carries the devices the guest audit looks at: a display adapter per seed, and one
+/// QEMU desktop guest with every paravirtual extra (QXL and virtio-gpu, the agent and SPICE
+/// ports, balloon, RNG, a multi-queue NIC on 2 vCPUs).
 public struct HypervisorSeed: Sendable {
     public var name: String
     public var expected: Hypervisor
     public var cpu: String
     public var arguments: [String]
+    /// vCPUs of this boot (the matrix's otherwise).
+    public var cpus: Int? = nil
+    /// A virtio-net NIC with this many queue pairs (`mq=on`) on a multi-queue tap in a network
+    /// namespace of the lab's own; needs root, iproute2 and /dev/net/tun (QEMU's user network
+    /// has one queue only).
+    public var multiQueueNic: Int? = nil
 
     /// VMware, VirtualBox and Xen HVM, as verified in lab boots on QEMU 7.2, and plain TCG.
     public static let all: [HypervisorSeed] = [
@@ -24,16 +33,32 @@ public struct HypervisorSeed: Sendable {
             "-smbios", "type=1,manufacturer=innotek GmbH,product=VirtualBox",
             "-device", "ahci,id=ahci0", "-device", "ide-hd,drive=d0,bus=ahci0.0,serial=vbahci",
             "-nic", "user,model=e1000,restrict=on",
+            // VirtualBox's legacy VBoxVGA is a Bochs-VBE VGA: QEMU's std VGA plays it (bochs-drm).
+            "-device", "VGA",
         ]),
         HypervisorSeed(name: "xen", expected: .xen, cpu: "qemu64,rdrand=on", arguments: [
             "-smbios", "type=1,manufacturer=Xen,product=HVM domU",
             "-device", "virtio-blk-pci,drive=d0,serial=vbvirtio",
             "-nic", "user,model=e1000,restrict=on",
+            // xl's default emulated display for HVM guests (stdvga=0) is the Cirrus 5446.
+            "-device", "cirrus-vga",
         ]),
         HypervisorSeed(name: "qemu-tcg", expected: .qemuTcg, cpu: "qemu64,rdrand=on", arguments: [
             "-device", "virtio-blk-pci,drive=d0,serial=vbvirtio",
             "-nic", "user,model=virtio-net-pci,restrict=on",
         ]),
+        // A desktop guest as virt-manager makes one for SPICE: QXL, the SPICE and guest agent
+        // ports, balloon with free page reporting, RNG; plus virtio-gpu and a 2-queue NIC on
+        // 2 vCPUs. No agent runs in it: the audit must ask for qemu-guest-agent and spice-vdagent.
+        HypervisorSeed(name: "qemu-desktop", expected: .qemuTcg, cpu: "qemu64,rdrand=on", arguments: [
+            "-device", "virtio-blk-pci,drive=d0,serial=vbvirtio",
+            "-device", "qxl-vga", "-device", "virtio-gpu-pci",
+            "-device", "virtio-serial-pci,id=vser0",
+            "-chardev", "null,id=ga0", "-device", "virtserialport,bus=vser0.0,chardev=ga0,name=org.qemu.guest_agent.0",
+            "-chardev", "null,id=sp0", "-device", "virtserialport,bus=vser0.0,chardev=sp0,name=com.redhat.spice.0",
+            "-device", "virtio-balloon-pci,free-page-reporting=on",
+            "-object", "rng-random,id=rng0,filename=/dev/urandom", "-device", "virtio-rng-pci,rng=rng0",
+        ], cpus: 2, multiQueueNic: 2),
     ]
 }
 
@@ -81,11 +106,20 @@ extension LabRunner {
         defer { try? FileManager.default.removeItem(atPath: image) }
         var args = baseArguments(accel: .tcg, initrd: initrd, console: console)
         if let i = args.firstIndex(of: "qemu64,rdrand=on") { args[i] = seed.cpu }
+        if let cpus = seed.cpus, let i = args.firstIndex(of: "-smp") { args[i + 1] = "\(cpus)" }
+        // A multi-queue NIC needs a tap; taps live in a namespace of our own, and QEMU with them.
+        var network: LabNetwork?
+        if let queues = seed.multiQueueNic {
+            network = try LabNetwork(nics: [.virtioNet], tag: 800, queues: queues, log: log)
+            args += LabNetwork.qemuArguments(.virtioNet, index: 0, queues: queues)
+        }
+        defer { network?.remove() }
         // -icount: the guest clock is virtual, so a recorded /proc/cpuinfo carries no host TSC rate.
         if record { args += ["-icount", "shift=0"] }
         args += ["-serial", "file:\(shipped)", "-drive", "file=\(image),format=raw,if=none,id=d0,cache=unsafe"] + seed.arguments
         progress("seed \(seed.name): booting under TCG")
-        let o = try Subprocess.run("qemu-system-x86_64", args, timeout: options.bootTimeout,
+        let (program, argv) = network.map { ("ip", $0.execPrefix + ["qemu-system-x86_64"] + args) } ?? ("qemu-system-x86_64", args)
+        let o = try Subprocess.run(program, argv, timeout: options.bootTimeout,
                                    stdoutPath: "\(dir)/qemu.out", stderrPath: "\(dir)/qemu.err")
         var result = SeedResult(seed: seed, report: nil, seconds: o.seconds, folder: "\(dir)/out", failure: nil)
         if o.timedOut || o.status != 0 {

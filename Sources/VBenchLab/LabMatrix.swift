@@ -53,6 +53,10 @@ public struct LabMatrix: Codable, Sendable, Equatable {
     /// `repetitions` repetitions, one record per disk and pass: slow drift inside a boot then
     /// falls on every disk alike, and `compare` gets one sample per pass.
     public var passes: Int?
+    /// Measure each disk under each of these guest I/O schedulers (`none`, `mq-deadline`, …),
+    /// one after another, the order reversed every other pass; records carry `lab.ioscheduler`.
+    /// The guest switches with `vbench run --ioscheduler` and switches back.
+    public var ioschedulers: [String]?
 
     /// Limits disks to a fraction of the IOPS another disk of the same boot just measured:
     /// after the reference disk's record reaches the host, the lab sets each limit through
@@ -84,7 +88,8 @@ public struct LabMatrix: Codable, Sendable, Equatable {
     public init(name: String, disks: [DiskModel], nics: [NicModel] = [], boot: BootMode = .shared,
                 cache: String = "none", aio: String = "native", diskSizeMiB: Int = 256, profile: String = "quick",
                 runtimeSeconds: Double? = nil, repetitions: Int? = nil, memoryMiB: Int = 512, cpus: Int = 1,
-                vsockLoopback: Bool = true, rw: String? = nil, bs: String? = nil, iodepth: Int? = nil, throttle: Throttle? = nil, passes: Int? = nil) {
+                vsockLoopback: Bool = true, rw: String? = nil, bs: String? = nil, iodepth: Int? = nil, throttle: Throttle? = nil, passes: Int? = nil,
+                ioschedulers: [String]? = nil) {
         self.name = name
         self.disks = disks
         self.nics = nics
@@ -103,11 +108,12 @@ public struct LabMatrix: Codable, Sendable, Equatable {
         self.iodepth = iodepth
         self.throttle = throttle
         self.passes = passes
+        self.ioschedulers = ioschedulers
     }
 
     private enum CodingKeys: String, CodingKey {
         case name, disks, nics, boot, cache, aio, diskSizeMiB, profile, runtimeSeconds, repetitions, memoryMiB, cpus, vsockLoopback
-        case rw, bs, iodepth, throttle, passes
+        case rw, bs, iodepth, throttle, passes, ioschedulers
     }
 
     public init(from decoder: any Decoder) throws {
@@ -129,7 +135,8 @@ public struct LabMatrix: Codable, Sendable, Equatable {
                   rw: try c.decodeIfPresent(String.self, forKey: .rw), bs: try c.decodeIfPresent(String.self, forKey: .bs),
                   iodepth: try c.decodeIfPresent(Int.self, forKey: .iodepth),
                   throttle: try c.decodeIfPresent(Throttle.self, forKey: .throttle),
-                  passes: try c.decodeIfPresent(Int.self, forKey: .passes))
+                  passes: try c.decodeIfPresent(Int.self, forKey: .passes),
+                  ioschedulers: try c.decodeIfPresent([String].self, forKey: .ioschedulers))
     }
 
     /// The NICs of the `net` and `all` matrices: the paravirtual one and the emulated ones QEMU
@@ -190,6 +197,13 @@ public struct LabMatrix: Codable, Sendable, Equatable {
         }
         if rw == nil && (bs != nil || iodepth != nil) { throw LabError("\(source): bs and iodepth need rw (one workload instead of the profile)") }
         if let p = passes, !(1...200).contains(p) { throw LabError("\(source): passes must be 1…200; got \(p)") }
+        if let list = ioschedulers {
+            guard !list.isEmpty, Set(list).count == list.count,
+                  list.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" } }) else {
+                throw LabError("\(source): ioschedulers must list distinct scheduler names such as [\"none\", \"mq-deadline\"]; got \(list)")
+            }
+            guard throttle == nil else { throw LabError("\(source): ioschedulers and throttle do not go together (the throttle's reference is one run per disk)") }
+        }
         if let d = iodepth, !(1...4096).contains(d) { throw LabError("\(source): iodepth must be 1…4096; got \(d)") }
         if let t = throttle {
             guard boot == .shared else { throw LabError("\(source): throttle needs a shared boot (the limits come from a disk of the same boot)") }
@@ -232,7 +246,7 @@ public struct LabMatrix: Codable, Sendable, Equatable {
     /// A boot's default bound: every disk's run bound and the NICs' run, plus boot, send and power-off.
     public func defaultBootTimeout(_ boot: Boot) -> Double {
         // Runs after the first are bounded alike but start faster: count a pass at half its bound.
-        let disks = Double(boot.disks.count) * guestRunBound() * (passes.map { 1 + Double($0 - 1) / 2 } ?? 1)
+        let disks = Double(boot.disks.count * (ioschedulers?.count ?? 1)) * guestRunBound() * (passes.map { 1 + Double($0 - 1) / 2 } ?? 1)
             + (throttle != nil && passes != nil ? guestRunBound() : 0)
         return disks + (boot.nics.isEmpty ? 0 : guestNetRunBound(nics: boot.nics.count)) + 180
     }

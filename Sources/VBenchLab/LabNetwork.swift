@@ -37,8 +37,9 @@ public final class LabNetwork {
         }
     }
 
-    /// Creates the namespace and a tap per NIC. `tag` keeps names of one process apart.
-    public init(nics: [NicModel], tag: Int, log: (String) -> Void) throws {
+    /// Creates the namespace and a tap per NIC. `tag` keeps names of one process apart;
+    /// `queues` > 1 makes multi-queue taps (for `virtio-net-pci,mq=on`).
+    public init(nics: [NicModel], tag: Int, queues: Int = 1, log: (String) -> Void) throws {
         try Self.checkPrerequisites()
         Self.removeStale(log: log)
         self.nics = nics
@@ -49,7 +50,7 @@ public final class LabNetwork {
             try inside(["ip", "addr", "add", "\(Self.peerAddress)/32", "dev", "lo"])
             for i in nics.indices {
                 let tap = Self.tapName(i)
-                try inside(["ip", "tuntap", "add", "dev", tap, "mode", "tap"])
+                try inside(["ip", "tuntap", "add", "dev", tap, "mode", "tap"] + (queues > 1 ? ["multi_queue"] : []))
                 try inside(["ip", "addr", "add", "\(Self.hostAddress(i))/24", "dev", tap])
                 try inside(["ip", "link", "set", tap, "up"])
             }
@@ -71,9 +72,13 @@ public final class LabNetwork {
     public var execPrefix: [String] { ["netns", "exec", name] }
 
     /// QEMU arguments of NIC `i`: its model on the namespace's tap `vbtapI`, with the lab's MAC.
-    public static func qemuArguments(_ model: NicModel, index i: Int) -> [String] {
-        ["-netdev", "tap,id=n\(i),ifname=\(tapName(i)),script=no,downscript=no",
-         "-device", "\(model.qemuDevice),netdev=n\(i),mac=\(mac(i))"]
+    /// With `queues` > 1 (virtio-net only): that many queue pairs, `mq=on` and an MSI-X vector
+    /// per queue plus config and control (2N+2, as libvirt sets them).
+    public static func qemuArguments(_ model: NicModel, index i: Int, queues: Int = 1) -> [String] {
+        let multi = queues > 1 ? ",queues=\(queues)" : ""
+        let device = queues > 1 ? ",mq=on,vectors=\(2 * queues + 2)" : ""
+        return ["-netdev", "tap,id=n\(i),ifname=\(tapName(i)),script=no,downscript=no\(multi)",
+                "-device", "\(model.qemuDevice),netdev=n\(i),mac=\(mac(i))\(device)"]
     }
 
     /// Starts `vbench serve` (this machine's binary) on 0.0.0.0:5201 inside the namespace and

@@ -215,7 +215,8 @@ public final class LabRunner {
                     """
                 dynamic = " --tag \"lab.throttle.iops=$(echo \"$limits\" | tr ' ' '\\n' | sed -n 's/^d\(i)=//p')\""
             }
-            let pass = m.passes == nil ? "" : " --tag \"lab.pass=$pass\""
+            var pass = m.passes == nil && m.ioschedulers == nil ? "" : " --tag \"lab.pass=$pass\""
+            if m.ioschedulers != nil { pass += " --ioscheduler \"$sched\" --tag \"lab.ioscheduler=$sched\"" }
             out += """
                 if dev=$(disk \(serial)); then
                     say "run \(model.rawValue) on $dev"
@@ -232,7 +233,20 @@ public final class LabRunner {
                 """
             return out.split(separator: "\n", omittingEmptySubsequences: false).map { $0.isEmpty ? "" : indent + $0 }.joined(separator: "\n")
         }
-        if let passes = m.passes {
+        if let schedulers = m.ioschedulers {
+            // Each disk under each scheduler, the order reversed every other pass (A B, B A, …):
+            // a drift inside the boot falls on both alike.
+            // Names are letters, digits, - and _ (LabMatrix.check): no quoting needed.
+            let order = schedulers.joined(separator: " ")
+            let reversed = schedulers.reversed().joined(separator: " ")
+            s += "for pass in $(seq 1 \(m.passes ?? 1)); do\n"
+            s += "    if [ $((pass % 2)) -eq 1 ]; then order=\"\(order)\"; else order=\"\(reversed)\"; fi\n"
+            s += "    for sched in $order; do\n"
+            for (i, model) in disks.enumerated() {
+                s += diskRun(i, model, extraArgs: ["--tag", "lab.phase=measure"], indent: "        ")
+            }
+            s += "    done\ndone\n"
+        } else if let passes = m.passes {
             // The reference pass first (throttled boots), then every disk round-robin.
             if let t = m.throttle {
                 s += "pass=0\n" + diskRun(t.reference, disks[t.reference], extraArgs: ["--repeat", "5", "--ramp", "3", "--tag", "lab.phase=reference"])

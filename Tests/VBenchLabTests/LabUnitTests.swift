@@ -198,6 +198,27 @@ import VBenchTestSupport
         #expect(m.guestRunBound() == 70)
     }
 
+    @Test func eachDiskRunsUnderEachSchedulerInAnOrderThatAlternatesByPass() throws {
+        let m = LabMatrix(name: "sched", disks: [.virtioBlk], rw: "randread", bs: "4k", iodepth: 1, passes: 4,
+                          ioschedulers: ["none", "mq-deadline"])
+        try m.check(source: "t")
+        let job = Self.runner(m).jobScript(disks: m.disks, tags: [:], commandLine: [])
+        #expect(job.contains("for pass in $(seq 1 4); do"))
+        #expect(job.contains(#"if [ $((pass % 2)) -eq 1 ]; then order="none mq-deadline"; else order="mq-deadline none"; fi"#))
+        #expect(job.contains("for sched in $order; do"))
+        #expect(job.contains(#"--tag "lab.pass=$pass" --ioscheduler "$sched" --tag "lab.ioscheduler=$sched""#))
+        // Two runs per disk and pass: the boot's bound doubles the disks' share.
+        let one = LabMatrix(name: "one", disks: [.virtioBlk], rw: "randread", bs: "4k", iodepth: 1, passes: 4)
+        #expect(m.defaultBootTimeout(m.boots[0]) - 180 == 2 * (one.defaultBootTimeout(one.boots[0]) - 180))
+        for (list, reason) in [([String](), "distinct scheduler names"), (["none", "none"], "distinct"), (["none; reboot"], "scheduler names")] {
+            var bad = m
+            bad.ioschedulers = list
+            do { try bad.check(source: "m"); Issue.record("accepted \(list)") } catch { #expect("\(error)".contains(reason), "\(error)") }
+        }
+        let decoded = try JSONDecoder().decode(LabMatrix.self, from: Data(#"{"disks": ["virtio-blk"], "ioschedulers": ["none", "bfq"]}"#.utf8))
+        #expect(decoded.ioschedulers == ["none", "bfq"])
+    }
+
     @Test func throttleSettingsAreChecked() throws {
         func refused(_ t: LabMatrix.Throttle, _ reason: String, boot: LabMatrix.BootMode = .shared) {
             var m = LabMatrix(name: "t", disks: [.virtioBlk, .virtioBlk], boot: boot, throttle: t)

@@ -127,6 +127,25 @@ extension GuestAudit {
         #expect(audit.one("driver", "vmw_balloon")?.severity == .warning, "VMware's balloon needs no device, so its absence is a finding")
     }
 
+    /// CONFIG_XEN_BALLOON is a bool: no module list names it, only its sysfs folder on Xen does.
+    @Test func theXenBalloonIsJudgedByItsFolderAndOnlyARealXenKernelCanLackIt() throws {
+        let on = try GuestTree.debianKVM()
+        try on.file("/sys/hypervisor/type", "xen")
+        try on.folder("/sys/devices/system/xen_memory/xen_memory0")
+        #expect(on.audit(.xen).one("driver", "xen_balloon")?.severity == .ok)
+
+        let missing = try GuestTree.debianKVM()
+        try missing.file("/sys/hypervisor/type", "xen")
+        let f = try #require(missing.audit(.xen).one("driver", "xen_balloon"))
+        #expect(f.severity == .warning && f.evidence.contains("/sys/hypervisor/type: xen"), "\(f)")
+
+        // DMI says Xen but the kernel does not run on it (a seeded lab guest, or HVM without PV
+        // drivers): not knowable, and said so.
+        let dmiOnly = try GuestTree.debianKVM()
+        let u = try #require(dmiOnly.audit(.xen).one("driver", "xen_balloon"))
+        #expect(u.severity == .unknown && u.summary.contains("bool option"), "\(u)")
+    }
+
     // MARK: agents and channels
 
     @Test func qemuGuestAgentInstalledRunningWithItsPortIsFine() throws {

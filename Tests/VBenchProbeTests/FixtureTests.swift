@@ -28,9 +28,20 @@ struct Expected: Decodable {
     var cpuModel: String?
     /// The machine architecture the tree was built for (`uname -m`), when given.
     var architecture: String?
+    /// Audit findings the tree must give (from the QEMU command line of a recorded boot): each
+    /// names its check, subject (a prefix: `bochs` matches `bochs-drm`), severity and words its
+    /// summary or fix must contain. Findings not listed are not checked.
+    var audit: [ExpectedFinding]?
+
+    struct ExpectedFinding: Decodable {
+        var check: String
+        var subject: String
+        var severity: String
+        var mentions: [String]?
+    }
 
     private enum Keys: String, CodingKey {
-        case hypervisor, disks, nics, paravirtualDrivers, adviceFor, product, container, cpuModel, architecture
+        case hypervisor, disks, nics, paravirtualDrivers, adviceFor, product, container, cpuModel, architecture, audit
     }
 
     init(from decoder: any Decoder) throws {
@@ -44,6 +55,7 @@ struct Expected: Decodable {
         container = try c.decodeIfPresent(String.self, forKey: .container)
         cpuModel = try c.decodeIfPresent(String.self, forKey: .cpuModel)
         architecture = try c.decodeIfPresent(String.self, forKey: .architecture)
+        audit = try c.decodeIfPresent([ExpectedFinding].self, forKey: .audit)
     }
 }
 
@@ -107,6 +119,12 @@ enum Fixtures {
         check(report.nics, expected.nics, kind: "nics")
         #expect(report.paravirtualDrivers == expected.paravirtualDrivers.sorted())
         #expect(report.advice.map(\.device).sorted() == expected.adviceFor.sorted())
+        for want in expected.audit ?? [] {
+            let found = report.audit?.findings.first { $0.check == want.check && $0.subject.hasPrefix(want.subject) }
+            #expect(found?.severity.rawValue == want.severity, "\(name): \(want.check) \(want.subject): \(found.map { "\($0.severity) \($0.summary)" } ?? "no such finding")")
+            let text = found.map { f in ([f.summary] + f.evidence + [f.fix?.guest, f.fix?.libvirt, f.fix?.host].compactMap { $0 }).joined(separator: "\n") } ?? ""
+            for word in want.mentions ?? [] { #expect(text.contains(word), "\(name): \(want.check) \(want.subject) does not mention '\(word)':\n\(text)") }
+        }
     }
 
     @Test func adviceNamesTheEmulatedDriverAndTheReplacement() {

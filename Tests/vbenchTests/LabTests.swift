@@ -130,8 +130,9 @@ enum LabPrerequisites {
         #expect(twin.status == 0, "identical disks flagged: \(twin.stdout)")
     }
 
-    /// Seeded boots: QEMU's SMBIOS strings (and VMware's CPUID) of three hypervisors and plain TCG;
-    /// the guest's own `vbench probe` must name each, and the recorded trees read back the same.
+    /// Seeded boots: QEMU's SMBIOS strings (and VMware's CPUID) of three hypervisors, plain TCG
+    /// and a QEMU desktop guest with the audit's devices; the guest's own `vbench probe` must
+    /// name each and audit its devices, and the recorded trees read back the same.
     @Test(.enabled(if: LabPrerequisites.missing == nil, "LAB TEST SKIPPED: missing \(LabPrerequisites.missing ?? "")"))
     func seededGuestsAreIdentifiedAndRecorded() throws {
         let out = try ScratchFolder()
@@ -140,7 +141,7 @@ enum LabPrerequisites {
         print(r.stdout)
         print(r.stderr)
         #expect(r.status == 0, "vbench lab seeds exited \(r.status)")
-        for (seed, vendor) in [("vmware", "vmware"), ("virtualbox", "virtualbox"), ("xen", "xen"), ("qemu-tcg", "qemu-tcg")] {
+        for (seed, vendor) in [("vmware", "vmware"), ("virtualbox", "virtualbox"), ("xen", "xen"), ("qemu-tcg", "qemu-tcg"), ("qemu-desktop", "qemu-tcg")] {
             let row = r.stdout.split(separator: "\n").first { $0.hasPrefix(seed + " ") }
             #expect(row?.split(separator: " ", omittingEmptySubsequences: true).contains(Substring(vendor)) == true, "\(row ?? "no row for \(seed)")")
             // The recorded tree reads back as the same hypervisor.
@@ -149,6 +150,56 @@ enum LabPrerequisites {
         }
         // An existing expected.json is kept.
         #expect(FileManager.default.fileExists(atPath: out.path + "/lab-seed-xen/expected.json"))
+
+        // The audit of each guest, as its own probe printed it, against the QEMU command line of
+        // HypervisorSeed.all: "[severity] check subject" lines, and words its advice must name.
+        let expectations: [(seed: String, lines: [String], names: [String])] = [
+            ("qemu-desktop", ["[ok] display qxl", "[ok] display virtio_gpu", "[ok] balloon virtio-balloon", "[ok] rng virtio_rng",
+                              "[ok] net-queues eth0", "[warning] agent qemu-guest-agent", "[warning] agent spice-vdagent"],
+             ["/sys/class/virtio-ports/vport", ": org.qemu.guest_agent.0", ": com.redhat.spice.0", "2 of 2"]),
+            ("virtualbox", ["[warning] display bochs", "[warning] agent VirtualBox Guest Additions"], ["vmsvga", "VBoxLinuxAdditions.run"]),
+            ("xen", ["[warning] display cirrus", "[warning] agent xe-guest-utilities"], ["xe-guest-utilities"]),
+            ("vmware", ["[warning] agent open-vm-tools"], ["open-vm-tools"]),
+            ("qemu-tcg", ["[info] display none"], []),
+        ]
+        let sections = Self.auditSections(r.stdout)
+        for e in expectations {
+            let live = try #require(sections[e.seed], "no audit printed for seed \(e.seed)")
+            let lines = live.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            for want in e.lines {
+                #expect(lines.contains { $0.hasPrefix(want) }, "\(e.seed): no '\(want)' in\n\(live)")
+            }
+            for word in e.names { #expect(live.contains(word), "\(e.seed): the audit does not name '\(word)':\n\(live)") }
+            // The recorded tree audits the same as the live guest did: the same findings with the
+            // same severities (the live clocksource line also has the clock_gettime figure).
+            let tree = try Binary.run(["probe", "--root", out.path + "/lab-seed-\(e.seed)"])
+            let recorded = tree.stdout.range(of: "Audit (").map { String(tree.stdout[$0.lowerBound...]) } ?? ""
+            #expect(Self.findingHeads(recorded) == Self.findingHeads(live),
+                    "\(e.seed): the recorded tree audits differently\n--- live\n\(live)\n--- tree\n\(recorded)")
+        }
+        // The desktop guest has no agent port warnings: the host gave both ports.
+        #expect(sections["qemu-desktop"]?.contains("gives it no") == false)
+    }
+
+    /// "[severity] check subject" of each finding line of a printed audit.
+    static func findingHeads(_ audit: String) -> [String] {
+        audit.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.hasPrefix("[") }
+            .map { line in line.range(of: ": ").map { String(line[..<$0.lowerBound]) } ?? line }
+    }
+
+    /// `lab seeds` prints "== seed NAME ==" and the guest's audit after its table.
+    static func auditSections(_ text: String) -> [String: String] {
+        var out: [String: String] = [:]
+        var current: String?
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("== seed "), line.hasSuffix(" ==") {
+                current = String(line.dropFirst(8).dropLast(3))
+                out[current!] = ""
+            } else if let c = current {
+                out[c, default: ""] += line + "\n"
+            }
+        }
+        return out
     }
 }
 

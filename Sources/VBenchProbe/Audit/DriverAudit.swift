@@ -33,7 +33,7 @@ struct DriverAudit {
             }
             return (found.map { ($0, fs.readLink("/sys/bus/vmbus/devices/\($0)/driver").map(lastComponent)) },
                     found.map { "/sys/bus/vmbus/devices/\($0)/class_id: {\(classId)}" })
-        case .hypervisor:
+        case .hypervisor, .sysfs:
             return ([], [])
         }
     }
@@ -49,6 +49,24 @@ struct DriverAudit {
         var evidence = deviceEvidence + [state.evidence]
         if case .hypervisor = driver.need { evidence.append("needed by every \(facts.hypervisor.displayName) guest") }
         let subject = driver.module
+
+        if case .sysfs(let folder) = driver.need, state.state != .loaded, state.state != .builtIn {
+            // A bool option: no module list names it. Its folder says it runs; without the folder,
+            // only a kernel that really runs on Xen (sys/hypervisor/type) proves it is missing.
+            let onXen = facts.fs.readString("/sys/hypervisor/type")?.trimmingCharacters() == "xen"
+            if facts.fs.exists(folder) {
+                return AuditFinding(check: "driver", subject: subject, severity: .ok,
+                                    summary: "\(driver.module) runs (\(driver.purpose)): \(folder) is there", evidence: evidence + ["\(folder): present"])
+            }
+            if onXen {
+                return AuditFinding(check: "driver", subject: subject, severity: .warning,
+                                    summary: "\(driver.module) (\(driver.purpose)) is not in this kernel: no \(folder) on a kernel running on Xen",
+                                    evidence: evidence + ["\(folder): absent", "/sys/hypervisor/type: xen"], fix: fix(driver, state: state.state))
+            }
+            return AuditFinding(check: "driver", subject: subject, severity: .unknown,
+                                summary: "whether \(driver.module) (\(driver.purpose)) is built in is unknown: it is a bool option no module list names, and \(folder) appears only on a kernel that runs on Xen, which /sys/hypervisor/type does not say of this one",
+                                evidence: evidence + ["\(folder): absent", "/sys/hypervisor/type: \(facts.fs.readString("/sys/hypervisor/type")?.trimmingCharacters() ?? "absent")"])
+        }
 
         if !unbound.isEmpty {
             let list = unbound.map(\.name).joined(separator: ", ")

@@ -16,6 +16,10 @@ struct ExpectedDriver: Sendable {
         /// No device to look for: the driver talks to the hypervisor itself (a balloon through
         /// VMware's backdoor, the shared-folder client).
         case hypervisor
+        /// Code behind a bool option (never a module, so in no module list) that shows itself by
+        /// this sysfs folder when it runs: the Xen balloon (CONFIG_XEN_BALLOON) makes
+        /// /sys/devices/system/xen_memory, on Xen only.
+        case sysfs(String)
     }
 
     /// The module name, as /proc/modules names it.
@@ -54,7 +58,7 @@ struct ExpectedDriver: Sendable {
         // Xen (xenbus device types from drivers/block/xen-blkfront.c and drivers/net/xen-netfront.c)
         .init(module: "xen_blkfront", driverNames: ["vbd"], need: .xenbus("vbd-"), purpose: "Xen PV disks", hypervisors: [.xen]),
         .init(module: "xen_netfront", driverNames: ["vif"], need: .xenbus("vif-"), purpose: "Xen PV network cards", hypervisors: [.xen]),
-        .init(module: "xen_balloon", need: .hypervisor, purpose: "the Xen memory balloon", hypervisors: [.xen]),
+        .init(module: "xen_balloon", need: .sysfs("/sys/devices/system/xen_memory"), purpose: "the Xen memory balloon", hypervisors: [.xen]),
         // Hyper-V (VMBus class ids from include/linux/hyperv.h)
         .init(module: "hv_vmbus", driverNames: ["vmbus"], need: .hypervisor, purpose: "the VMBus every Hyper-V device sits on", hypervisors: [.hyperV]),
         .init(module: "hv_storvsc", need: .vmbus("ba6163d9-04a1-4d29-b605-72e2ffb1dc7f"), purpose: "Hyper-V SCSI disks", hypervisors: [.hyperV]),

@@ -133,11 +133,14 @@ extension VBench.Lab {
 extension VBench.Lab {
     struct Seeds: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Boot guests dressed as VMware, VirtualBox, Xen HVM and plain QEMU-TCG and check what vbench probe identifies.",
+            abstract: "Boot guests dressed as VMware, VirtualBox, Xen HVM and plain QEMU-TCG and check what vbench probe identifies and audits.",
             discussion: """
                 Each boot sets QEMU's SMBIOS type 1 strings (and for VMware the CPUID the guest
                 kernel trusts), runs vbench probe --json inside, and compares the hypervisor it
-                reports with the seed. --record also records each guest's sysfs/DMI tree into
+                reports with the seed; each guest's audit is printed after the table. The seeds
+                carry display adapters (std VGA, Cirrus), and qemu-desktop carries QXL,
+                virtio-gpu, the guest agent and SPICE ports, a balloon, an RNG and a 2-queue
+                virtio-net NIC on 2 vCPUs (a tap in a network namespace of its own: needs root). --record also records each guest's sysfs/DMI tree into
                 DIR/lab-seed-NAME for the probe fixtures (keeping an existing expected.json) and
                 refuses a tree that carries any string of this machine.
                 """)
@@ -147,7 +150,7 @@ extension VBench.Lab {
         @Option(help: ArgumentHelp("Record each guest's tree into DIR/lab-seed-NAME (e.g. Tests/Fixtures).", valueName: "dir"))
         var record: String?
 
-        @Option(help: ArgumentHelp("Only this seed: vmware, virtualbox, xen or qemu-tcg (repeatable).", valueName: "name"))
+        @Option(help: ArgumentHelp("Only this seed: vmware, virtualbox, xen, qemu-tcg or qemu-desktop (repeatable).", valueName: "name"))
         var only: [String] = []
 
         @Option(name: .customLong("boot-timeout"), help: ArgumentHelp("Bound of one boot, in seconds.", valueName: "seconds"))
@@ -171,9 +174,11 @@ extension VBench.Lab {
                 let markers = LabRunner.hostMarkers()
                 var table = TextTable(header: ["SEED", "DMI VENDOR", "DMI PRODUCT", "EXPECTED", "DETECTED", "EVIDENCE", "BOOT"], rightAligned: [6])
                 var failures: [String] = []
+                var audits: [String] = []
                 for seed in HypervisorSeed.all where only.isEmpty || only.contains(seed.name) {
                     let r = try runner.seedBoot(seed, record: record != nil)
                     live.clear()
+                    if let audit = r.report?.audit { audits.append("== seed \(seed.name) ==\n" + ProbeTable.renderAudit(audit)) }
                     let h = r.report?.environment.hypervisor
                     table.rows.append([seed.name, h?.dmiSysVendor ?? "-", h?.dmiProductName ?? "-", seed.expected.rawValue,
                                        h?.vendor.rawValue ?? "-", h?.evidence.joined(separator: " ") ?? (r.failure ?? "-"),
@@ -199,6 +204,7 @@ extension VBench.Lab {
                     }
                 }
                 print(table.render())
+                for a in audits { print("\n" + a) }
                 if !failures.isEmpty {
                     for f in failures { say("failed: \(f)") }
                     throw VBenchExit.benchmarkFailed
