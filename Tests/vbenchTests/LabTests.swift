@@ -156,7 +156,7 @@ enum LabPrerequisites {
         let expectations: [(seed: String, lines: [String], names: [String])] = [
             ("qemu-desktop", ["[ok] display qxl", "[ok] display virtio_gpu", "[ok] balloon virtio-balloon", "[ok] rng virtio_rng",
                               "[ok] net-queues eth0", "[warning] agent qemu-guest-agent", "[warning] agent spice-vdagent"],
-             ["/sys/class/virtio-ports/vport", ": org.qemu.guest_agent.0", ": com.redhat.spice.0", "2 of 2"]),
+             ["/sys/class/virtio-ports/vport", ": org.qemu.guest_agent.0", ": com.redhat.spice.0", "2 queue pairs for 2 vCPUs"]),
             ("virtualbox", ["[warning] display bochs", "[warning] agent VirtualBox Guest Additions"], ["vmsvga", "VBoxLinuxAdditions.run"]),
             ("xen", ["[warning] display cirrus", "[warning] agent xe-guest-utilities"], ["xe-guest-utilities"]),
             ("vmware", ["[warning] agent open-vm-tools"], ["open-vm-tools"]),

@@ -114,7 +114,7 @@ struct PlatformAudit {
             return AuditFinding(check: "scheduler", subject: d.name, severity: .warning,
                                 summary: "\(d.name) (\(d.driver ?? "?")) uses \(current): the host schedules this disk's I/O again, so \(current) adds CPU per I/O and latency in the guest",
                                 evidence: evidence,
-                                fix: offersNone ? AuditFix(guest: "echo none > \(path); to keep it: \(rule) in /etc/udev/rules.d/60-io-scheduler.rules") : nil,
+                                fix: offersNone ? AuditFix(guest: "echo none > \(path); to keep it: \(rule) in /etc/udev/rules.d/60-io-scheduler.rules; to measure the difference first: vbench run --device blk --target DIR --ioscheduler none, then --ioscheduler \(current), with DIR on \(d.name)") : nil,
                                 affects: ["blk:\(d.name)"])
         }
     }
