@@ -296,16 +296,18 @@ public struct StoreSQL: Sendable {
     /// Read through `runs.configuration_id` (no record is decoded): the reader applies each
     /// configuration's findings to the group's family and device name
     /// (`GuestAudit.costly(forFamily:device:)`'s rule). Runs without an audit, or audited
-    /// clean, are not read: SQLite finds the few costly configurations first and their runs
-    /// by `runs_configuration`.
+    /// clean, are not read: the few costly configurations drive, their runs follow by
+    /// `runs_configuration`, each run's workloads by primary key (SQLite is told the order
+    /// with CROSS JOIN: without statistics it scanned every workload row instead).
     public func reportConfigurations(_ q: RunQuery, partition: RunPartition?) -> (sql: String, values: [StoreValue]) {
         let (whereSQL, values) = selection(q)
+        let fixed = dialect == .sqlite ? "CROSS JOIN" : "JOIN"
         return (placeholders("""
             SELECT \(Self.partition(partition)) AS p, r.family, w.name, \(Self.distinguishingDriver) AS device, r.role, d.name,
                    r.configuration_id, COUNT(DISTINCT r.run_id)
-            FROM configurations c JOIN runs r ON r.configuration_id = c.id
+            FROM configurations c \(fixed) runs r ON r.configuration_id = c.id
             JOIN environments e ON e.id = r.environment_id JOIN devices d ON d.id = r.device_id
-            JOIN workloads w ON w.run_id = r.run_id
+            \(fixed) workloads w ON w.run_id = r.run_id
             \(whereSQL.isEmpty ? "WHERE" : whereSQL + " AND") c.warnings > 0
             GROUP BY 1, 2, 3, 4, 5, 6, 7
             """), values)

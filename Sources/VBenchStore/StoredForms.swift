@@ -436,14 +436,31 @@ public struct RepetitionRows {
 extension StoredConfiguration {
     /// The configurations of a page of stored records (run id as the store names it, record
     /// JSON), decoded on every core, in the page's order; nil for a record without an audit.
-    /// What migration `6-configurations` backfills. A record that does not decode throws,
+    /// What migration `6-configurations` backfills; only the audit is decoded (`auditOnly`).
+    /// A record that does not decode throws,
     /// naming its run (the first of the page's in order); the caller's transaction then
     /// leaves the store as it was.
+    /// A stored record's `environment.audit`, reading nothing else of it but its schema version:
+    /// the workloads and their compressed histograms are left undecoded (a whole record took
+    /// ~40 ms in a debug build, most of it inflating histograms). Not a record's JSON, an
+    /// unreadable version or an audit that does not decode throws.
+    static func auditOnly(_ json: String) throws(RecordError) -> GuestAudit? {
+        struct View: Decodable {
+            struct Environment: Decodable { var audit: GuestAudit? }
+            var schemaVersion: Int
+            var environment: Environment
+        }
+        let view: View
+        do { view = try JSONDecoder().decode(View.self, from: Data(json.utf8)) } catch { throw .malformed("\(error)") }
+        guard RunRecord.readableSchemaVersions.contains(view.schemaVersion) else { throw .unsupportedSchemaVersion(view.schemaVersion) }
+        return view.environment.audit
+    }
+
     public static func backfill(_ page: [(run: String, json: String)], store: String) throws -> [StoredConfiguration?] {
         let results = Mutex([Result<StoredConfiguration?, RecordError>?](repeating: nil, count: page.count))
         DispatchQueue.concurrentPerform(iterations: page.count) { i in
             let result = Result { () throws(RecordError) -> StoredConfiguration? in
-                try RunRecord.decode(Data(page[i].json.utf8)).environment.audit.map { StoredConfiguration(AuditConfiguration($0)) }
+                try auditOnly(page[i].json).map { StoredConfiguration(AuditConfiguration($0)) }
             }
             results.withLock { $0[i] = result }
         }
