@@ -99,9 +99,17 @@ public struct ReportFacts: Sendable {
         public var metrics: [String: MetricFacts]
         /// Every run's merged latency histogram of the workload, merged (when asked for).
         public var latency: LatencyHistogram?
+        /// The costly configurations its runs were measured under (the guest audit's warnings
+        /// that apply to the group's family and each run's device), with how many runs carried
+        /// each. Runs without an audit carry none.
+        public var costly: [CostlyFinding: Int]
+
+        /// The group's runs: those of its metric carried by the most runs.
+        public var runCount: Int { metrics.values.map(\.runs).max() ?? 0 }
 
         public init(key: ReportGroupKey, partition: String, first: Position, deviceClass: DeviceClass, hypervisor: String, driver: String,
-                    kernels: Set<String> = [], metrics: [String: MetricFacts] = [:], latency: LatencyHistogram? = nil) {
+                    kernels: Set<String> = [], metrics: [String: MetricFacts] = [:], latency: LatencyHistogram? = nil,
+                    costly: [CostlyFinding: Int] = [:]) {
             self.key = key
             self.partition = partition
             self.first = first
@@ -111,6 +119,7 @@ public struct ReportFacts: Sendable {
             self.kernels = kernels
             self.metrics = metrics
             self.latency = latency
+            self.costly = costly
         }
 
         public mutating func merge(_ other: Group) {
@@ -121,6 +130,7 @@ public struct ReportFacts: Sendable {
                 driver = other.driver
             }
             kernels.formUnion(other.kernels)
+            costly.merge(other.costly, uniquingKeysWith: +)
             for (m, f) in other.metrics { metrics[m, default: MetricFacts(runs: 0, runMeans: SampleMoments([]), repetitions: nil)].merge(f) }
             if let h = other.latency {
                 if latency == nil { latency = h } else { try? latency!.merge(h) }
@@ -184,6 +194,9 @@ public struct ReportFacts: Sendable {
                 guard g.lastRun != r.runId else { continue }
                 g.lastRun = r.runId
                 g.group.kernels.insert(r.environment.kernelRelease)
+                for finding in r.environment.audit.map(AuditConfiguration.init)?.costly(forFamily: r.family, device: r.device.name) ?? [] {
+                    g.group.costly[finding, default: 0] += 1
+                }
                 for (m, v) in values {
                     g.runMeans[m, default: []].append(Significance.mean(v))
                     if g.firstReps[m] == nil { g.firstReps[m] = v }

@@ -238,10 +238,24 @@ public final class PostgresRunStore: RunStore {
             "DROP INDEX summaries_report",
             "CREATE INDEX summaries_report ON summaries(\(StoreSQL.summaryReportIndexColumns))",
         ]),
+        // Reports show the audit: one row per distinct costly configuration, each run pointing
+        // at its own (NULL: no audit); `convert` backfills from the stored records.
+        ("6-configurations", [
+            """
+            CREATE TABLE configurations (
+                id bigserial PRIMARY KEY,
+                digest text NOT NULL UNIQUE,
+                warnings bigint NOT NULL,
+                findings json NOT NULL)
+            """,
+            "ALTER TABLE runs ADD COLUMN configuration_id bigint REFERENCES configurations(id)",
+            "CREATE INDEX runs_configuration ON runs(configuration_id)",
+        ]),
     ]
 
     /// The data part of a migration, after its statements, in the same transaction.
     private func convert(_ migration: String, _ s: Session) throws {
+        if migration == "6-configurations" { return try backfillConfigurations(s) }
         guard migration == "3-compact" else { return }
         let ids = try s.query("SELECT run_id FROM runs ORDER BY run_id").map { try $0.decode(UUID.self) }
         for chunk in stride(from: 0, to: ids.count, by: 200).map({ Array(ids[$0..<min($0 + 200, ids.count)]) }) {
@@ -267,6 +281,59 @@ public final class PostgresRunStore: RunStore {
             try s.query("DELETE FROM metrics WHERE run_id = ANY($1::uuid[])", b)
             for (sql, binds) in ChildRows.derived(zip(records.map(\.runId), forms).map { ($0, $1, nil) }) { try s.query(sql, binds) }
         }
+    }
+
+    /// Migration `6-configurations`'s data: each stored record's audit, a page of records at a
+    /// time in run id order (decoded on every core), its configuration inserted once and its
+    /// run pointed at it. A record that does not decode fails the migration, naming the run.
+    private func backfillConfigurations(_ s: Session) throws {
+        var after: UUID?
+        while true {
+            var b = PostgresBindings()
+            if let after { b.append(after) }
+            let page = try s.query("""
+                SELECT run_id, record_json::text FROM records \(after == nil ? "" : "WHERE run_id > $1")
+                ORDER BY run_id LIMIT \(StoreSchema.configurationBackfillPage)
+                """, b).map { row in try row.decode((UUID, String).self) }
+            guard let last = page.last else { return }
+            after = last.0
+            let configurations = try StoredConfiguration.backfill(page.map { (run: $0.0.uuidString.lowercased(), json: $0.1) }, store: location)
+            let ids = try Self.configurationIds(s, configurations.compactMap { $0 })
+            var runs: [UUID] = [], pointers: [Int64] = []
+            for (item, configuration) in zip(page, configurations) {
+                guard let configuration, let id = ids[configuration.digest] else { continue }
+                runs.append(item.0)
+                pointers.append(id)
+            }
+            guard !runs.isEmpty else { continue }
+            var u = PostgresBindings()
+            u.append(runs); u.append(pointers)
+            try s.query("""
+                UPDATE runs SET configuration_id = u.c FROM unnest($1::uuid[], $2::int8[]) AS u(id, c) WHERE runs.run_id = u.id
+                """, u)
+        }
+    }
+
+    /// The ids of `configurations` by digest, each inserted unless its digest is there (another
+    /// collector's commit is seen by the second statement).
+    private static func configurationIds(_ s: Session, _ configurations: [StoredConfiguration]) throws -> [String: Int64] {
+        let distinct = Array(Set(configurations)).sorted { $0.digest < $1.digest }  // one lock order for every writer
+        guard !distinct.isEmpty else { return [:] }
+        var b = PostgresBindings()
+        b.append(distinct.map(\.digest)); b.append(distinct.map { Int64($0.warnings) }); b.append(distinct.map(\.json))
+        try s.query("""
+            INSERT INTO configurations (digest, warnings, findings)
+            SELECT u.d, u.w, u.f::json FROM unnest($1::text[], $2::int8[], $3::text[]) AS u(d, w, f)
+            ON CONFLICT (digest) DO NOTHING
+            """, b)
+        var digests = PostgresBindings()
+        digests.append(distinct.map(\.digest))
+        var ids: [String: Int64] = [:]
+        for row in try s.query("SELECT id, digest FROM configurations WHERE digest = ANY($1::text[])", digests) {
+            let (id, digest) = try row.decode((Int64, String).self)
+            ids[digest] = id
+        }
+        return ids
     }
 
     /// Applies the migrations not yet applied, in order, in one transaction, holding an advisory
@@ -336,6 +403,7 @@ public final class PostgresRunStore: RunStore {
             .sorted { ($0.kind, $0.name, $0.driver, $0.controller, $0.pciId) < ($1.kind, $1.name, $1.driver, $1.controller, $1.pciId) }
         let forms = try StoredForms.of(unique.map { (batch[$0].record, batch[$0].receipt.receivedJSON) })
         let jsons = forms.map(\.json)
+        let configurations = forms.map(\.configuration)
         let children = ChildRows(unique.map { batch[$0].record }, forms: forms,
                                  collectorHosts: unique.map { batch[$0].receipt.collectorHost })
 
@@ -387,14 +455,17 @@ public final class PostgresRunStore: RunStore {
             runBinds.append(receipts.map(\.collectorHost))
             runBinds.append(receipts.map(\.collectorKernel))
             runBinds.append(records.map { $0.environment.bootId ?? "" })
+            // 0 for a record without an audit (ids start at 1): NULL below.
+            let configurationIds = try Self.configurationIds(s, configurations.compactMap { $0 })
+            runBinds.append(configurations.map { c in c.flatMap { configurationIds[$0.digest] } ?? 0 })
             let inserted = try s.query("""
                 INSERT INTO runs (run_id, schema_version, family, role, start_time, end_time, tool_version, environment_id,
-                                  device_id, target_path, peer, received_at, collector_host, collector_kernel, boot_id)
+                                  device_id, target_path, peer, received_at, collector_host, collector_kernel, boot_id, configuration_id)
                 SELECT u.run_id, u.sv, u.family, u.role, to_timestamp(u.st), to_timestamp(u.et), u.tv, u.env, u.dev,
-                       NULLIF(u.target, ''), u.peer, to_timestamp(u.ra), u.ch, u.ck, NULLIF(u.boot, '')
+                       NULLIF(u.target, ''), u.peer, to_timestamp(u.ra), u.ch, u.ck, NULLIF(u.boot, ''), NULLIF(u.cfg, 0)
                 FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::text[], $5::float8[], $6::float8[], $7::text[], $8::int8[],
-                            $9::int8[], $10::text[], $11::text[], $12::float8[], $13::text[], $14::text[], $15::text[])
-                     AS u(run_id, sv, family, role, st, et, tv, env, dev, target, peer, ra, ch, ck, boot)
+                            $9::int8[], $10::text[], $11::text[], $12::float8[], $13::text[], $14::text[], $15::text[], $16::int8[])
+                     AS u(run_id, sv, family, role, st, et, tv, env, dev, target, peer, ra, ch, ck, boot, cfg)
                 ORDER BY u.run_id
                 ON CONFLICT (run_id) DO NOTHING
                 RETURNING run_id
@@ -710,6 +781,16 @@ public final class PostgresRunStore: RunStore {
                     try row.decode((String, String, String, String, String, String, String, Double).self)
                 b.add(emulated: p, kind: kind, name: name, driver: driver, controllerDriver: controller, pciId: pci,
                       hypervisor: hypervisor, newest: newest)
+            }
+            let configurations = try s.query(sql.reportConfigurationContents).map { try $0.decode((Int64, String).self) }
+            if !configurations.isEmpty {
+                for (id, json) in configurations { try b.add(configuration: id, json: json) }
+                let (costlySQL, costlyValues) = sql.reportConfigurations(query, partition: partition)
+                for row in try s.query(costlySQL, Self.bindings(costlyValues)) {
+                    let c = row.makeRandomAccess()
+                    try b.add(costly: group(c), deviceName: try c[5].decode(String.self), configuration: try c[6].decode(Int64.self),
+                              runs: Int(try c[7].decode(Int64.self)))
+                }
             }
             if latency {
                 let (latencySQL, latencyValues) = sql.reportLatency(query, metrics: metrics, partition: partition)

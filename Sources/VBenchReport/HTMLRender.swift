@@ -203,7 +203,20 @@ public enum HTMLRender {
         return s
     }
 
+    /// The warning box beside a workload's numbers: each device's costly configurations, with
+    /// how many runs carried each, linked to the note the table's ⚠ marks point at.
+    static func configurationBox(_ notes: [ConfigurationNote]) -> String {
+        guard !notes.isEmpty else { return "" }
+        var s = "<div class=\"costly\" role=\"note\"><strong>⚠ Measured under a costly configuration</strong><ul>"
+        for n in notes {
+            s += "<li><a href=\"#costly-\(n.number)\">\(escape(n.marker))</a> <b>\(escape(n.device))</b>: "
+                + n.warnings.map { "<span title=\"\(escape($0.summary))\">\(escape($0.short))</span>" }.joined(separator: "; ") + "</li>"
+        }
+        return s + "</ul></div>\n"
+    }
+
     public static func page(_ r: Report) -> String {
+        let notes = ReportRender.configurationNotes(r)
         var s = """
             <!DOCTYPE html>
             <html lang="en"><head><meta charset="utf-8"><title>vbench report</title>
@@ -215,6 +228,8 @@ public enum HTMLRender {
             figure{margin:16px 0}figcaption{font-weight:600;margin-bottom:4px}
             svg text{font:12px system-ui,sans-serif}.legend-box span{display:inline-block;width:12px;height:12px;margin:0 4px 0 14px;vertical-align:middle}
             ul.headlines li{font-size:15px}
+            .costly{background:#fef3c7;border-left:4px solid #d97706;color:#78350f;padding:6px 10px;margin:8px 0}
+            .costly ul{margin:4px 0;padding-left:18px}td.costly-mark{color:#b45309;font-weight:600}
             </style></head><body>
             <h1>vbench report</h1>
             <p>\(r.runs) runs; selection <code>\(escape(r.selection))</code>.</p>
@@ -230,6 +245,7 @@ public enum HTMLRender {
                 // One chart for every STREAM kernel and node pair, one curve for the chase sizes.
                 if let chart = memoryBandwidthChart(r.rows) { s += chart }
                 if let chart = chaseChart(r.rows) { s += chart }
+                s += configurationBox(notes.filter { $0.family == family })
                 continue
             }
             var workloads: [String] = []
@@ -241,17 +257,30 @@ public enum HTMLRender {
                     s += chart
                 }
                 if let chart = latencyChart(r.curves.filter { $0.family == family && $0.workload == w }, title: w) { s += chart }
+                s += configurationBox(notes.filter { $0.family == family && $0.workload == w })
             }
         }
         let t = ReportRender.table(r)
         s += "<h2>All values</h2>\n<table><thead><tr>" + t.header.map { "<th>\(escape($0))</th>" }.joined() + "</tr></thead><tbody>\n"
         for row in t.rows {
             s += "<tr>" + row.enumerated().map { i, c in
+                if i == row.count - 1, let mark = c.split(separator: " ").first(where: { $0.hasPrefix("⚠") }) {
+                    let noisy = c.hasPrefix("NOISY") ? "<span class=\"noisy\">NOISY</span> " : ""
+                    return "<td class=\"costly-mark\">\(noisy)<a href=\"#costly-\(mark.dropFirst())\">\(escape(String(mark)))</a></td>"
+                }
                 let cls = t.numeric.contains(i) ? " class=\"n\"" : (c == "NOISY" ? " class=\"noisy\"" : "")
                 return "<td\(cls)>\(escape(c))</td>"
             }.joined() + "</tr>\n"
         }
         s += "</tbody></table>\n"
+        if !notes.isEmpty {
+            s += "<h2>Costly configurations</h2><div class=\"costly\" role=\"note\"><p>\(escape(ReportRender.configurationHeading)).</p><ol class=\"configurations\">"
+            for n in notes {
+                s += "<li id=\"costly-\(n.number)\" value=\"\(n.number)\"><b>\(escape(n.marker)) \(escape(n.title))</b><ul>"
+                    + n.lines.map { "<li>warning: \(escape($0))</li>" }.joined() + "</ul></li>"
+            }
+            s += "</ol></div>\n"
+        }
         if !r.warnings.isEmpty { s += "<h2>Warnings</h2><ul class=\"warnings\">" + r.warnings.map { "<li>\(escape($0))</li>" }.joined() + "</ul>\n" }
         if !r.advice.isEmpty { s += "<h2>Advice</h2><ul class=\"advice\">" + r.advice.map { "<li>\(escape($0))</li>" }.joined() + "</ul>\n" }
         s += "<h2>Method</h2><ul>" + r.method.map { "<li>\(escape($0))</li>" }.joined() + "</ul>\n</body></html>\n"

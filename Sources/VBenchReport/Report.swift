@@ -29,6 +29,35 @@ public struct ReportRow: Codable, Sendable, Equatable {
     public var paravirtualDevice: String?
     public var toParavirtual: RatioInterval?
     public var noisy: Bool
+    /// The costly configurations the row's runs were measured under (the guest audit's
+    /// warnings for this family and device); absent when none of its runs carried one, or
+    /// none was audited.
+    public var warnings: [ConfigurationWarning]?
+}
+
+/// A costly configuration (a guest audit warning that can change the number: an emulated
+/// device, a slow clocksource, a scheduler on a paravirtual disk) that some of a row's runs
+/// were measured under.
+public struct ConfigurationWarning: Codable, Sendable, Equatable {
+    /// The audit's check and subject (`scheduler`, `vda`).
+    public var check: String
+    public var subject: String
+    /// The audit's sentence.
+    public var summary: String
+    /// How many of the row's runs carried it, of how many.
+    public var runs: Int
+    public var ofRuns: Int
+
+    public init(check: String, subject: String, summary: String, runs: Int, ofRuns: Int) {
+        self.check = check
+        self.subject = subject
+        self.summary = summary
+        self.runs = runs
+        self.ofRuns = ofRuns
+    }
+
+    /// `scheduler vda — 12 of 12 runs`.
+    public var short: String { "\(subject.isEmpty ? check : "\(check) \(subject)") — \(runs) of \(ofRuns) run\(ofRuns == 1 ? "" : "s")" }
 }
 
 /// A latency percentile curve of one device and workload (merged histograms of its records).
@@ -106,6 +135,10 @@ public enum ReportBuilder {
         for k in order {
             let group = groups[k]!
             let kernels = group.kernels.sorted()
+            let configuration = group.costly.sorted { $0.key < $1.key }.map { finding, runs in
+                ConfigurationWarning(check: finding.check, subject: finding.subject, summary: finding.summary, runs: runs,
+                                     ofRuns: max(runs, group.runCount))
+            }
             let nativeKey = ReportGroupKey(family: k.family, workload: k.workload, device: "native", role: .native)
             let pvDriver = paravirtualDriver(family: k.family)
             let pvKey = pvDriver.map { ReportGroupKey(family: k.family, workload: k.workload, device: $0, role: .guest) }
@@ -120,7 +153,8 @@ public enum ReportBuilder {
                                     kernels: kernels,
                                     hypervisor: group.hypervisor, sampleUnit: unit, n: s.n,
                                     mean: s.mean, cov: s.cov, ci95Low: ci?.low, ci95High: ci?.high,
-                                    noisy: s.cov > covThreshold && s.n >= 2)
+                                    noisy: s.cov > covThreshold && s.n >= 2,
+                                    warnings: configuration.isEmpty ? nil : configuration)
                 if k.role == .guest {
                     if let native = groups[nativeKey] {
                         if let ns = native.metrics[metric.key]?.samples.moments, ns.n > 0 {

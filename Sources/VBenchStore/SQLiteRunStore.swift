@@ -202,8 +202,50 @@ public final class SQLiteRunStore: RunStore {
             try flush()
             try db.execute(sql: "CREATE INDEX summaries_report ON summaries(\(StoreSQL.summaryReportIndexColumns))")
         }
-        assert(StoreSchema.migrations == ["1-runs", "2-fleet", "3-compact", "4-summary-keys", "5-compare"], "SQLite migrations out of step with StoreSchema")
+        // Reports show the audit: the costly part of each run's guest audit, one row per
+        // distinct content (a handful in a fleet), each run pointing at its own; runs whose
+        // record has no audit keep NULL. Backfilled from the stored records a page at a time,
+        // in this migration's one transaction: a record that does not decode fails it whole.
+        m.registerMigration("6-configurations") { db in
+            try db.execute(sql: """
+                CREATE TABLE configurations (
+                    id INTEGER PRIMARY KEY,
+                    digest TEXT NOT NULL UNIQUE,
+                    warnings INTEGER NOT NULL,
+                    findings TEXT NOT NULL
+                );
+                ALTER TABLE runs ADD COLUMN configuration_id INTEGER REFERENCES configurations(id);
+                CREATE INDEX runs_configuration ON runs(configuration_id);
+                """)
+            let update = try db.makeStatement(sql: "UPDATE runs SET configuration_id = ? WHERE run_id = ?")
+            var after = ""
+            while true {
+                let page = try Row.fetchAll(db, sql: "SELECT run_id, record_json FROM records WHERE run_id > ? ORDER BY run_id LIMIT ?",
+                                            arguments: [after, StoreSchema.configurationBackfillPage])
+                    .map { (run: $0[0] as String, json: $0[1] as String) }
+                guard let last = page.last else { break }
+                after = last.run
+                for (item, configuration) in zip(page, try StoredConfiguration.backfill(page, store: db.description)) {
+                    guard let configuration else { continue }
+                    try update.execute(arguments: [try configurationId(db, configuration), item.run])
+                }
+            }
+        }
+        assert(StoreSchema.migrations == ["1-runs", "2-fleet", "3-compact", "4-summary-keys", "5-compare", "6-configurations"],
+               "SQLite migrations out of step with StoreSchema")
         return m
+    }
+
+    /// The id of `configuration`'s row, inserted unless its digest is there (two statements on
+    /// a table of a handful of rows, prepared once per connection).
+    static func configurationId(_ db: Database, _ configuration: StoredConfiguration) throws -> Int64 {
+        try db.cachedStatement(sql: "INSERT OR IGNORE INTO configurations (digest, warnings, findings) VALUES (?, ?, ?)")
+            .execute(arguments: [configuration.digest, configuration.warnings, configuration.json])
+        guard let id = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM configurations WHERE digest = ?"),
+                                          arguments: [configuration.digest]) else {
+            throw StoreError(path: db.description, reason: "configuration \(configuration.digest.prefix(12)) missing after insert")
+        }
+        return id
     }
 
     /// Applied migrations, oldest first.
@@ -251,15 +293,16 @@ public final class SQLiteRunStore: RunStore {
             SELECT id FROM devices WHERE kind = ? AND name = ? AND driver = ? AND controller_driver = ? AND class = ?
             AND pci_id = ? AND size_bytes = ?
             """), arguments: deviceArgs) ?? 0
+        let configurationId = try forms.configuration.map { try Self.configurationId(db, $0) }
         try db.cachedStatement(sql: """
             INSERT INTO runs (run_id, schema_version, family, role, start_time, end_time, tool_version, environment_id,
-                              device_id, target_path, peer, received_at, collector_host, collector_kernel, boot_id)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                              device_id, target_path, peer, received_at, collector_host, collector_kernel, boot_id, configuration_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """).execute(arguments: [id, record.schemaVersion, record.family, record.role.rawValue,
                                      record.startTime.timeIntervalSince1970, record.endTime.timeIntervalSince1970,
                                      record.tool.version, envId, deviceId, record.target?.path, receipt.peer,
                                      receipt.receivedAt.timeIntervalSince1970, receipt.collectorHost, receipt.collectorKernel,
-                                     record.environment.bootId])
+                                     record.environment.bootId, configurationId])
         try db.cachedStatement(sql: "INSERT INTO records (run_id, record_json) VALUES (?, ?)").execute(arguments: [id, forms.json])
         let tag = try db.cachedStatement(sql: "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?)")
         for (key, value) in record.tags { try tag.execute(arguments: [id, key, value]) }
@@ -414,6 +457,14 @@ public final class SQLiteRunStore: RunStore {
             try Row.fetchCursor(db, sql: emulatedSQL, arguments: Self.arguments(emulatedValues)).forEach { row in
                 b.add(emulated: row[0], kind: row[1], name: row[2], driver: row[3], controllerDriver: row[4], pciId: row[5],
                       hypervisor: row[6], newest: row[7])
+            }
+            let configurations = try Row.fetchAll(db, sql: sql.reportConfigurationContents)
+            if !configurations.isEmpty {
+                for row in configurations { try b.add(configuration: row[0], json: row[1]) }
+                let (costlySQL, costlyValues) = sql.reportConfigurations(query, partition: partition)
+                try Row.fetchCursor(db, sql: costlySQL, arguments: Self.arguments(costlyValues)).forEach { row in
+                    try b.add(costly: group(row), deviceName: row[5], configuration: row[6], runs: row[7])
+                }
             }
             if latency {
                 let (latencySQL, latencyValues) = sql.reportLatency(query, metrics: metrics, partition: partition)

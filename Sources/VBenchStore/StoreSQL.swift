@@ -285,6 +285,34 @@ public struct StoreSQL: Sendable {
             """), values)
     }
 
+    /// The stored configurations that hold costly findings (a handful of rows: one per distinct
+    /// guest setup), read whole before `reportConfigurations`.
+    public var reportConfigurationContents: String {
+        "SELECT c.id, \(dialect == .postgres ? "c.findings::text" : "c.findings") FROM configurations c WHERE c.warnings > 0"
+    }
+
+    /// Per partition, family, workload name, distinguishing driver, role, device name and
+    /// configuration, the selected runs measured under a configuration with costly findings.
+    /// Read through `runs.configuration_id` (no record is decoded): the reader applies each
+    /// configuration's findings to the group's family and device name
+    /// (`GuestAudit.costly(forFamily:device:)`'s rule). Runs without an audit, or audited
+    /// clean, are not read: the few costly configurations drive, their runs follow by
+    /// `runs_configuration`, each run's workloads by primary key (SQLite is told the order
+    /// with CROSS JOIN: without statistics it scanned every workload row instead).
+    public func reportConfigurations(_ q: RunQuery, partition: RunPartition?) -> (sql: String, values: [StoreValue]) {
+        let (whereSQL, values) = selection(q)
+        let fixed = dialect == .sqlite ? "CROSS JOIN" : "JOIN"
+        return (placeholders("""
+            SELECT \(Self.partition(partition)) AS p, r.family, w.name, \(Self.distinguishingDriver) AS device, r.role, d.name,
+                   r.configuration_id, COUNT(DISTINCT r.run_id)
+            FROM configurations c \(fixed) runs r ON r.configuration_id = c.id
+            JOIN environments e ON e.id = r.environment_id JOIN devices d ON d.id = r.device_id
+            \(fixed) workloads w ON w.run_id = r.run_id
+            \(whereSQL.isEmpty ? "WHERE" : whereSQL + " AND") c.warnings > 0
+            GROUP BY 1, 2, 3, 4, 5, 6, 7
+            """), values)
+    }
+
     /// Every selected workload's merged latency histogram (compact form) with its group: the
     /// workloads with any of `metrics` (the groups the report has).
     public func reportLatency(_ q: RunQuery, metrics: [String], partition: RunPartition?) -> (sql: String, values: [StoreValue]) {
@@ -417,9 +445,17 @@ public struct StoreSQL: Sendable {
 /// rows, so the report's aggregates read one table. `5-compare`: each run's JSON in `records`
 /// (out of `runs`, whose keys every reader reads), and the moments of the logarithms of each
 /// summary row's values (`log_mean`, `log_stddev`), so compare judges runs from summary rows.
+/// `6-configurations`: the costly part of each run's guest audit, stored once per distinct
+/// content in `configurations` (id, `digest` unique, `warnings`, `findings` JSON) and pointed at
+/// by `runs.configuration_id` (NULL: the record carries no audit), backfilled from the stored
+/// records; reports read warnings through it.
 /// Each backend has its own DDL for each name;
 /// the meaning is the same (same tables, columns, keys and indexes), and both record the
 /// names they applied, so `appliedMigrations()` answers the same on either.
 public enum StoreSchema {
-    public static let migrations = ["1-runs", "2-fleet", "3-compact", "4-summary-keys", "5-compare"]
+    public static let migrations = ["1-runs", "2-fleet", "3-compact", "4-summary-keys", "5-compare", "6-configurations"]
+
+    /// Runs decoded per statement by migration `6-configurations`'s backfill: a page of
+    /// records is read, decoded, and its runs updated at once.
+    public static let configurationBackfillPage = 500
 }

@@ -54,6 +54,9 @@ public struct StoredForms: Sendable {
     public var latency: [LatencyRow] = []
     /// Each workload's spec as the `workloads` row holds it (JSON, sorted keys).
     public var specs: [String] = []
+    /// The costly part of the record's guest audit (its `configurations` row); nil when the
+    /// record carries no audit.
+    public var configuration: StoredConfiguration?
 
     /// The stored forms of a batch, derived on every core (histogram merges and encodings are
     /// most of a record's cost); in the batch's order. The first failure is thrown.
@@ -73,6 +76,7 @@ public struct StoredForms: Sendable {
         } else {
             json = String(decoding: try record.jsonData(pretty: false), as: UTF8.self)
         }
+        configuration = record.environment.audit.map { StoredConfiguration(AuditConfiguration($0)) }
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         for (w, workload) in record.workloads.enumerated() {
@@ -98,6 +102,23 @@ public struct StoredForms: Sendable {
                 latency.append(LatencyRow(workload: w, histogram: h.compactEncoded()))
             }
         }
+    }
+}
+
+/// A `configurations` row: the costly findings of a guest audit as compact JSON, their count,
+/// and the SHA-256 of the JSON, the unique key both backends insert-or-get by. The table holds
+/// one row per distinct content, so it grows with the number of distinct guest setups (a
+/// fleet's few images × their few costly settings), never with the number of runs.
+public struct StoredConfiguration: Sendable, Equatable, Hashable {
+    public var digest: String
+    /// How many costly findings it holds (0: audited, nothing costly).
+    public var warnings: Int
+    public var json: String
+
+    public init(_ configuration: AuditConfiguration) {
+        json = configuration.json
+        digest = SHA256.hex(Array(json.utf8))
+        warnings = configuration.findings.count
     }
 }
 
@@ -240,6 +261,8 @@ public struct ReportFactsBuilder {
     private let location: String
     private var groups: [Slot: ReportFacts.Group] = [:]
     private var facts = ReportFacts()
+    /// The stored configurations with costly findings, by id (a handful).
+    private var configurations: [Int64: AuditConfiguration] = [:]
 
     public init(location: String) { self.location = location }
 
@@ -301,6 +324,25 @@ public struct ReportFactsBuilder {
         }
         guard groups[s] != nil else { return }
         if groups[s]!.latency == nil { groups[s]!.latency = h } else { try? groups[s]!.latency!.merge(h) }
+    }
+
+    /// One row of `StoreSQL.reportConfigurationContents`: a stored configuration with costly findings.
+    public mutating func add(configuration id: Int64, json: String) throws {
+        do { configurations[id] = try AuditConfiguration(json: json) } catch {
+            throw StoreError(path: location, reason: "configuration \(id) does not decode (\(error)); the store was written by a different vbench, or edited")
+        }
+    }
+
+    /// One row of `StoreSQL.reportConfigurations`: `runs` runs of a group, measured on the
+    /// device named `deviceName`, under configuration `id`. The configuration's findings that
+    /// apply to the group's family and that device are counted for the group.
+    public mutating func add(costly g: GroupRow, deviceName: String, configuration id: Int64, runs: Int) throws {
+        let s = try slot(g)
+        guard groups[s] != nil else { return }
+        guard let configuration = configurations[id] else {
+            throw StoreError(path: location, reason: "runs point at configuration \(id), which is not stored; the store is inconsistent (restore it, or re-import its records)")
+        }
+        for finding in configuration.costly(forFamily: g.family, device: deviceName) { groups[s]!.costly[finding, default: 0] += runs }
     }
 
     public mutating func add(runs partition: String, role: String, count: Int) throws {
@@ -388,5 +430,48 @@ public struct RepetitionRows {
     public mutating func add(run: UUID, workload: Int, metric: String, value: Double) {
         guard value.isFinite else { return }
         values[run, default: [:]][workload, default: [:]][metric, default: []].append(value)
+    }
+}
+
+extension StoredConfiguration {
+    /// The configurations of a page of stored records (run id as the store names it, record
+    /// JSON), decoded on every core, in the page's order; nil for a record without an audit.
+    /// What migration `6-configurations` backfills; only the audit is decoded (`auditOnly`).
+    /// A record that does not decode throws,
+    /// naming its run (the first of the page's in order); the caller's transaction then
+    /// leaves the store as it was.
+    /// A stored record's `environment.audit`, reading nothing else of it but its schema version:
+    /// the workloads and their compressed histograms are left undecoded (a whole record took
+    /// ~40 ms in a debug build, most of it inflating histograms). Not a record's JSON, an
+    /// unreadable version or an audit that does not decode throws.
+    static func auditOnly(_ json: String) throws(RecordError) -> GuestAudit? {
+        struct View: Decodable {
+            struct Environment: Decodable { var audit: GuestAudit? }
+            var schemaVersion: Int
+            var environment: Environment
+        }
+        let view: View
+        do { view = try JSONDecoder().decode(View.self, from: Data(json.utf8)) } catch { throw .malformed("\(error)") }
+        guard RunRecord.readableSchemaVersions.contains(view.schemaVersion) else { throw .unsupportedSchemaVersion(view.schemaVersion) }
+        return view.environment.audit
+    }
+
+    public static func backfill(_ page: [(run: String, json: String)], store: String) throws -> [StoredConfiguration?] {
+        let results = Mutex([Result<StoredConfiguration?, RecordError>?](repeating: nil, count: page.count))
+        DispatchQueue.concurrentPerform(iterations: page.count) { i in
+            let result = Result { () throws(RecordError) -> StoredConfiguration? in
+                try auditOnly(page[i].json).map { StoredConfiguration(AuditConfiguration($0)) }
+            }
+            results.withLock { $0[i] = result }
+        }
+        return try results.withLock { $0 }.enumerated().map { i, result in
+            switch result {
+            case .success(let c): return c
+            case .failure(let error):
+                throw StoreError(path: store, reason: "migration 6-configurations: run \(page[i].run) has a record that does not decode (\(error)); nothing was changed: fix or remove that run with the vbench that wrote it, then open the store again")
+            case nil:
+                throw StoreError(path: store, reason: "migration 6-configurations: run \(page[i].run) was not decoded; nothing was changed")
+            }
+        }
     }
 }

@@ -37,6 +37,34 @@ import VBenchTestSupport
         #expect(try Binary.run(["report", "--from", file, "--format", "pdf"]).status == 64)
     }
 
+    /// A costly configuration in the records' audits is shown the same from a records file and
+    /// from a store the file was imported into; records without audits show none.
+    @Test func reportsShowTheAuditFromAFileAndFromAStore() throws {
+        let dir = try ScratchFolder()
+        var costly = Synthetic.record(iops: Synthetic.around(25_000, 3))
+        costly.environment.audit = GuestAudit(distribution: "debian", family: .debian, findings: [
+            AuditFinding(check: "scheduler", subject: "vda", severity: .warning, summary: "vda (virtio_blk) uses mq-deadline",
+                         evidence: [], affects: ["blk:vda"]),
+        ])
+        let plain = Synthetic.record(iops: Synthetic.around(26_000, 3))
+        let file = dir.path + "/records.json"
+        try CompareCLITests.write([costly, plain, Synthetic.record(iops: Synthetic.around(80_000, 3), role: .native)], to: file)
+        let store = dir.path + "/vbench.sqlite"
+        #expect(try Binary.run(["import", "--store", store, file]).status == 0)
+        for format in ["text", "markdown", "csv"] {
+            let fromFile = try Binary.run(["report", "--from", file, "--format", format])
+            let fromStore = try Binary.run(["report", "--store", store, "--format", format])
+            #expect(fromFile.status == 0 && fromStore.status == 0, "\(fromFile.stderr)\(fromStore.stderr)")
+            #expect(fromFile.stdout.contains("scheduler vda — 1 of 2 runs"), "\(format): \(fromFile.stdout)")
+            // The first line (text) or lines (Markdown) name the selection.
+            #expect(fromFile.stdout.split(separator: "\n").dropFirst(3) == fromStore.stdout.split(separator: "\n").dropFirst(3), "\(format)")
+        }
+        let html = try Binary.run(["report", "--from", file, "--format", "html"])
+        #expect(html.stdout.contains("<div class=\"costly\" role=\"note\">") && html.stdout.contains("scheduler vda — 1 of 2 runs"))
+        let none = try Binary.run(["report", "--from", file, "--role", "native"])
+        #expect(none.status == 0 && !none.stdout.contains("⚠"), "\(none.stdout)")
+    }
+
     @Test func capacityAnswersWithItsBindingResource() throws {
         let dir = try ScratchFolder()
         let file = try Self.recordsFile(dir)

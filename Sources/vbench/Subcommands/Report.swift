@@ -15,8 +15,10 @@ extension VBench {
                 Over the runs the filters select (or a records file with --from): per workload,
                 device and metric, the guest value, the native baseline, the ratio with its 95 %
                 interval, the ratio to the paravirtual device, n and CoV; warnings for noisy
-                metrics and missing baselines; the probe's advice where an emulated device was
-                measured. Formats: text, markdown, html (self-contained, SVG charts), json, csv.
+                metrics and missing baselines; ⚠ beside numbers measured under a costly
+                configuration the guest audit warned about (emulated device, slow clocksource,
+                a scheduler on a paravirtual disk), with how many runs carried it; the probe's
+                advice where an emulated device was measured. Formats: text, markdown, html (self-contained, SVG charts), json, csv.
                 """)
 
         @OptionGroup var storeOptions: StoreOptions
