@@ -49,7 +49,7 @@ enum ProbeTable {
             a.element.severity != b.element.severity ? a.element.severity > b.element.severity : a.offset < b.offset
         }.map(\.element)
         for f in ordered {
-            out += "\n  [\(f.severity.rawValue)] \(f.check) \(f.subject): \(f.summary)"
+            out += "\n  [\(f.severity.rawValue)] \(f.check) \(f.subject): \(f.summary)" + (f.measuredText.map { "; \($0)" } ?? "")
             guard f.severity != .ok else { continue }
             for e in f.evidence { out += "\n      evidence: \(e)" }
             if let fix = f.fix {

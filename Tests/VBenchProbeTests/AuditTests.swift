@@ -295,6 +295,24 @@ extension GuestAudit {
         #expect(audit.costly(forFamily: "blk", device: "vda").map(\.check) == ["clocksource"])
     }
 
+    /// Every run measures the clock again; the figure goes in `figures`, so runs of one guest
+    /// setup share one summary, and a store one configuration.
+    @Test func measuredClockCostsStayOutOfTheSummary() throws {
+        let t = try GuestTree.debianKVM()
+        try t.file("/sys/devices/system/clocksource/clocksource0/current_clocksource", "hpet")
+        try t.file("/sys/devices/system/clocksource/clocksource0/available_clocksource", "hpet acpi_pm")
+        func measured() -> GuestAudit {
+            GuestAuditor(fs: RootedFileSystem(root: t.root), hypervisor: .kvm, onlineCpus: 2, clockCost: .current).audit(disks: [], nics: [])
+        }
+        let (a, b) = (measured(), measured())
+        let f = try #require(a.one("clocksource"))
+        #expect(f.severity == .warning && (f.figures?["clock_gettime_ns.hpet"] ?? 0) > 0)
+        #expect(!f.summary.contains(" ns"), "\(f.summary)")
+        #expect(f.measuredText?.hasPrefix("clock_gettime costs hpet ") == true)
+        #expect(AuditConfiguration(a) == AuditConfiguration(b))
+        #expect(AuditConfiguration(a).digest == AuditConfiguration(b).digest)
+    }
+
     @Test func aClocksourceSetOnTheCommandLineSaysSo() throws {
         let t = try GuestTree.debianKVM()
         try t.file("/proc/cmdline", "root=/dev/vda1 clocksource=kvm-clock")

@@ -71,14 +71,15 @@ struct ClockAudit {
             for (name, ns) in measured { figures["clock_gettime_ns.\(name)"] = ns }
             for (name, why) in failures.sorted(by: { $0.key < $1.key }) { notes.append("\(name) not measured: \(why)") }
         }
-        let costText = figures.isEmpty ? "" : "; clock_gettime costs " + figures.sorted { $0.key < $1.key }
-            .map { "\($0.key.dropFirst("clock_gettime_ns.".count)) \(Self.format($0.value)) ns" }.joined(separator: ", ")
+        // The measured costs stay out of the summary (they are in `figures`, and the probe's table
+        // prints them): a summary says what the configuration is, the same for every run of it,
+        // so a store keeps each configuration once.
         let noteText = notes.isEmpty ? "" : "; " + notes.joined(separator: "; ")
 
         if Self.slow.contains(current) {
             let better = available.first(where: Self.fast.contains)
             return [AuditFinding(check: "clocksource", subject: current, severity: .warning,
-                                 summary: "\(current): every clock read is a system call and a trapped device access, which slows every timed operation; \(why)\(costText)\(noteText)",
+                                 summary: "\(current): every clock read is a system call and a trapped device access, which slows every timed operation; \(why)\(noteText)",
                                  evidence: evidence,
                                  fix: AuditFix(guest: better.map { "echo \($0) > \(Self.folder)/current_clocksource; to keep it, add clocksource=\($0) to the kernel command line" }
                                                  ?? "boot with a paravirtual clock: kvm-clock (CONFIG_KVM_GUEST), xen or hyperv_clocksource_tsc_page",
@@ -88,11 +89,7 @@ struct ClockAudit {
         }
         let severity: AuditSeverity = Self.fast.contains(current) ? .ok : .info
         return [AuditFinding(check: "clocksource", subject: current, severity: severity,
-                             summary: "\(current), \(why)\(costText)\(noteText)",
+                             summary: "\(current), \(why)\(noteText)",
                              evidence: evidence, figures: figures.isEmpty ? nil : figures)]
-    }
-
-    static func format(_ ns: Double) -> String {
-        ns >= 100 ? String(Int(ns.rounded())) : String(Double(Int((ns * 10).rounded())) / 10)
     }
 }
