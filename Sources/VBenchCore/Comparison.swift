@@ -164,6 +164,9 @@ public struct Comparison: Codable, Sendable, Equatable {
     public var baselineRuns: Int
     public var candidateRuns: Int
     public var items: [MetricComparison]
+    /// Per device, the costly configurations (guest audit warnings) each side's runs were
+    /// measured under, where any run had one; absent in comparisons before the audit.
+    public var configurations: [ConfigurationContrast]?
 
     public var regressions: [MetricComparison] { items.filter { $0.verdict == .regression } }
     public var inconclusive: [MetricComparison] { items.filter { $0.verdict == .tooFewRuns } }
@@ -334,7 +337,8 @@ public enum Comparator {
             }
         }
         return Comparison(thresholds: thresholds, unit: unit, drift: drift, power: Detectability.power,
-                          baselineRuns: baseline.count, candidateRuns: candidate.count, items: items)
+                          baselineRuns: baseline.count, candidateRuns: candidate.count, items: items,
+                          configurations: ConfigurationContrast.of(baseline: baseline, candidate: candidate))
     }
 
     static func bootCount(_ runs: [RunValues]) -> Int? {
@@ -631,6 +635,9 @@ public struct CompareRun: Sendable, Equatable {
     /// The `lab.guests` and `lab.round` tags of a concurrency sweep (`vbench lab run --guests`).
     public var labGuests: String?, labRound: String?
     public var workloads: [Workload]
+    /// The costly part of the run's guest audit (`AuditConfiguration`): empty when audited
+    /// clean, nil when the record carries no audit.
+    public var costly: [CostlyFinding]?
 
     public init(runId: UUID, family: String, role: RunRole, startTime: Date, bootId: String?, group: String?, hostname: String,
                 collectorHost: String?, deviceName: String, device: String, hypervisor: String, kernel: String, deviceClass: String,
@@ -670,6 +677,7 @@ public struct CompareRun: Sendable, Equatable {
                       // A workload without any of them is not compared (a store has no row of it).
                       return metrics.isEmpty ? nil : Workload(index: i, name: w.name, metrics: metrics)
                   })
+        costly = r.environment.audit.map { AuditConfiguration($0).findings }
     }
 
     /// Without the repetitions' values: what a store's summary rows give.
@@ -687,6 +695,49 @@ public struct CompareRun: Sendable, Equatable {
             for (k, v) in values[workloads[i].index] ?? [:] where workloads[i].metrics[k] != nil {
                 workloads[i].metrics[k]?.values = v.filter(\.isFinite)
             }
+        }
+    }
+}
+
+/// One costly configuration (a guest audit warning that can change the device's numbers) and
+/// how many runs of each side were measured under it: a change between sides that differ here
+/// may be the configuration, not what was upgraded.
+public struct ConfigurationContrast: Codable, Sendable, Equatable {
+    public var family: String
+    /// The distinguishing driver, as the comparison's items name the device.
+    public var device: String
+    /// `scheduler vda`, and the audit's sentence.
+    public var label: String
+    public var summary: String
+    /// Runs of each side under it, and runs of that device on each side.
+    public var baselineRuns: Int, baselineOf: Int
+    public var candidateRuns: Int, candidateOf: Int
+
+    /// Whether the sides differ: a share of runs under it on one side that the other lacks.
+    public var differs: Bool { (baselineRuns == 0) != (candidateRuns == 0) || (baselineRuns == baselineOf) != (candidateRuns == candidateOf) }
+
+    /// Every costly finding any run of either side carried, per family and device, with each
+    /// side's counts; empty when no run carried one (or no run had an audit).
+    public static func of(baseline: [CompareRun], candidate: [CompareRun]) -> [ConfigurationContrast] {
+        struct Key: Hashable { var family: String, device: String, label: String }
+        var summaries: [Key: String] = [:]
+        var counts: [Key: (b: Int, c: Int)] = [:]
+        var totals: [String: (b: Int, c: Int)] = [:]
+        for (side, runs) in [(0, baseline), (1, candidate)] {
+            for r in runs {
+                let deviceKey = r.family + "\u{1F}" + r.device
+                if side == 0 { totals[deviceKey, default: (0, 0)].b += 1 } else { totals[deviceKey, default: (0, 0)].c += 1 }
+                for f in r.costly ?? [] where f.applies(toFamily: r.family, device: r.deviceName) {
+                    let k = Key(family: r.family, device: r.device, label: f.label)
+                    summaries[k] = summaries[k] ?? f.summary
+                    if side == 0 { counts[k, default: (0, 0)].b += 1 } else { counts[k, default: (0, 0)].c += 1 }
+                }
+            }
+        }
+        return counts.keys.sorted { ($0.family, $0.device, $0.label) < ($1.family, $1.device, $1.label) }.map { k in
+            let t = totals[k.family + "\u{1F}" + k.device] ?? (0, 0)
+            return ConfigurationContrast(family: k.family, device: k.device, label: k.label, summary: summaries[k] ?? "",
+                                         baselineRuns: counts[k]?.b ?? 0, baselineOf: t.b, candidateRuns: counts[k]?.c ?? 0, candidateOf: t.c)
         }
     }
 }

@@ -725,7 +725,11 @@ public final class PostgresRunStore: RunStore {
                                 driver: try c[10].decode(String.self), controller: try c[11].decode(String.self),
                                 deviceClass: try c[12].decode(String.self), group: try c[13].decode(String?.self),
                                 onlineCpus: Int(try c[14].decode(Int64.self)), labGuests: try c[15].decode(String?.self),
-                                labRound: try c[16].decode(String?.self))
+                                labRound: try c[16].decode(String?.self), configuration: try c[17].decode(Int64?.self))
+            }
+            for row in try s.query(sql.configurationContents) {
+                let (id, json) = try row.decode((Int64, String).self)
+                try builder.add(configuration: id, json: json)
             }
             let (summariesSQL, summaryValues) = sql.compareSummaries(query, metrics: metrics)
             for row in try s.query(summariesSQL, Self.bindings(summaryValues)) {

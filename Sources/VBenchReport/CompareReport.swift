@@ -68,9 +68,31 @@ public enum CompareReport {
         } else if !judgedRuns.isEmpty, judgedRuns.allSatisfy({ $0.baselineGroups == 1 && $0.candidateGroups == 1 && $0.baselineRuns > 1 && $0.candidateRuns > 1 }) {
             out.append("sessions: each side is one group of runs made together, and no earlier sessions of this machine were found (--sessions), so a shift of the whole session (the host's load of those minutes) cannot be told from the change; two or more groups a side, or a store that holds earlier sessions, put it into the test")
         }
+        out += configurationNotes(c)
         let boots = c.items.filter { $0.verdict != .missing }
         if !boots.isEmpty, boots.allSatisfy({ $0.baselineBoots == 1 && $0.candidateBoots == 1 && $0.bootsInCommon == 0 }) {
             out.append("boots: each side's runs come from one boot, and not the same one: a difference between two boots (page placement, interrupt routing) cannot be told from the change; for a verdict across boots, give each side runs from several boots (a history baseline, or several reboots a side)")
+        }
+        return out
+    }
+
+    /// The guest audit's costly configurations the runs were measured under (`report`'s ⚠):
+    /// first where the sides differ (the change may be the configuration), then where both
+    /// carry one.
+    public static func configurationNotes(_ c: Comparison) -> [String] {
+        let all = c.configurations ?? []
+        func line(_ x: ConfigurationContrast) -> String {
+            "\(x.device): \(x.label) in \(x.baselineRuns) of \(x.baselineOf) baseline and \(x.candidateRuns) of \(x.candidateOf) candidate runs (\(x.summary))"
+        }
+        var out: [String] = []
+        let differing = all.filter(\.differs)
+        if !differing.isEmpty {
+            out.append("configuration differs: the sides were measured under different guest settings, so a change may be the setting and not what was changed; "
+                       + differing.map(line).joined(separator: "; "))
+        }
+        let shared = all.filter { !$0.differs }
+        if !shared.isEmpty {
+            out.append("configuration: both sides were measured under a costly setting the guest audit warns of (`vbench probe`); " + shared.map(line).joined(separator: "; "))
         }
         return out
     }
@@ -94,6 +116,7 @@ public enum CompareReport {
             }
             s += "\n"
         }
+        for note in configurationNotes(c) where note.hasPrefix("configuration differs") { s += "⚠ \(note)\n\n" }
         var t = table(c, baseline: baseline, candidate: candidate)
         t.title = ""
         return s + TableRenderer.markdown(t)

@@ -408,7 +408,11 @@ public final class SQLiteRunStore: RunStore {
                 guard let id = UUID(uuidString: text) else { return }
                 try builder.add(run: id, key: text, start: row[1], family: row[2], role: row[3], bootId: row[4], collectorHost: row[5],
                                 hostname: row[6], kernel: row[7], hypervisor: row[8], name: row[9], driver: row[10], controller: row[11],
-                                deviceClass: row[12], group: row[13], onlineCpus: row[14], labGuests: row[15], labRound: row[16])
+                                deviceClass: row[12], group: row[13], onlineCpus: row[14], labGuests: row[15], labRound: row[16],
+                                configuration: row[17])
+            }
+            try Row.fetchCursor(db, sql: sql.configurationContents).forEach { row in
+                try builder.add(configuration: row[0], json: row[1])
             }
             let (summariesSQL, summaryValues) = sql.compareSummaries(query, metrics: metrics)
             try Row.fetchCursor(db, sql: summariesSQL, arguments: Self.arguments(summaryValues)).forEach { row in

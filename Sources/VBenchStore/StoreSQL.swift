@@ -113,7 +113,8 @@ public struct StoreSQL: Sendable {
                    (SELECT t.value FROM tags t WHERE t.run_id = r.run_id AND t.key = '\(Comparator.groupTag)') AS grp,
                    e.online_cpus,
                    (SELECT t.value FROM tags t WHERE t.run_id = r.run_id AND t.key = '\(CompareRun.labGuestsTag)') AS lab_guests,
-                   (SELECT t.value FROM tags t WHERE t.run_id = r.run_id AND t.key = '\(CompareRun.labRoundTag)') AS lab_round
+                   (SELECT t.value FROM tags t WHERE t.run_id = r.run_id AND t.key = '\(CompareRun.labRoundTag)') AS lab_round,
+                   r.configuration_id
             FROM runs r JOIN environments e ON e.id = r.environment_id JOIN devices d ON d.id = r.device_id
             \(whereSQL) ORDER BY r.start_time DESC, r.run_id
             """), values)
@@ -283,6 +284,12 @@ public struct StoreSQL: Sendable {
             \(whereSQL.isEmpty ? "WHERE" : whereSQL + " AND") r.role = 'guest' AND d.class = 'emulated'
             GROUP BY 1, 2, 3, 4, 5, 6, 7
             """), values)
+    }
+
+    /// Every stored configuration, the clean one (`[]`) too: compare tells runs audited clean
+    /// from runs without an audit. A handful of rows, one per distinct guest setup.
+    public var configurationContents: String {
+        "SELECT c.id, \(dialect == .postgres ? "c.findings::text" : "c.findings") FROM configurations c"
     }
 
     /// The stored configurations that hold costly findings (a handful of rows: one per distinct

@@ -374,6 +374,9 @@ public struct CompareRunBuilder {
     private var places: [String: Int] = [:]
     private var workloadPlaces: [[Int: Int]] = []
     private var strings: [String: String] = [:]
+    /// Each run's `runs.configuration_id`, in `runs`' order, and the stored configurations.
+    private var configurationIds: [Int64?] = []
+    private var configurations: [Int64: [CostlyFinding]] = [:]
     private let location: String
 
     public init(location: String) { self.location = location }
@@ -387,7 +390,8 @@ public struct CompareRunBuilder {
     /// One run's keys; `key` is its id as the store's rows name it (text or uuid).
     public mutating func add(run id: UUID, key: String, start: Double, family: String, role: String, bootId: String?, collectorHost: String,
                              hostname: String, kernel: String, hypervisor: String, name: String, driver: String, controller: String,
-                             deviceClass: String, group: String?, onlineCpus: Int, labGuests: String?, labRound: String?) throws {
+                             deviceClass: String, group: String?, onlineCpus: Int, labGuests: String?, labRound: String?,
+                             configuration: Int64? = nil) throws {
         guard let runRole = RunRole(rawValue: role) else { throw StoreError(path: location, reason: "run \(id) has an unknown role '\(role)'") }
         guard places[key] == nil else { return }
         places[key] = runs.count
@@ -397,6 +401,14 @@ public struct CompareRunBuilder {
                                hypervisor: intern(hypervisor), kernel: intern(kernel), deviceClass: intern(deviceClass),
                                onlineCpus: onlineCpus, labGuests: labGuests, labRound: labRound, workloads: []))
         workloadPlaces.append([:])
+        configurationIds.append(configuration)
+    }
+
+    /// One row of `StoreSQL.configurationContents`.
+    public mutating func add(configuration id: Int64, json: String) throws {
+        do { configurations[id] = try AuditConfiguration(json: json).findings } catch {
+            throw StoreError(path: location, reason: "configuration \(id): \(error); the store's configurations table is damaged")
+        }
     }
 
     /// One summary row: a workload's moments of one metric.
@@ -416,8 +428,11 @@ public struct CompareRunBuilder {
 
     /// The runs in the order their rows came (newest first), each workload in index order.
     public mutating func build() -> [CompareRun] {
-        for i in runs.indices { runs[i].workloads.sort { $0.index < $1.index } }
-        defer { runs = []; places = [:]; workloadPlaces = [] }
+        for i in runs.indices {
+            runs[i].workloads.sort { $0.index < $1.index }
+            runs[i].costly = configurationIds[i].flatMap { configurations[$0] }
+        }
+        defer { runs = []; places = [:]; workloadPlaces = []; configurationIds = [] }
         return runs
     }
 }

@@ -201,6 +201,41 @@ extension TestStore {
     }
 
     /// SQLite, PostgreSQL and `report --from` (records in memory) give the same warnings.
+    /// compare says when its sides ran under different costly configurations (a kernel upgrade
+    /// that also switched the scheduler), from the store as from the records.
+    @Test(arguments: Backend.available)
+    func compareNamesAConfigurationOnlyOneSideRanUnder(_ backend: Backend) throws {
+        let t = try TestStore(backend)
+        let store = try t.open()
+        let before = (0..<4).map { Audits.make([], start: 1_800_000_000 + Double($0), tags: ["side": "a"]) }
+        let after = (0..<4).map { Audits.make([Audits.scheduler], start: 1_800_000_100 + Double($0), tags: ["side": "b"]) }
+        let other = (0..<2).map { Audits.make([Audits.hpet], device: "vdb", start: 1_800_000_200 + Double($0), tags: ["side": "b"]) }
+        let unaudited = Audits.make(nil, start: 1_800_000_300, tags: ["side": "a"])
+        _ = try store.store(batch: (before + after + other + [unaudited]).map { ($0, Records.receipt) })
+        let metrics = ["iops"]
+        let (b, c) = (try store.compareRuns(RunQuery(tags: ["side": "a"]), metrics: metrics),
+                      try store.compareRuns(RunQuery(tags: ["side": "b"]), metrics: metrics))
+        #expect(b.filter { $0.costly == [] }.count == 4 && b.filter { $0.costly == nil }.count == 1, "audited clean vs no audit")
+        #expect(c.filter { $0.costly?.map(\.label) == ["scheduler vda"] }.count == 4)
+        let fromStore = Comparator.compare(baseline: b, candidate: c)
+        let fromRecords = Comparator.compare(baseline: before + [unaudited], candidate: after + other)
+        #expect(fromStore.configurations == fromRecords.configurations)
+        let contrasts = try #require(fromStore.configurations)
+        // vda's scheduler in 0 of 5 baseline and 4 of 4 candidate runs; hpet affects all, so it
+        // reaches the vdb runs (2 of 2), which the baseline has none of.
+        let scheduler = try #require(contrasts.first { $0.label == "scheduler vda" })
+        #expect((scheduler.baselineRuns, scheduler.baselineOf, scheduler.candidateRuns, scheduler.candidateOf) == (0, 5, 4, 6) && scheduler.differs,
+                "\(scheduler)")
+        let notes = CompareReport.notes(fromStore)
+        #expect(notes.contains { $0.hasPrefix("configuration differs") && $0.contains("virtio_blk: scheduler vda in 0 of 5 baseline and 4 of 6 candidate runs") && $0.contains("clocksource hpet in 0 of 5 baseline and 2 of 6") }, "\(notes)")
+        #expect(CompareReport.markdown(fromStore, baseline: "a", candidate: "b").contains("⚠ configuration differs"))
+        // Sides under the same setting: named, not called a difference.
+        let same = Comparator.compare(baseline: after, candidate: after)
+        #expect(same.configurations?.allSatisfy { !$0.differs } == true)
+        #expect(CompareReport.notes(same).contains { $0.hasPrefix("configuration: both sides") })
+        #expect(!CompareReport.notes(Comparator.compare(baseline: before, candidate: before)).contains { $0.hasPrefix("configuration") })
+    }
+
     @Test func theBackendsAndRecordFilesAgree() throws {
         let records = Self.scenario()
         let expected = Self.warnings(ReportBuilder.build(records, selection: "test"))
