@@ -110,7 +110,11 @@ extension LabRunner {
         // A multi-queue NIC needs a tap; taps live in a namespace of our own, and QEMU with them.
         var network: LabNetwork?
         if let queues = seed.multiQueueNic {
-            network = try LabNetwork(nics: [.virtioNet], tag: 800, queues: queues, log: log)
+            do { network = try LabNetwork(nics: [.virtioNet], tag: 800, queues: queues, log: log) } catch let e as LabError {
+                // The other seeds still boot; this one says what it needs.
+                return SeedResult(seed: seed, report: nil, seconds: 0, folder: "\(dir)/out",
+                                  failure: "its \(queues)-queue NIC needs a tap: \(e.message); leave it out with --only")
+            }
             args += LabNetwork.qemuArguments(.virtioNet, index: 0, queues: queues)
         }
         defer { network?.remove() }
