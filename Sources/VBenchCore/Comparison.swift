@@ -165,7 +165,7 @@ public struct Comparison: Codable, Sendable, Equatable {
     public var candidateRuns: Int
     public var items: [MetricComparison]
     /// Per device, the costly configurations (guest audit warnings) each side's runs were
-    /// measured under, where any run had one; absent in comparisons before the audit.
+    /// measured under; absent when no run of either side had one (and before the audit).
     public var configurations: [ConfigurationContrast]?
 
     public var regressions: [MetricComparison] { items.filter { $0.verdict == .regression } }
@@ -338,7 +338,7 @@ public enum Comparator {
         }
         return Comparison(thresholds: thresholds, unit: unit, drift: drift, power: Detectability.power,
                           baselineRuns: baseline.count, candidateRuns: candidate.count, items: items,
-                          configurations: ConfigurationContrast.of(baseline: baseline, candidate: candidate))
+                          configurations: Optional(ConfigurationContrast.of(baseline: baseline, candidate: candidate)).flatMap { $0.isEmpty ? nil : $0 })
     }
 
     static func bootCount(_ runs: [RunValues]) -> Int? {
