@@ -336,9 +336,10 @@ public enum Comparator {
                 items.append(item)
             }
         }
+        let contrasts = ConfigurationContrast.of(baseline: baseline, candidate: candidate)
         return Comparison(thresholds: thresholds, unit: unit, drift: drift, power: Detectability.power,
                           baselineRuns: baseline.count, candidateRuns: candidate.count, items: items,
-                          configurations: Optional(ConfigurationContrast.of(baseline: baseline, candidate: candidate)).flatMap { $0.isEmpty ? nil : $0 })
+                          configurations: contrasts.isEmpty ? nil : contrasts)
     }
 
     static func bootCount(_ runs: [RunValues]) -> Int? {

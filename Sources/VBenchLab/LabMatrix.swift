@@ -1,5 +1,6 @@
 import Foundation
 import VBenchCore
+import VBenchSystem
 
 /// What a lab run boots and measures: the device models, how they are attached, and the
 /// workload each guest runs. Built in (`blk`, `demo`) or read from a JSON file of the same shape.
@@ -198,8 +199,7 @@ public struct LabMatrix: Codable, Sendable, Equatable {
         if rw == nil && (bs != nil || iodepth != nil) { throw LabError("\(source): bs and iodepth need rw (one workload instead of the profile)") }
         if let p = passes, !(1...200).contains(p) { throw LabError("\(source): passes must be 1…200; got \(p)") }
         if let list = ioschedulers {
-            guard !list.isEmpty, Set(list).count == list.count,
-                  list.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" } }) else {
+            guard !list.isEmpty, Set(list).count == list.count, list.allSatisfy(IOScheduler.isName) else {
                 throw LabError("\(source): ioschedulers must list distinct scheduler names such as [\"none\", \"mq-deadline\"]; got \(list)")
             }
             guard throttle == nil else { throw LabError("\(source): ioschedulers and throttle do not go together (the throttle's reference is one run per disk)") }

@@ -53,19 +53,19 @@ struct DriverAudit {
         if case .sysfs(let folder) = driver.need, state.state != .loaded, state.state != .builtIn {
             // A bool option: no module list names it. Its folder says it runs; without the folder,
             // only a kernel that really runs on Xen (sys/hypervisor/type) proves it is missing.
-            let onXen = facts.fs.readString("/sys/hypervisor/type")?.trimmingCharacters() == "xen"
+            let type = facts.fs.readString("/sys/hypervisor/type")?.trimmingCharacters()
             if facts.fs.exists(folder) {
                 return AuditFinding(check: "driver", subject: subject, severity: .ok,
                                     summary: "\(driver.module) runs (\(driver.purpose)): \(folder) is there", evidence: evidence + ["\(folder): present"])
             }
-            if onXen {
+            if type == "xen" {
                 return AuditFinding(check: "driver", subject: subject, severity: .warning,
                                     summary: "\(driver.module) (\(driver.purpose)) is not in this kernel: no \(folder) on a kernel running on Xen",
                                     evidence: evidence + ["\(folder): absent", "/sys/hypervisor/type: xen"], fix: fix(driver, state: state.state))
             }
             return AuditFinding(check: "driver", subject: subject, severity: .unknown,
                                 summary: "whether \(driver.module) (\(driver.purpose)) is built in is unknown: it is a bool option no module list names, and \(folder) appears only on a kernel that runs on Xen, which /sys/hypervisor/type does not say of this one",
-                                evidence: evidence + ["\(folder): absent", "/sys/hypervisor/type: \(facts.fs.readString("/sys/hypervisor/type")?.trimmingCharacters() ?? "absent")"])
+                                evidence: evidence + ["\(folder): absent", "/sys/hypervisor/type: \(type ?? "absent")"])
         }
 
         if !unbound.isEmpty {

@@ -103,13 +103,14 @@ struct PlatformAudit {
                 return AuditFinding(check: "scheduler", subject: d.name, severity: .unknown,
                                     summary: "\(d.name): the I/O scheduler is unknown (\(path) unreadable)", evidence: ["\(path): unreadable"])
             }
-            let current = Self.selected(text)
+            let choice = SysfsChoice.parse(text)
+            let current = choice.current ?? text
             let evidence = ["\(path): \(text)"]
             if current == "none" {
                 return AuditFinding(check: "scheduler", subject: d.name, severity: .ok,
                                     summary: "\(d.name) (\(d.driver ?? "?")): no I/O scheduler, as a paravirtual disk wants", evidence: evidence)
             }
-            let offersNone = text.split(separator: " ").contains { $0 == "none" || $0 == "[none]" }
+            let offersNone = choice.available.contains("none")
             let rule = "ACTION==\"add|change\", KERNEL==\"\(Self.kernelPattern(d.name))\", ATTR{queue/scheduler}=\"none\""
             return AuditFinding(check: "scheduler", subject: d.name, severity: .warning,
                                 summary: "\(d.name) (\(d.driver ?? "?")) uses \(current): the host schedules this disk's I/O again, so \(current) adds CPU per I/O and latency in the guest",
@@ -119,11 +120,6 @@ struct PlatformAudit {
         }
     }
 
-    /// The bracketed choice of a sysfs setting (`none [mq-deadline] kyber` → `mq-deadline`), or
-    /// the whole text when nothing is bracketed.
-    static func selected(_ text: String) -> String {
-        text.split(separator: " ").first { $0.hasPrefix("[") && $0.hasSuffix("]") }.map { String($0.dropFirst().dropLast()) } ?? text
-    }
 
     /// `vd[a-z]*` for `vdb`, `nvme[0-9]*n[0-9]*` for `nvme0n1`.
     static func kernelPattern(_ name: String) -> String {
@@ -202,7 +198,7 @@ struct PlatformAudit {
                                 summary: "transparent huge pages: unknown (\(path) unreadable; a kernel without CONFIG_TRANSPARENT_HUGEPAGE)",
                                 evidence: ["\(path): unreadable"])
         }
-        let mode = Self.selected(text)
+        let mode = SysfsChoice.parse(text).current ?? text
         let summary = switch mode {
         case "always": "transparent huge pages: always (every large anonymous mapping may use 2 MiB pages)"
         case "madvise": "transparent huge pages: madvise (vbench's buffers ask for them, so its memory numbers use 2 MiB pages; most programs' do not)"

@@ -2,6 +2,7 @@ import ArgumentParser
 import VBenchBlock
 import VBenchCollector
 import VBenchCore
+import VBenchSystem
 
 extension VBench {
     /// `vbench run`: measure a device family and write a RunRecord.
@@ -251,7 +252,7 @@ struct BlockOptions: ParsableArguments {
         if ioSize != nil && runtime != nil { throw ValidationError("--io-size and --runtime both bound a repetition; pass one") }
         if target.isEmpty { throw ValidationError("--target must name a file, folder, block device or auto") }
         if let ioScheduler {
-            guard !ioScheduler.isEmpty, ioScheduler.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+            guard IOScheduler.isName(ioScheduler) else {
                 throw ValidationError("--ioscheduler must name a scheduler such as none, mq-deadline, kyber or bfq; got '\(ioScheduler)'")
             }
         }
