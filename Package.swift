@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "VBenchCore", targets: ["VBenchCore"]),
         // For Benchmarks/: the guest-to-host path.
         .library(name: "VBenchIngest", targets: ["VBenchWire", "VBenchStore", "VBenchCollector", "VBenchUplink"]),
+        // For Benchmarks/: the vhost-user-vsock device (its fuzzer).
+        .library(name: "VBenchVhostUser", targets: ["VBenchVhostUser"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -70,10 +72,13 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        // Host side: listens on vsock / unix / tcp and hands records to a RunStore.
+        // A vhost-user-vsock device backend: QEMU's guests reach the collector over AF_VSOCK on
+        // hosts without /dev/vhost-vsock. Guest memory and virtqueues; no NIO.
+        .target(name: "VBenchVhostUser", dependencies: ["VBenchSystem", "CVBenchShims"]),
+        // Host side: listens on vsock / unix / tcp / vhost-user-vsock and hands records to a RunStore.
         .target(
             name: "VBenchCollector",
-            dependencies: ["VBenchCore", "VBenchWire", "VBenchStore", "VBenchSystem",
+            dependencies: ["VBenchCore", "VBenchWire", "VBenchStore", "VBenchSystem", "VBenchVhostUser",
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "NIOHTTP1", package: "swift-nio")]
         ),
@@ -99,6 +104,7 @@ let package = Package(
                            .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
         .testTarget(name: "VBenchSystemTests", dependencies: ["VBenchSystem"]),
+        .testTarget(name: "VBenchVhostUserTests", dependencies: ["VBenchVhostUser", "VBenchSystem", "CVBenchShims"]),
         .testTarget(
             name: "VBenchStoreTests",
             dependencies: ["VBenchTestSupport", "VBenchStore", "VBenchPostgres", "VBenchCore", "VBenchCollector", "VBenchUplink", "VBenchReport",

@@ -119,3 +119,76 @@ int vbench_ethtool_channels(const char *interface, uint32_t *max_rx, uint32_t *m
     *rx = channels.rx_count; *tx = channels.tx_count; *combined = channels.combined_count;
     return 0;
 }
+
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+
+long vbench_recv_fds(int sock, void *buf, unsigned long len, int *fds, int max_fds, int *nfds) {
+    union { struct cmsghdr align; char space[CMSG_SPACE(sizeof(int) * 16)]; } control;
+    struct iovec iov = { .iov_base = buf, .iov_len = len };
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.space;
+    msg.msg_controllen = sizeof control.space;
+    *nfds = 0;
+    ssize_t n;
+    do { n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC); } while (n < 0 && errno == EINTR);
+    if (n < 0) return -errno;
+    int overflow = (msg.msg_flags & MSG_CTRUNC) != 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        int *received = (int *)CMSG_DATA(c);
+        for (int i = 0; i < count; i++) {
+            int fd;
+            memcpy(&fd, received + i, sizeof fd);
+            if (*nfds < max_fds) fds[(*nfds)++] = fd; else { close(fd); overflow = 1; }
+        }
+    }
+    if (overflow) {
+        for (int i = 0; i < *nfds; i++) close(fds[i]);
+        *nfds = 0;
+        return -EMSGSIZE;
+    }
+    return (long)n;
+}
+
+long vbench_send_fds(int sock, const void *buf, unsigned long len, const int *fds, int nfds) {
+    union { struct cmsghdr align; char space[CMSG_SPACE(sizeof(int) * 16)]; } control;
+    if (nfds < 0 || nfds > 16) return -EINVAL;
+    struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    if (nfds > 0) {
+        memset(&control, 0, sizeof control);
+        msg.msg_control = control.space;
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+    }
+    ssize_t n;
+    do { n = sendmsg(sock, &msg, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : (long)n;
+}
+
+uint16_t vbench_load_acquire_u16(const void *p) { return __atomic_load_n((const uint16_t *)p, __ATOMIC_ACQUIRE); }
+void vbench_store_release_u16(void *p, uint16_t v) { __atomic_store_n((uint16_t *)p, v, __ATOMIC_RELEASE); }
+void vbench_memory_barrier(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+
+int vbench_eventfd(unsigned int initval, int nonblock) {
+    int fd = eventfd(initval, EFD_CLOEXEC | (nonblock ? EFD_NONBLOCK : 0));
+    return fd < 0 ? -errno : fd;
+}
+
+int vbench_memfd(const char *name) {
+    int fd = memfd_create(name, MFD_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}

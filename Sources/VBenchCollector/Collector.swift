@@ -5,6 +5,7 @@ import Synchronization
 import VBenchCore
 import VBenchStore
 import VBenchSystem
+import VBenchVhostUser
 import VBenchWire
 
 /// Counters of a running collector (for the live line and, later, OpenMetrics).
@@ -37,7 +38,11 @@ public final class CollectorStats: Sendable {
 
 /// What happened, for `--json-log` and the live line.
 public struct CollectorEvent: Sendable {
-    public enum Kind: String, Sendable { case listening, connected, stored, duplicate, rejected, disconnected, stopped }
+    public enum Kind: String, Sendable {
+        case listening, connected, stored, duplicate, rejected, disconnected, stopped
+        /// Worth logging but about no record: a vhost-user frontend came or went, a guest broke a rule.
+        case notice
+    }
     public var kind: Kind
     public var peer: String
     public var runId: UUID?
@@ -84,6 +89,7 @@ public final class Collector: Sendable {
     private let committer: GroupCommitter
     private let servers = Mutex<[any Channel]>([])
     private let vsockListeners = Mutex<[Int32]>([])
+    private let vhostUserBackends = Mutex<[VhostUserVsockBackend]>([])
     private let onEvent: @Sendable (CollectorEvent) -> Void
 
     public init(configuration: Configuration, store: any RunStore, onEvent: @escaping @Sendable (CollectorEvent) -> Void = { _ in }) {
@@ -139,6 +145,11 @@ public final class Collector: Sendable {
                 bound.append(endpoint.description)
                 onEvent(CollectorEvent(kind: .listening, peer: endpoint.description, runId: nil, detail: nil))
                 continue
+            case let .vhostUserVsock(path, cid, port):
+                try startVhostUserVsock(path: path, cid: cid, port: port)
+                bound.append(endpoint.description)
+                onEvent(CollectorEvent(kind: .listening, peer: endpoint.description, runId: nil, detail: nil))
+                continue
             case .serial:
                 throw EndpointError.notListenable(endpoint.description)
             }
@@ -168,9 +179,40 @@ public final class Collector: Sendable {
         }
     }
 
+    /// Serves a vhost-user-vsock device on `path`: each guest stream becomes a connection with
+    /// the usual pipeline, its peer the CID this host gave the device (never the payload's).
+    private func startVhostUserVsock(path: String, cid: UInt32, port: UInt32) throws {
+        let group = self.group
+        let pipeline = pipelineInitializer()
+        let allowed = configuration.allowedCIDs.map { $0.contains(cid) } ?? true
+        let peer = "vsock:cid=\(cid)"
+        let onEvent = self.onEvent
+        var config = VhostUserVsockBackend.Configuration(path: path, guestCID: UInt64(cid), port: port)
+        config.maxConnections = configuration.maxConnections
+        let backend = try VhostUserVsockBackend(configuration: config, onConnection: { fd, _ in
+            _ = NIOPipeBootstrap(group: group)
+                .channelInitializer { pipeline($0, peer, allowed) }
+                .takingOwnershipOfDescriptor(inputOutput: fd)
+        }, onNotice: { text in
+            onEvent(CollectorEvent(kind: .notice, peer: peer, runId: nil, detail: text))
+        })
+        vhostUserBackends.withLock { $0.append(backend) }
+    }
+
+    /// What each vhost-user-vsock device carried so far (endpoint text → counters).
+    public var vhostUserStatistics: [(endpoint: String, counters: VsockMuxer.Counters, frontends: Int)] {
+        vhostUserBackends.withLock { list in
+            list.map { b in
+                let c = b.configuration
+                return ("vhost-user-vsock:\(c.path),cid=\(c.guestCID),port=\(c.port)", b.statistics, b.frontendsConnected)
+            }
+        }
+    }
+
     /// Stops accepting, lets in-flight stores finish and their acks go out, then shuts down.
     public func stop() {
         for fd in vsockListeners.withLock({ l -> [Int32] in defer { l.removeAll() }; return l }) { VsockListener.shutdown(descriptor: fd) }
+        for b in vhostUserBackends.withLock({ l -> [VhostUserVsockBackend] in defer { l.removeAll() }; return l }) { b.stop() }
         let channels = servers.withLock { s -> [any Channel] in defer { s.removeAll() }; return s }
         for c in channels { try? c.close().wait() }
         // Store work already submitted completes before the pool stops.

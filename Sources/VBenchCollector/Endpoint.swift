@@ -8,6 +8,15 @@ public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
     case tcp(host: String, port: Int)
     /// A virtio-serial port inside a guest: `serial:/dev/virtio-ports/org.vbench.0` (uplink only).
     case serial(path: String)
+    /// A vhost-user-vsock device served by the collector (listen only):
+    /// `vhost-user-vsock:PATH[,cid=N][,port=P]` for QEMU's `-chardev socket,path=PATH -device
+    /// vhost-user-vsock-pci`. The guest (CID N, default 3) connects to CID 2, port P (default 5000).
+    case vhostUserVsock(path: String, cid: UInt32, port: UInt32)
+
+    /// The guest CID of a vhost-user-vsock endpoint when none is named.
+    public static let defaultGuestCID: UInt32 = 3
+    /// The port guests connect to when none is named (as `vsock://any:5000`).
+    public static let defaultVsockPort: UInt32 = 5000
 
     /// Parses `vsock://any:PORT`, `vsock://2:PORT`, `unix:PATH`, `tcp://HOST:PORT`, `serial:PATH`.
     public init(_ text: String) throws(EndpointError) {
@@ -29,6 +38,25 @@ public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
             let path = String(text.dropFirst("unix:".count))
             guard !path.isEmpty else { throw .malformed(text) }
             self = .unix(path: path)
+        } else if text.hasPrefix("vhost-user-vsock:") {
+            var parts = text.dropFirst("vhost-user-vsock:".count).split(separator: ",", omittingEmptySubsequences: false)
+            let path = String(parts.removeFirst())
+            guard !path.isEmpty else { throw .malformed(text) }
+            var cid = Endpoint.defaultGuestCID, vsockPort = Endpoint.defaultVsockPort
+            for option in parts {
+                if option.hasPrefix("cid=") {
+                    // 0, 1 and 2 are the hypervisor, loopback and host; u32 max is "any".
+                    guard let c = UInt32(option.dropFirst(4)), c >= 3, c < UInt32.max else {
+                        throw .invalid("'\(text)': cid must be a guest CID, 3…4294967294")
+                    }
+                    cid = c
+                } else if option.hasPrefix("port=") {
+                    vsockPort = UInt32(try port(option.dropFirst(5), max: Int(UInt32.max - 1)))
+                } else {
+                    throw .invalid("'\(text)': unknown option '\(option)'; vhost-user-vsock:PATH takes cid=N and port=P")
+                }
+            }
+            self = .vhostUserVsock(path: path, cid: cid, port: vsockPort)
         } else if text.hasPrefix("serial:") {
             let path = String(text.dropFirst("serial:".count))
             guard !path.isEmpty else { throw .malformed(text) }
@@ -51,6 +79,7 @@ public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
         case let .unix(path): "unix:\(path)"
         case let .tcp(host, port): host.contains(":") ? "tcp://[\(host)]:\(port)" : "tcp://\(host):\(port)"
         case let .serial(path): "serial:\(path)"
+        case let .vhostUserVsock(path, cid, port): "vhost-user-vsock:\(path),cid=\(cid),port=\(port)"
         }
     }
 }
@@ -61,19 +90,22 @@ public enum EndpointError: Error, Equatable, CustomStringConvertible {
     case badPort(String)
     case vsockUnavailable(String)
     case notListenable(String)
+    case notSendable(String)
     case invalid(String)
 
     public var description: String {
         switch self {
         case .invalid(let t): t
         case .malformed(let t):
-            "'\(t)' is not an endpoint; use vsock://any:PORT, vsock://CID:PORT, unix:PATH, tcp://HOST:PORT or serial:PATH"
+            "'\(t)' is not an endpoint; use vsock://any:PORT, vsock://CID:PORT, unix:PATH, tcp://HOST:PORT, serial:PATH or vhost-user-vsock:PATH[,cid=N][,port=P]"
         case .badPort(let t):
             "'\(t)' has no valid port; ports are 0…65535 (vsock: 0…4294967294), 0 meaning any free port"
         case .vsockUnavailable(let t):
             "\(t): this machine is not a vsock hypervisor host (no /dev/vhost-vsock), so no AF_VSOCK socket is opened; listen on unix:PATH for a virtio-serial chardev, or tcp://127.0.0.1:PORT"
+        case .notSendable(let t):
+            "\(t) is served by a collector for QEMU, not sent to; a guest on that device sends to vsock://2:PORT"
         case .notListenable(let t):
-            "\(t) can only be sent to, not listened on; a collector listens on vsock, unix or tcp"
+            "\(t) can only be sent to, not listened on; a collector listens on vsock, unix, tcp or vhost-user-vsock"
         }
     }
 }

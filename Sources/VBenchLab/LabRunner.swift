@@ -11,9 +11,27 @@ public enum Acceleration: String, Sendable, CaseIterable {
 }
 
 /// The guest-to-host channel of a lab boot.
-public enum LabUplink: String, Sendable {
+public enum LabUplink: String, Sendable, CaseIterable {
     case virtioSerial = "virtio-serial"
+    /// `vhost-vsock-pci`: the kernel's vhost on a host with /dev/vhost-vsock.
     case vsock
+    /// `vhost-user-vsock-pci`: the collector itself is the device (any host, guest memory shared).
+    case vhostUserVsock = "vhost-user-vsock"
+
+    /// AF_VSOCK from the guest on every host: the kernel's vhost where /dev/vhost-vsock exists,
+    /// else the collector's vhost-user device.
+    public static var automatic: LabUplink { Signals.isVsockHost() ? .vsock : .vhostUserVsock }
+
+    /// `--transport`'s words: vsock (the automatic choice), vhost-vsock, vhost-user-vsock, serial.
+    public init?(transport: String) {
+        switch transport {
+        case "vsock", "auto": self = LabUplink.automatic
+        case "vhost-vsock": self = .vsock
+        case "vhost-user-vsock": self = .vhostUserVsock
+        case "serial", "virtio-serial": self = .virtioSerial
+        default: return nil
+        }
+    }
 }
 
 /// The outcome of one guest boot.
@@ -60,9 +78,10 @@ public final class LabRunner {
         public var kvmProbeTimeout: Double = 30
         public var runId: String
         public var extraTags: [String: String] = [:]
-        /// How guests send records home: vsock through `vhost-vsock-pci` on a host with
-        /// /dev/vhost-vsock, else virtio-serial (a chardev on the collector's Unix socket).
-        public var uplink: LabUplink = Signals.isVsockHost() ? .vsock : .virtioSerial
+        /// How guests send records home: AF_VSOCK to CID 2, through `vhost-vsock-pci` on a host
+        /// with /dev/vhost-vsock, else through the collector's own vhost-user-vsock device;
+        /// virtio-serial (a chardev on the collector's Unix socket) when asked for.
+        public var uplink: LabUplink = .automatic
         /// This machine's vbench, which runs `serve` as the guests' network peer.
         public var hostBinary: String = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         public init(matrix: LabMatrix, cache: LabCache, runId: String) {
@@ -413,6 +432,16 @@ public final class LabRunner {
             endpoint = .vsock(cid: nil, port: port)
             sendTo = "vsock://2:\(port)"
             allowedCIDs = [cid]
+        case .vhostUserVsock:
+            // The collector serves the device on a Unix socket; QEMU shares the guest's RAM with
+            // it (a memfd), and the guest's AF_VSOCK streams to CID 2 arrive in this process.
+            let cid = Endpoint.defaultGuestCID, port = Endpoint.defaultVsockPort
+            let path = "\(dir)/vsock.sock"
+            deviceArgs += ["-object", "memory-backend-memfd,id=mem,size=\(m.memoryMiB)M,share=on", "-numa", "node,memdev=mem",
+                           "-chardev", "socket,id=vbv,path=\(path)", "-device", "vhost-user-vsock-pci,chardev=vbv"]
+            endpoint = .vhostUserVsock(path: path, cid: cid, port: port)
+            sendTo = "vsock://2:\(port)"
+            allowedCIDs = [cid]
         }
         // Throttling from a disk of this boot: QMP for the limits, a control port to the guest.
         var throttleControl: ThrottleControl?
@@ -420,7 +449,7 @@ public final class LabRunner {
         if m.throttle != nil {
             let ctl = "\(dir)/ctl.sock", qmp = "\(dir)/qmp.sock"
             try? FileManager.default.removeItem(atPath: qmp)
-            if options.uplink == .vsock { deviceArgs += ["-device", "virtio-serial-pci"] }
+            if options.uplink != .virtioSerial { deviceArgs += ["-device", "virtio-serial-pci"] }
             deviceArgs += ["-chardev", "socket,id=vbctl,path=\(ctl)", "-device", "virtserialport,chardev=vbctl,name=org.vbench.ctl",
                            "-qmp", "unix:\(qmp),server=on,wait=off"]
             throttleSetup = (ctl, qmp)

@@ -59,6 +59,8 @@ public struct Uplink: Sendable {
                 // Only an explicit --send vsock://CID:PORT reaches here; no default picks vsock.
                 channel = try ClientBootstrap(group: group).connectTimeout(timeout).channelInitializer(initializer)
                     .connect(to: VsockAddress(cid: .init(rawValue: cid ?? 2), port: .init(integerLiteral: port))).wait()
+            case .vhostUserVsock:
+                throw UplinkError(endpoint: endpoint.description, reason: EndpointError.notSendable(endpoint.description).description)
             case let .serial(path):
                 let fd = try openCharacterDevice(path)
                 // The host's reply comes back on the same descriptor as the write (measured on QEMU 7.2).

@@ -142,10 +142,15 @@ import VBenchTestSupport
                          appliance: appliance, store: nil, log: { _ in }, progress: { _ in })
     }
 
-    /// Safety: this machine has no /dev/vhost-vsock, so the lab must not pick vsock by default.
-    @Test func uplinkDefaultsToVirtioSerialWithoutVhostVsock() {
+    /// Safety: without /dev/vhost-vsock the lab must not open AF_VSOCK on this machine: its
+    /// default is the collector's own vhost-user-vsock device (a Unix socket to our QEMU).
+    @Test func uplinkDefaultsToVhostUserVsockWithoutVhostVsock() {
         #expect(!FileManager.default.fileExists(atPath: "/dev/vhost-vsock") || Signals.isVsockHost())
-        if !Signals.isVsockHost() { #expect(Self.runner(.demo).options.uplink == .virtioSerial) }
+        if !Signals.isVsockHost() { #expect(Self.runner(.demo).options.uplink == .vhostUserVsock) }
+        #expect(LabUplink(transport: "serial") == .virtioSerial)
+        #expect(LabUplink(transport: "vhost-user-vsock") == .vhostUserVsock)
+        #expect(LabUplink(transport: "vsock") == LabUplink.automatic)
+        #expect(LabUplink(transport: "tcp") == nil)
     }
 
     @Test func jobMeasuresEveryDiskBySerialAndSendsAfterEach() {

@@ -39,4 +39,24 @@ int vbench_tcp_info(int fd, uint32_t *total_retrans, uint32_t *rtt_us);
 int vbench_ethtool_channels(const char *interface, uint32_t *max_rx, uint32_t *max_tx, uint32_t *max_combined,
                             uint32_t *rx, uint32_t *tx, uint32_t *combined);
 
+/// recvmsg on a Unix stream socket: up to `len` bytes into `buf` and up to `max_fds` descriptors
+/// passed with SCM_RIGHTS into `fds` (their count in `*nfds`; each is close-on-exec). Descriptors
+/// beyond `max_fds`, or a truncated control message, are closed and reported as -EMSGSIZE after
+/// the bytes are read. Returns the bytes read (0 at end of file) or -errno.
+long vbench_recv_fds(int sock, void *buf, unsigned long len, int *fds, int max_fds, int *nfds);
+
+/// sendmsg of `len` bytes with `nfds` descriptors as SCM_RIGHTS (0 for none). Returns bytes or -errno.
+long vbench_send_fds(int sock, const void *buf, unsigned long len, const int *fds, int nfds);
+
+/// A 16-bit load with acquire ordering and a 16-bit store with release ordering, for virtqueue
+/// indexes shared with another process (a guest's driver).
+uint16_t vbench_load_acquire_u16(const void *p);
+void vbench_store_release_u16(void *p, uint16_t v);
+/// A full memory barrier (between publishing a used index and reading the driver's flags).
+void vbench_memory_barrier(void);
+
+/// eventfd(initval, EFD_CLOEXEC | flags), memfd_create(name, MFD_CLOEXEC): fd or -errno.
+int vbench_eventfd(unsigned int initval, int nonblock);
+int vbench_memfd(const char *name);
+
 #endif

@@ -18,12 +18,17 @@ extension VBench {
                 a run id already stored is acknowledged as a duplicate. SIGINT or SIGTERM lets
                 in-flight records finish, then exits 0. vsock is used only on a hypervisor host
                 (one with /dev/vhost-vsock) or inside a vbench lab guest over vsock_loopback;
-                elsewhere the default listen address is unix:PATH.
+                elsewhere the default listen address is unix:PATH. On any host, guests of your
+                own QEMU reach the collector over AF_VSOCK through vhost-user-vsock:PATH: the
+                collector serves the device for `-chardev socket,id=v,path=PATH -device
+                vhost-user-vsock-pci,chardev=v` (guest memory must be shared:
+                `-object memory-backend-memfd,id=mem,size=SIZE,share=on -numa node,memdev=mem`),
+                and the guest sends to vsock://2:PORT. Start the collector before QEMU.
                 """
         )
 
         @Option(name: .customLong("listen"),
-                help: ArgumentHelp("vsock://any:PORT, unix:PATH or tcp://HOST:PORT (repeatable). Default: vsock://any:5000 on a vsock host, else unix:results/vbench.sock.", valueName: "endpoint"))
+                help: ArgumentHelp("vsock://any:PORT, unix:PATH, tcp://HOST:PORT or vhost-user-vsock:PATH[,cid=N][,port=P] (guest CID N, default 3; port P, default 5000) (repeatable). Default: vsock://any:5000 on a vsock host, else unix:results/vbench.sock.", valueName: "endpoint"))
         var listen: [String] = []
 
         @Option(help: ArgumentHelp("The results store: a SQLite file, or postgres://USER@HOST:PORT/DATABASE shared by many collectors (password from PGPASSWORD or a passfile).", valueName: "path|url"))
@@ -95,14 +100,14 @@ extension VBench {
             config.maxConnections = maxConnections
             config.metrics = try metrics.map { try MetricsAddress($0) }
             if !allowCID.isEmpty {
-                guard endpoints.contains(where: { if case .vsock = $0 { true } else { false } }) else {
+                guard endpoints.contains(where: { switch $0 { case .vsock, .vhostUserVsock: true; default: false } }) else {
                     throw fail("--allow-cid applies to vsock endpoints; none is listened on", code: VBenchExit.usage)
                 }
                 config.allowedCIDs = Set(allowCID)
             }
             let json = jsonLog
             let collector = Collector(configuration: config, store: runStore) { event in
-                if json { CollectLog.json(event) }
+                if json { CollectLog.json(event) } else if event.kind == .notice, let text = event.detail { note(text) }
             }
             if config.metrics != nil {
                 do { try collector.seedLatest() } catch { note("metrics start empty: could not read the latest runs from the store (\(error))") }
@@ -123,6 +128,10 @@ extension VBench {
             live.clear()
             collector.stop()
             let s = collector.stats
+            for v in collector.vhostUserStatistics {
+                let c = v.counters
+                note("\(v.endpoint): \(v.frontends) frontends, \(c.connections) streams, \(c.bytesIn) bytes in, \(c.bytesOut) out, \(c.resets) resets, \(c.malformed + c.spoofed + c.creditViolations) packets refused")
+            }
             note("stopped: \(s.connections) connections, \(s.stored) stored (\(s.storedBytes) bytes), \(s.duplicates) duplicates, \(s.rejected) rejected, \(s.storeErrors) store errors")
         }
     }

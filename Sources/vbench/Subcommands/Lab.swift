@@ -264,7 +264,16 @@ struct LabRunOptions: ParsableArguments {
     @Option(name: .customLong("tag"), help: ArgumentHelp("A label for every record of this lab run (repeatable).", valueName: "key=value"))
     var tags: [String] = []
 
+    @Option(help: ArgumentHelp("How the guests' records come home: vsock (AF_VSOCK to CID 2: vhost-vsock where /dev/vhost-vsock exists, else this collector's own vhost-user-vsock device), vhost-user-vsock, vhost-vsock or serial (virtio-serial).", valueName: "transport"))
+    var transport: String = "vsock"
+
     func validate() throws {
+        guard let uplink = LabUplink(transport: transport) else {
+            throw ValidationError("--transport must be vsock, vhost-user-vsock, vhost-vsock or serial; got \(transport)")
+        }
+        if uplink == .vsock && !Signals.isVsockHost() {
+            throw ValidationError("--transport vhost-vsock needs /dev/vhost-vsock, which this machine lacks; use vsock (it picks vhost-user-vsock here) or serial")
+        }
         guard Acceleration(rawValue: accel) != nil else { throw ValidationError("--accel must be auto, kvm or tcg; got \(accel)") }
         if let b = boot, LabMatrix.BootMode(rawValue: b) == nil { throw ValidationError("--boot must be shared or per-device; got \(b)") }
         if let r = runtime, !(r > 0 && r <= 3600) { throw ValidationError("--runtime must be in (0, 3600] seconds; got \(r)") }
@@ -303,6 +312,7 @@ struct LabRunOptions: ParsableArguments {
             let runId = ISO8601Stamp.compact(Date()) + "-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
             var options = LabRunner.Options(matrix: matrix, cache: lab.labCache, runId: runId)
             options.acceleration = Acceleration(rawValue: accel)!
+            options.uplink = LabUplink(transport: transport) ?? .automatic
             options.bootTimeout = bootTimeout ?? (matrix.boots.map(matrix.defaultBootTimeout).max() ?? 600)
             for t in tags {
                 let p = t.split(separator: "=", maxSplits: 1)
