@@ -58,6 +58,11 @@ public struct LabMatrix: Codable, Sendable, Equatable {
     /// one after another, the order reversed every other pass; records carry `lab.ioscheduler`.
     /// The guest switches with `vbench run --ioscheduler` and switches back.
     public var ioschedulers: [String]?
+    /// Also send one synthetic record of this many MiB (1…16; 16 is the wire's frame limit, less
+    /// 16 KiB) over the uplink after the runs, proving the transport carries a record as large as
+    /// any whole: a `blk` record tagged `lab.check=transport` whose pseudo-random workloads hash
+    /// to its `lab.check.sha256`. It stays out of the lab's table and records.json. 0: none.
+    public var transportCheckMiB = 0
 
     /// Limits disks to a fraction of the IOPS another disk of the same boot just measured:
     /// after the reference disk's record reaches the host, the lab sets each limit through
@@ -114,7 +119,7 @@ public struct LabMatrix: Codable, Sendable, Equatable {
 
     private enum CodingKeys: String, CodingKey {
         case name, disks, nics, boot, cache, aio, diskSizeMiB, profile, runtimeSeconds, repetitions, memoryMiB, cpus, vsockLoopback
-        case rw, bs, iodepth, throttle, passes, ioschedulers
+        case rw, bs, iodepth, throttle, passes, ioschedulers, transportCheckMiB
     }
 
     public init(from decoder: any Decoder) throws {
@@ -138,6 +143,7 @@ public struct LabMatrix: Codable, Sendable, Equatable {
                   throttle: try c.decodeIfPresent(Throttle.self, forKey: .throttle),
                   passes: try c.decodeIfPresent(Int.self, forKey: .passes),
                   ioschedulers: try c.decodeIfPresent([String].self, forKey: .ioschedulers))
+        transportCheckMiB = try c.decodeIfPresent(Int.self, forKey: .transportCheckMiB) ?? 0
     }
 
     /// The NICs of the `net` and `all` matrices: the paravirtual one and the emulated ones QEMU
@@ -178,6 +184,9 @@ public struct LabMatrix: Codable, Sendable, Equatable {
         guard !disks.isEmpty || !nics.isEmpty else { throw LabError("\(source): the matrix names no disks and no NICs") }
         guard disks.count <= 8 else { throw LabError("\(source): at most 8 disks per matrix; got \(disks.count)") }
         guard nics.count <= 4 else { throw LabError("\(source): at most 4 NICs per matrix; got \(nics.count)") }
+        guard (0...16).contains(transportCheckMiB) else {
+            throw LabError("\(source): transportCheckMiB must be 0…16 (the wire's frame limit is 16 MiB); got \(transportCheckMiB)")
+        }
         guard ["none", "directsync", "writeback", "writethrough", "unsafe"].contains(cache) else {
             throw LabError("\(source): cache must be none, directsync, writeback, writethrough or unsafe; got \(cache)")
         }

@@ -57,6 +57,8 @@ public struct BootResult: Sendable {
     public var sendStatus: Int?
     /// The guest's report of the vsock loopback check (`vsock send exit 0; collector stopped: …`).
     public var vsockReport: String?
+    /// The guest's report of the large-record check (`transport check exit 0: stored 1, …`).
+    public var transportCheck: String?
     public var recordsStored: Int
     public var bytesStored: Int
     public var console: String
@@ -370,12 +372,13 @@ public final class LabRunner {
     }
 
     /// The base appliance plus a job archive: the kernel unpacks concatenated archives in order.
-    func bootInitrd(job: String, dir: String) throws -> String {
+    func bootInitrd(job: String, dir: String, files: [String: Data] = [:]) throws -> String {
         let fm = FileManager.default
         let jobDir = "\(dir)/jobroot"
         try? fm.removeItem(atPath: jobDir)
         try fm.createDirectory(atPath: "\(jobDir)/job", withIntermediateDirectories: true)
         try job.write(toFile: "\(jobDir)/job/run.sh", atomically: true, encoding: .utf8)
+        for (name, data) in files { try data.write(to: URL(fileURLWithPath: "\(jobDir)/job/\(name)")) }
         let initrd = "\(dir)/initrd.img"
         var data = try Data(contentsOf: URL(fileURLWithPath: appliance.initrd))
         // The next archive's header must start at a multiple of 4; the kernel skips zero padding.
@@ -384,6 +387,49 @@ public final class LabRunner {
         try Subprocess.check("sh", ["-c", "cd \"$1\" && find job | sort | cpio -o -H newc --quiet >> \"$2\"", "sh", jobDir, initrd],
                              timeout: 60, what: "packing the job archive")
         return initrd
+    }
+
+    /// A synthetic record of about `bytes` bytes of JSON for the transport check: a valid `blk`
+    /// record (the store takes no other kind) whose workloads `transport-check-N` hold
+    /// pseudo-random metrics in up to 10,000 repetitions each, the boot's tags, `lab.check=transport`
+    /// and `lab.check.sha256`, the SHA-256 of the workloads' JSON: whoever reads the record from
+    /// the store can tell it arrived whole (`transportCheckIntact`).
+    public static func transportCheckRecord(bytes: Int, tags: [String: String]) throws -> RunRecord {
+        var state = UInt64.random(in: 1...UInt64.max)
+        func next() -> Double {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Double(state >> 11) / Double(1 << 53) * 1e9
+        }
+        func repetition(_ i: Int) -> RepetitionResult {
+            var m: [String: Double] = [:]
+            for k in 0..<32 { m["check\(k < 10 ? "0" : "")\(k)"] = next() }
+            return RepetitionResult(index: i, elapsedNs: 1_000_000, jobs: [], metrics: m)
+        }
+        let encoder = RunRecord.encoder(pretty: false)
+        let perRepetition = try encoder.encode(repetition(0)).count + 1
+        var remaining = max(1, bytes / perRepetition)
+        var workloads: [WorkloadResult] = []
+        while remaining > 0 {
+            let n = min(remaining, 10_000)
+            let spec = BlockWorkloadSpec(name: "transport-check-\(workloads.count)", pattern: .read, blockSizeBytes: 4096, ioDepth: 1, repetitions: n)
+            workloads.append(WorkloadResult(spec: spec, repetitions: (0..<n).map(repetition)))
+            remaining -= n
+        }
+        var t = tags
+        t["lab.check"] = "transport"
+        t["lab.check.sha256"] = SHA256.hex(Array(try encoder.encode(workloads)))
+        let now = Date()
+        return RunRecord(runId: UUID(), startTime: now, endTime: now, role: .guest, tool: ToolInfo(), tags: t,
+                         environment: Environment(hostname: "lab", kernelRelease: "", cpuModel: "", onlineCpus: 1, memoryBytes: 0, numaNodes: 1,
+                                                  hypervisor: HypervisorInfo(vendor: .unknown)),
+                         device: DeviceInfo(kind: "transport", name: "uplink", deviceClass: .unknown), family: "blk", target: nil, workloads: workloads)
+    }
+
+    /// Whether a transport-check record read back from a store is the one that was sent: its
+    /// workloads hash to its `lab.check.sha256`.
+    public static func transportCheckIntact(_ record: RunRecord) -> Bool {
+        guard let want = record.tags["lab.check.sha256"], let data = try? RunRecord.encoder(pretty: false).encode(record.workloads) else { return false }
+        return SHA256.hex(Array(data)) == want
     }
 
     /// Boots one guest with `devices`, collecting its records. `accel` from `chooseAcceleration`.
@@ -467,8 +513,18 @@ public final class LabRunner {
         tags["qemu.aio"] = m.aio
         tags["lab.uplink"] = options.uplink.rawValue
         if !nics.isEmpty { tags["lab.netns"] = "tap" }
-        let job = jobScript(disks: disks, nics: nics, tags: tags, commandLine: args, sendTo: sendTo)
-        let initrd = try bootInitrd(job: job, dir: dir)
+        var job = jobScript(disks: disks, nics: nics, tags: tags, commandLine: args, sendTo: sendTo)
+        var extraFiles: [String: Data] = [:]
+        if m.transportCheckMiB > 0 {
+            extraFiles["transport-check.json"] = try Self.transportCheckRecord(bytes: (m.transportCheckMiB << 20) - (16 << 10), tags: tags).jsonData(pretty: false)
+            job += """
+                # One record as large as the wire allows, over the same uplink.
+                timeout 900 /vbench send --to \(sendTo) --spool /tmp/transport-spool --timeout 800 /job/transport-check.json >/tmp/transport.log 2>&1
+                say "transport check exit $?: $(tail -n 1 /tmp/transport.log)"
+
+                """
+        }
+        let initrd = try bootInitrd(job: job, dir: dir, files: extraFiles)
         // The per-boot copy of the appliance is 30 MB; the job script stays (jobroot/) with the logs.
         defer { try? FileManager.default.removeItem(atPath: initrd) }
 
@@ -516,7 +572,7 @@ public final class LabRunner {
                           serveReport: network?.serveReport, throttles: throttleControl?.applied ?? [:],
                           throttleReference: throttleControl?.referenceIOPS,
                           throttleFailure: m.throttle == nil ? nil : (throttleControl?.failure ?? (throttleControl?.state == .done ? nil : "the limits were never set (the reference record did not arrive)")),
-                          sendStatus: markers.sendStatus, vsockReport: markers.vsockReport, recordsStored: collector.stats.stored + collector.stats.duplicates,
+                          sendStatus: markers.sendStatus, vsockReport: markers.vsockReport, transportCheck: markers.transportCheck, recordsStored: collector.stats.stored + collector.stats.duplicates,
                           bytesStored: collector.stats.storedBytes, console: console, commandLine: ["qemu-system-x86_64"] + args,
                           uplink: options.uplink)
     }
@@ -537,6 +593,7 @@ public struct ConsoleMarkers: Sendable, Equatable {
     public var nicInterfaces: [NicModel: String] = [:]
     public var sendStatus: Int?
     public var vsockReport: String?
+    public var transportCheck: String?
 
     public init(console: String) {
         for raw in console.split(whereSeparator: \.isNewline) {
@@ -547,6 +604,8 @@ public struct ConsoleMarkers: Sendable, Equatable {
             let words = text.split(separator: " ")
             if text.hasPrefix("vsock ") {
                 vsockReport = text
+            } else if text.hasPrefix("transport check ") {
+                transportCheck = text
             } else if words.count >= 4, words[0] == "run", words[2] == "exit", let model = DiskModel(rawValue: String(words[1])) {
                 // A model may appear on several disks: keep the first failure.
                 if runStatus[model] == nil || runStatus[model] == 0 { runStatus[model] = Int(words[3]) }

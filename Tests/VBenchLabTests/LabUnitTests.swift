@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VBenchCore
 import VBenchSystem
 import VBenchTestSupport
 @testable import VBenchLab
@@ -53,7 +54,30 @@ import VBenchTestSupport
         try refused(#"{"disks":["floppy"]}"#, "not a valid matrix file")
         try refused(#"{"disks":["ide"],"cache":"writeback","aio":"native"}"#, "aio=native needs cache=none")
         try refused(#"{"disks":["ide"],"diskSizeMiB":1}"#, "diskSizeMiB must be 16")
+        try refused(#"{"disks":["ide"],"transportCheckMiB":17}"#, "transportCheckMiB must be 0…16")
+        try Data(#"{"disks":["ide"],"transportCheckMiB":16}"#.utf8).write(to: URL(fileURLWithPath: file))
+        #expect(try LabMatrix.named(file).transportCheckMiB == 16)
         #expect(throws: LabError.self) { try LabMatrix.named(dir.path + "/missing.json") }
+    }
+
+    /// The transport check's record: a valid record of about the size asked for, whose hash
+    /// tells a whole copy from a damaged one.
+    @Test func transportCheckRecordIsValidSizedAndSelfChecking() throws {
+        let r = try LabRunner.transportCheckRecord(bytes: 2 << 20, tags: ["lab.run": "x", "lab.boot": "0"])
+        let data = try r.jsonData(pretty: false)
+        #expect(abs(data.count - (2 << 20)) < 64 << 10, "\(data.count) bytes")
+        #expect(r.problem() == nil && r.tags["lab.check"] == "transport" && r.tags["lab.run"] == "x")
+        let copy = try RunRecord.decode(data)
+        #expect(LabRunner.transportCheckIntact(copy))
+        var damaged = copy
+        damaged.workloads[0].repetitions[7].metrics["check03"] = 1
+        #expect(!LabRunner.transportCheckIntact(damaged))
+        damaged = copy
+        damaged.workloads[0].repetitions.removeLast()
+        #expect(!LabRunner.transportCheckIntact(damaged))
+        // Over 10,000 repetitions the record takes a second workload (the store's limit per workload).
+        let big = try LabRunner.transportCheckRecord(bytes: 16 << 20, tags: [:])
+        #expect(big.workloads.count == 2 && big.problem() == nil)
     }
 
     @Test func moduleNamesDropPathsAndCompression() {

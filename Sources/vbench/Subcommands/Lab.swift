@@ -346,6 +346,17 @@ struct LabRunOptions: ParsableArguments {
                         failures.append("\(nic.rawValue): no network record with driver \(nic.guestDriver) reached the store (console: \(b.console))")
                     }
                 }
+                if matrix.transportCheckMiB > 0 {
+                    say("boot \(i): a \(matrix.transportCheckMiB) MiB record over \(b.uplink.rawValue): \(b.transportCheck ?? "no report")")
+                    let checks = try runStore.runs(RunQuery(tags: ["lab.run": runId, "lab.boot": "\(i)", "lab.check": "transport"])).compactMap { try runStore.record($0.runId) }
+                    if b.transportCheck?.hasPrefix("transport check exit 0") != true {
+                        failures.append("boot \(i): the \(matrix.transportCheckMiB) MiB record did not arrive (\(b.transportCheck ?? "no report"); console: \(b.console))")
+                    } else if checks.count != 1 || !LabRunner.transportCheckIntact(checks[0]) {
+                        failures.append("boot \(i): the \(matrix.transportCheckMiB) MiB record is not in the store whole (\(checks.count) stored)")
+                    } else {
+                        say("boot \(i): the stored record matches its SHA-256 (\(checks[0].workloads.reduce(0) { $0 + $1.repetitions.count }) repetitions)")
+                    }
+                }
                 if let f = b.throttleFailure { failures.append("boot \(i): throttling: \(f)") }
                 if !b.throttles.isEmpty {
                     say("boot \(i): throttled \(b.throttles.sorted { $0.key < $1.key }.map { "disk \($0.key) to \($0.value) IOPS" }.joined(separator: ", ")) from the reference's \(formatFixed(b.throttleReference ?? 0, digits: 0)) IOPS")
@@ -413,7 +424,8 @@ struct LabRunOptions: ParsableArguments {
                 if o.status != 0 { failures.append("native baseline: vbench run exited \(o.status): \(o.stderr.split(separator: "\n").suffix(3).joined(separator: " | "))") }
             }
             live.clear()
-            let records = try runStore.runs(RunQuery(tags: ["lab.run": runId])).compactMap { try runStore.record($0.runId) }
+            // The transport check's synthetic record stays in the store, out of the table and records.json.
+            let records = try runStore.runs(RunQuery(tags: ["lab.run": runId])).compactMap { try runStore.record($0.runId) }.filter { $0.tags["lab.check"] == nil }
             let table = LabTable.render(records)
             print(table)
             let summary = LabTable.summary(runId: runId, matrix: matrix, acceleration: why, qemu: qemuLine, appliances: appliances,
