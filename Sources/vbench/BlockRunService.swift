@@ -153,21 +153,6 @@ struct BlockRunService {
     }
 }
 
-/// A progress line on standard error, shown only on a terminal.
-final class ProgressLine: Sendable {
-    let enabled = standardErrorIsTerminal()
-
-    func show(_ text: String) {
-        guard enabled else { return }
-        writeStandardError("\r\u{1B}[K" + text)
-    }
-
-    func clear() {
-        guard enabled else { return }
-        writeStandardError("\r\u{1B}[K")
-    }
-}
-
 /// A line for the user on standard error.
 func note(_ text: String) {
     writeStandardError("vbench: \(text)\n")

@@ -26,6 +26,17 @@ import VBenchTestSupport
         #expect(LabNetwork.guestAddress(2) == "10.77.3.2" && LabNetwork.hostAddress(2) == "10.77.3.1")
     }
 
+    /// Under TCG the demo leaves out NVMe and says why; under KVM it keeps every disk.
+    @Test func demoLeavesOutNVMeUnderTCG() {
+        let (tcg, why) = LabMatrix.demo.demo(under: .tcg)
+        #expect(tcg.disks == [.virtioBlk, .ide, .ahci] && tcg.nics == LabMatrix.demo.nics)
+        #expect(why?.contains("leaves out NVMe under TCG") == true && why?.contains("vbench lab run --matrix blk") == true)
+        let (kvm, none) = LabMatrix.demo.demo(under: .kvm)
+        #expect(kvm == LabMatrix.demo && none == nil)
+        let noNVMe = LabMatrix(name: "demo", disks: [.ide])
+        #expect(noNVMe.demo(under: .tcg).matrix == noNVMe && noNVMe.demo(under: .tcg).leftOut == nil)
+    }
+
     @Test func matricesAreCheckedAndSplitIntoBoots() throws {
         #expect(LabMatrix.blk.boots == [LabMatrix.Boot(disks: DiskModel.allCases)])
         var m = LabMatrix.demo
@@ -263,5 +274,42 @@ import VBenchTestSupport
         var m = LabMatrix(name: "t", disks: [.virtioBlk])
         m.bs = "8k"
         #expect(throws: LabError.self) { try m.check(source: "m") }
+    }
+}
+
+@Suite struct ProgressThrottleTests {
+    static let s: UInt64 = 1_000_000_000
+
+    /// What a progress text says, its counters aside.
+    @Test func topicIgnoresCounters() {
+        #expect(ProgressThrottle.topic("boot 0: 41 s, 2 records stored; run ide on /dev/sda") == "boot #: # s, # records stored; run ide on /dev/sda")
+        #expect(ProgressThrottle.topic("boot 0: 42 s, 2 records stored; run ide on /dev/sda")
+                == ProgressThrottle.topic("boot 0: 97 s, 3 records stored; run ide on /dev/sda"))
+        #expect(ProgressThrottle.topic("boot 0: 97 s, 3 records stored; run nvme on /dev/nvme0n1")
+                != ProgressThrottle.topic("boot 0: 97 s, 3 records stored; run ide on /dev/sda"))
+    }
+
+    /// A boot's updates, one a second as the lab offers them: the first is shown, a change after
+    /// the 15 s gap, an unchanged text every 30 s; nothing in between.
+    @Test func changesAfterTheGapAndAHeartbeatOtherwise() {
+        var t = ProgressThrottle()
+        func line(_ second: UInt64, _ what: String) -> Bool { t.admit("boot 0: \(second) s, 0 records stored; \(what)", nowNs: 1000 * Self.s + second * Self.s) }
+        var shown: [UInt64] = []
+        for second: UInt64 in 1...200 {
+            // booting until 20 s, virtio-blk until 25 s, ide from 25 s, nvme from 100 s.
+            let what = second < 20 ? "booting" : second < 25 ? "run virtio-blk on /dev/vda" : second < 100 ? "run ide on /dev/sda" : "run nvme on /dev/nvme0n1"
+            if line(second, what) { shown.append(second) }
+        }
+        // 1 booting; 20 virtio-blk (a change, 19 s after); 35 ide (held back until 15 s after 20);
+        // 65 the heartbeat of ide; 95 another; 110 nvme (15 s after 95); 140, 170, 200 heartbeats.
+        #expect(shown == [1, 20, 35, 65, 95, 110, 140, 170, 200])
+    }
+
+    @Test func aClockThatStepsBackDoesNotFlood() {
+        var t = ProgressThrottle(minimumGapNs: 10 * Self.s, heartbeatNs: 20 * Self.s)
+        let admitted = [("a", 100), ("b", 50), ("b", 105), ("b", 110)].map { t.admit($0.0, nowNs: UInt64($0.1) * Self.s) }
+        #expect(admitted == [true, false, false, true])
+        // A heartbeat shorter than the gap is raised to it.
+        #expect(ProgressThrottle(minimumGapNs: 10 * Self.s, heartbeatNs: Self.s).heartbeatNs == 10 * Self.s)
     }
 }

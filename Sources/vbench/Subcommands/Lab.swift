@@ -119,7 +119,7 @@ extension VBench.Lab {
     struct Demo: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "A quick lab run: virtio-blk vs ide vs ahci vs nvme against the native baseline, virtio-net vs e1000, as tables.",
-            discussion: "Installs nothing: it checks qemu, busybox-static, cpio and the kernel package and says what is missing. Without root, iproute2 or /dev/net/tun it leaves out the NICs and says so.")
+            discussion: "Installs nothing: it checks qemu, busybox-static, cpio and the kernel package and says what is missing. Without root, iproute2 or /dev/net/tun it leaves out the NICs and says so. Under TCG it leaves out NVMe and says why (QEMU 7.2's emulated NVMe controller loses requests there).")
 
         @OptionGroup var lab: LabOptions
         @OptionGroup var runOptions: LabRunOptions
@@ -163,7 +163,7 @@ extension VBench.Lab {
         }
 
         func run() throws {
-            let live = ProgressLine()
+            let live = ProgressLine(logLines: true)
             func say(_ s: String) { live.clear(); note(s) }
             do {
                 let appliance = try lab.appliances(log: say)[0]
@@ -290,7 +290,7 @@ struct LabRunOptions: ParsableArguments {
 
     func execute(lab: LabOptions, matrixName: String) throws {
         let started = Clock.monotonicNs()
-        let live = ProgressLine()
+        let live = ProgressLine(logLines: true)
         func say(_ s: String) { live.clear(); note(s) }
         do {
             var matrix = try LabMatrix.named(matrixName)
@@ -322,6 +322,15 @@ struct LabRunOptions: ParsableArguments {
             let (acceleration, why) = try LabRunner(options: options, appliance: appliances[0], store: runStore, log: say,
                                                     progress: { live.show($0) }).chooseAcceleration()
             say("acceleration: \(why)")
+            if matrixName == "demo" {
+                let (demo, leftOut) = matrix.demo(under: acceleration)
+                if let leftOut {
+                    say(leftOut)
+                    matrix = demo
+                    options.matrix = demo
+                    options.bootTimeout = bootTimeout ?? (demo.boots.map(demo.defaultBootTimeout).max() ?? 600)
+                }
+            }
             var boots: [BootResult] = []
             var failures: [String] = []
             var index = 0
@@ -409,7 +418,7 @@ struct LabRunOptions: ParsableArguments {
                 }
             }
             if native && !matrix.disks.isEmpty {
-                live.show("native baseline on this machine")
+                say("native baseline: the same workloads on this machine (a file under \(out)/lab)")
                 let dir = "\(out)/lab/native-\(runId)"
                 try AtomicFile.makeDirectories(dir)
                 defer { try? FileManager.default.removeItem(atPath: dir) }
