@@ -70,18 +70,20 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        // Host side: listens on vsock / unix / tcp and hands records to a RunStore.
+        // Host side: listens on vsock / unix / tcp (TLS and tokens beyond loopback) and hands records to a RunStore.
         .target(
             name: "VBenchCollector",
             dependencies: ["VBenchCore", "VBenchWire", "VBenchStore", "VBenchSystem",
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
-                           .product(name: "NIOHTTP1", package: "swift-nio")]
+                           .product(name: "NIOHTTP1", package: "swift-nio"),
+                           .product(name: "NIOSSL", package: "swift-nio-ssl")]
         ),
-        // Guest side: sends records, spools what was not acknowledged.
+        // Guest side: sends records (over TLS with tls://), spools what was not acknowledged.
         .target(
             name: "VBenchUplink",
             dependencies: ["VBenchCore", "VBenchWire", "VBenchCollector", "VBenchSystem",
-                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOSSL", package: "swift-nio-ssl")]
         ),
         // The lab: guest appliance, QEMU boots with a device matrix, KVM/TCG choice, collection.
         .target(
