@@ -75,18 +75,20 @@ let package = Package(
         // A vhost-user-vsock device backend: QEMU's guests reach the collector over AF_VSOCK on
         // hosts without /dev/vhost-vsock. Guest memory and virtqueues; no NIO.
         .target(name: "VBenchVhostUser", dependencies: ["VBenchSystem", "CVBenchShims"]),
-        // Host side: listens on vsock / unix / tcp / vhost-user-vsock and hands records to a RunStore.
+        // Host side: listens on vsock / unix / tcp (TLS and tokens beyond loopback) / vhost-user-vsock and hands records to a RunStore.
         .target(
             name: "VBenchCollector",
             dependencies: ["VBenchCore", "VBenchWire", "VBenchStore", "VBenchSystem", "VBenchVhostUser",
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
-                           .product(name: "NIOHTTP1", package: "swift-nio")]
+                           .product(name: "NIOHTTP1", package: "swift-nio"),
+                           .product(name: "NIOSSL", package: "swift-nio-ssl")]
         ),
-        // Guest side: sends records, spools what was not acknowledged.
+        // Guest side: sends records (over TLS with tls://), spools what was not acknowledged.
         .target(
             name: "VBenchUplink",
             dependencies: ["VBenchCore", "VBenchWire", "VBenchCollector", "VBenchSystem",
-                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOSSL", package: "swift-nio-ssl")]
         ),
         // The lab: guest appliance, QEMU boots with a device matrix, KVM/TCG choice, collection.
         .target(

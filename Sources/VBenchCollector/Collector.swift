@@ -69,6 +69,9 @@ public final class Collector: Sendable {
         public var allowedCIDs: Set<UInt32>?
         /// Where to serve `GET /metrics` (Prometheus text / OpenMetrics); nil: not served.
         public var metrics: MetricsAddress?
+        /// What tcp listeners demand of senders (TLS client certificates, tokens); nil: nothing,
+        /// which only a loopback address may do.
+        public var tcpSecurity: ListenerSecurity?
 
         public init(endpoints: [Endpoint], collectorHost: String, collectorKernel: String, vsockAllowed: Bool) {
             self.endpoints = endpoints
@@ -137,6 +140,9 @@ public final class Collector: Sendable {
                 channel = try bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).wait()
                 bound.append("unix:\(path)")
             case let .tcp(host, port):
+                if let refusal = ListenerSecurity.refusal(listening: endpoint, authenticated: configuration.tcpSecurity?.authenticates ?? false) {
+                    throw refusal
+                }
                 channel = try bootstrap.bind(host: host, port: port).wait()
                 bound.append("tcp://\(host):\(channel.localAddress?.port ?? port)")
             case let .vsock(_, port):
@@ -223,6 +229,7 @@ public final class Collector: Sendable {
 
     private func serverBootstrap(label: Endpoint) -> ServerBootstrap {
         let pipeline = pipelineInitializer()
+        let security = configuration.tcpSecurity
         return ServerBootstrap(group: group)
             // Guests reconnect together after a collector restart, and a Unix socket's connect
             // fails with EAGAIN (no retry, unlike TCP) once the queue is full: queue up to the
@@ -235,7 +242,8 @@ public final class Collector: Sendable {
                 case .tcp: channel.remoteAddress.map { "tcp:\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "tcp:unknown"
                 default: label.description
                 }
-                return pipeline(channel, peer, true)
+                guard case .tcp = label, let security else { return pipeline(channel, peer, true) }
+                return pipeline(channel, peer, true).flatMapThrowing { try security.secure(channel) }
             }
     }
 
@@ -267,7 +275,8 @@ final class CollectorHandler: ChannelInboundHandler {
     typealias InboundIn = WireFrame
     typealias OutboundOut = WireFrame
 
-    let peer: String
+    /// The transport's name for the sender, prefixed `IDENTITY@` once TLS or a token proved one.
+    var peer: String
     let committer: GroupCommitter
     let stats: CollectorStats
     let latest: LatestResults
@@ -351,6 +360,10 @@ final class CollectorHandler: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let identified = event as? PeerIdentified {
+            peer = "\(identified.identity)@\(peer)"
+            return
+        }
         if event is SlowSenderEvent {
             reject(WireFailure(code: "slow", message: "a frame took longer than \(config.frameTimeout.nanoseconds / 1_000_000) ms to arrive"),
                    context: context, close: true)
@@ -365,6 +378,11 @@ final class CollectorHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A refusal from a handler in front (TLS, token): say why, then close.
+        if let failure = error as? WireFailure {
+            reject(failure, context: context, close: true)
+            return
+        }
         // Framing errors: say why, then close this connection only.
         let code: String
         if let wire = error as? WireError, case .frameTooLarge = wire { code = "too-large" }

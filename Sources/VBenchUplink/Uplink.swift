@@ -19,10 +19,13 @@ public struct Uplink: Sendable {
     public let endpoint: Endpoint
     /// Bound on connecting and on waiting for all acks.
     public let timeout: TimeAmount
+    /// TLS and token (tcp only).
+    public let security: SenderSecurity
 
-    public init(endpoint: Endpoint, timeout: TimeAmount = .seconds(15)) {
+    public init(endpoint: Endpoint, timeout: TimeAmount = .seconds(15), security: SenderSecurity = .none) {
         self.endpoint = endpoint
         self.timeout = timeout
+        self.security = security
     }
 
     /// Sends `records` over one connection; returns the ack of each record the collector
@@ -37,6 +40,18 @@ public struct Uplink: Sendable {
         let done = group.next().makePromise(of: [UUID: Ack.Status].self)
         let greeted = group.next().makePromise(of: Hello.self)
         let collector = AckCollector(expected: expected, promise: done, hello: greeted)
+        let security = self.security
+        let tlsHost: String?
+        switch endpoint {
+        case .tcp(let host, _): tlsHost = host
+        default:
+            tlsHost = nil
+            if security.usesTLS {
+                let failure = UplinkError(endpoint: endpoint.description, reason: "TLS is spoken over TCP only: send to tls://HOST:PORT")
+                collector.finish(error: failure)
+                throw failure
+            }
+        }
         let initializer: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
             channel.eventLoop.makeCompletedFuture {
                 try channel.pipeline.syncOperations.addHandlers([
@@ -44,6 +59,7 @@ public struct Uplink: Sendable {
                     ByteToMessageHandler(WireFrameDecoder()),
                     UplinkHandler(collector: collector),
                 ])
+                if let tlsHost { try security.secure(channel, host: tlsHost) }
             }
         }
         let channel: any Channel
@@ -74,7 +90,7 @@ public struct Uplink: Sendable {
         }
         defer { try? channel.close().wait() }
         do {
-            try channel.writeAndFlush(try WireMessage.hello(Hello(role: "uplink")).frame()).wait()
+            try channel.writeAndFlush(try WireMessage.hello(Hello(role: "uplink", token: security.token)).frame()).wait()
             // The collector's hello says which record versions it reads: a collector older than
             // record schema 2 gets version 1.
             let limit = self.timeout

@@ -11,13 +11,17 @@ public struct Hello: Codable, Sendable, Equatable {
     /// The record schema versions this side reads (a collector) or can write (an uplink). Absent
     /// in the hello of vbench before record schema 2: such a peer speaks version 1 only.
     public var recordSchemaVersions: [Int]?
+    /// An uplink's token, for a collector that takes records only from token holders
+    /// (`--token-file`); absent otherwise, and ignored by a collector that asks for none.
+    public var token: String?
 
     public init(protocolVersion: Int = Int(WireFrame.version), toolVersion: String = VBenchVersion.current, role: String,
-                recordSchemaVersions: [Int]? = Array(RunRecord.readableSchemaVersions)) {
+                recordSchemaVersions: [Int]? = Array(RunRecord.readableSchemaVersions), token: String? = nil) {
         self.protocolVersion = protocolVersion
         self.toolVersion = toolVersion
         self.role = role
         self.recordSchemaVersions = recordSchemaVersions
+        self.token = token
     }
 
     /// The newest record schema version both sides know: what an uplink writes after reading
@@ -46,7 +50,7 @@ public struct Ack: Codable, Sendable, Equatable {
 
 /// A refusal or failure, with a code machines can branch on and a message for people.
 public struct WireFailure: Codable, Sendable, Equatable, Error {
-    /// `unsupported-version`, `invalid-record`, `too-large`, `not-allowed`, `store-failed`, `protocol`.
+    /// `unsupported-version`, `invalid-record`, `too-large`, `not-allowed`, `unauthenticated`, `store-failed`, `protocol`.
     public var code: String
     public var message: String
 

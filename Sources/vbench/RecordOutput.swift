@@ -38,8 +38,12 @@ extension OutputOptions {
         } catch {
             return fail("the record is in \(file) but could not be added to the store: \(error)", code: VBenchExit.error)
         }
-        if let send = send, let endpoint = try? Endpoint(send) {
-            let delivery = Delivery(uplink: Uplink(endpoint: endpoint), spool: Spool(directory: out + "/spool"))
+        if let send = send {
+            let uplink: Uplink
+            do { uplink = try sender.uplink(to: send) } catch {
+                return fail("the record is in \(file) but cannot be sent: \(error)", code: VBenchExit.usage)
+            }
+            let delivery = Delivery(uplink: uplink, spool: Spool(directory: out + "/spool"))
             do {
                 let outcome = try delivery.deliver([record])
                 if let failure = outcome.failure {

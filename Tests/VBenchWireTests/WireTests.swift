@@ -121,6 +121,7 @@ import VBenchCore
 
     @Test(arguments: [
         WireMessage.hello(Hello(role: "uplink")),
+        .hello(Hello(role: "uplink", token: "a-token-of-sixteen+")),
         .ack(Ack(runId: UUID(), status: .duplicate)),
         .error(WireFailure(code: "not-allowed", message: "CID 7 may not send")),
         .record(MessageTests.record()),
@@ -130,6 +131,16 @@ import VBenchCore
         try message.frame().write(to: &bytes)
         let frame = try #require(try WireFrameDecoder.parse(&bytes, maxPayloadBytes: WireFrame.defaultMaxPayloadBytes))
         #expect(try WireMessage(frame: frame) == message)
+    }
+
+    /// A hello without a token has no `token` key (what collectors before tokens read), and a
+    /// hello of such a peer reads as one without a token.
+    @Test func theTokenIsOptionalOnTheWire() throws {
+        let plain = try WireMessage.hello(Hello(role: "uplink")).frame()
+        #expect(!String(buffer: plain.payload).contains("token"))
+        let old = WireFrame(type: .hello, payload: ByteBuffer(string: #"{"protocolVersion":1,"toolVersion":"0.1.0","role":"uplink"}"#))
+        guard case .hello(let hello) = try WireMessage(frame: old) else { Issue.record("not a hello"); return }
+        #expect(hello.token == nil)
     }
 
     @Test func recordOfANewerSchemaIsNamed() {

@@ -48,6 +48,8 @@ extension GoldenFiles {
     @Test func rootHelp() throws { try Golden.check(VBench.helpMessage(columns: 100), "vbench-help.txt") }
     @Test func runHelp() throws { try Golden.check(VBench.helpMessage(for: VBench.Run.self, columns: 100), "run-help.txt") }
     @Test func probeHelp() throws { try Golden.check(VBench.helpMessage(for: VBench.Probe.self, columns: 100), "probe-help.txt") }
+    @Test func collectHelp() throws { try Golden.check(VBench.helpMessage(for: VBench.Collect.self, columns: 100), "collect-help.txt") }
+    @Test func sendHelp() throws { try Golden.check(VBench.helpMessage(for: VBench.Send.self, columns: 100), "send-help.txt") }
     @Test func runsListHelp() throws {
         try Golden.check(VBench.helpMessage(for: VBench.Runs.List.self, columns: 100), "runs-list-help.txt")
     }

@@ -24,6 +24,13 @@ extension VBench {
                 vhost-user-vsock-pci,chardev=v` (guest memory must be shared:
                 `-object memory-backend-memfd,id=mem,size=SIZE,share=on -numa node,memdev=mem`),
                 and the guest sends to vsock://2:PORT. Start the collector before QEMU.
+
+                A tcp:// listener beyond loopback (anything but 127.0.0.0/8, ::1 and localhost)
+                must authenticate its senders: TLS with client certificates (--tls-cert,
+                --tls-key, --tls-client-ca) or a token (--token-file), or both; without either
+                collect refuses to start (exit 64). The options apply to every tcp:// listener,
+                loopback too. The sender's identity (tls:SUBJECT or token:NAME) is stored before
+                its transport peer. Senders send to tls://HOST:PORT (docs/collect.md).
                 """
         )
 
@@ -55,13 +62,16 @@ extension VBench {
         @Option(name: .customLong("allow-cid"), help: ArgumentHelp("Accept vsock records only from this guest CID (repeatable).", valueName: "cid"))
         var allowCID: [UInt32] = []
 
+        @OptionGroup var security: ListenerSecurityOptions
+
         @Flag(name: .customLong("json-log"), help: "Log one JSON object per event on standard output.")
         var jsonLog = false
 
         func validate() throws {
-            for l in listen {
-                do { _ = try Endpoint(l) } catch { throw ValidationError("--listen: \(error)") }
+            let endpoints = try listen.map { l in
+                do { return try Endpoint(l) } catch { throw ValidationError("--listen: \(error)") }
             }
+            try security.check(endpoints)
             guard (1024...(1 << 30)).contains(maxFrameBytes) else { throw ValidationError("--max-frame-bytes must be 1024…1073741824; got \(maxFrameBytes)") }
             guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be more than 0 seconds; got \(idleTimeout)") }
             guard maxConnections > 0 else { throw ValidationError("--max-connections must be at least 1; got \(maxConnections)") }
@@ -76,6 +86,8 @@ extension VBench {
             FileLimits.raiseOpenFilesToMaximum()
             let vsockHost = Signals.isVsockHost()
             let endpoints = try (listen.isEmpty ? [vsockHost ? "vsock://any:5000" : "unix:results/vbench.sock"] : listen).map { try Endpoint($0) }
+            let tcpSecurity: ListenerSecurity?
+            do { tcpSecurity = try security.load() } catch { throw fail("\(error)", code: VBenchExit.usage) }
             let location = try StoreLocation(store)
             if case .sqlite(let path) = location {
                 let storeDir = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
@@ -99,6 +111,7 @@ extension VBench {
             config.idleTimeout = .nanoseconds(Int64(idleTimeout * 1e9))
             config.maxConnections = maxConnections
             config.metrics = try metrics.map { try MetricsAddress($0) }
+            config.tcpSecurity = tcpSecurity
             if !allowCID.isEmpty {
                 guard endpoints.contains(where: { switch $0 { case .vsock, .vhostUserVsock: true; default: false } }) else {
                     throw fail("--allow-cid applies to vsock endpoints; none is listened on", code: VBenchExit.usage)
@@ -118,6 +131,7 @@ extension VBench {
                 throw fail("\(error)", code: VBenchExit.error)
             }
             for b in bound { note("listening on \(b)") }
+            if let demands = security.demands { note("tcp senders need \(demands)") }
             note("storing in \(runStore.location) as host \(config.collectorHost); SIGINT or SIGTERM stops")
             let live = ProgressLine()
             while Signals.waitForTermination(timeoutNs: 1_000_000_000) == nil {

@@ -83,9 +83,7 @@ extension VBench {
                 if threads != nil { throw ValidationError("--threads applies to --device mem; use --numjobs for block jobs") }
                 try block.check()
             }
-            if let send = output.send {
-                do { _ = try Endpoint(send) } catch { throw ValidationError("--send: \(error)") }
-            }
+            if let send = output.send { try output.sender.check(send, option: "--send") }
         }
 
         func run() throws {
@@ -139,8 +137,10 @@ struct OutputOptions: ParsableArguments {
     /// The store path: `--store`, or `vbench.sqlite` in the `--out` folder.
     var storePath: String { store ?? out + "/vbench.sqlite" }
 
-    @Option(help: ArgumentHelp("Also send the record to a collector: vsock://2:PORT, serial:/dev/virtio-ports/NAME, unix:PATH or tcp://HOST:PORT. Unacknowledged records wait in DIR/spool/.", valueName: "endpoint"))
+    @Option(help: ArgumentHelp("Also send the record to a collector: vsock://2:PORT, serial:/dev/virtio-ports/NAME, unix:PATH, tcp://HOST:PORT or tls://HOST:PORT. Unacknowledged records wait in DIR/spool/.", valueName: "endpoint"))
     var send: String?
+
+    @OptionGroup var sender: SenderSecurityOptions
 
     @Flag(help: "Record this run as the native baseline (bare host) rather than a guest.")
     var native = false

@@ -1,0 +1,88 @@
+import ArgumentParser
+import NIOCore
+import VBenchCollector
+import VBenchUplink
+
+/// How `collect` authenticates the senders on its tcp:// listeners.
+struct ListenerSecurityOptions: ParsableArguments {
+    @Option(name: .customLong("tls-cert"), help: ArgumentHelp("Speak TLS on every tcp:// listener with this certificate chain (PEM); needs --tls-key.", valueName: "file"))
+    var tlsCert: String?
+
+    @Option(name: .customLong("tls-key"), help: ArgumentHelp("The private key (PEM) of --tls-cert.", valueName: "file"))
+    var tlsKey: String?
+
+    @Option(name: .customLong("tls-client-ca"), help: ArgumentHelp("Take records only from TLS senders whose client certificate this CA (PEM) signed; the certificate's subject is stored as the sender (tls:CN=…@tcp:IP:PORT).", valueName: "file"))
+    var tlsClientCA: String?
+
+    @Option(name: .customLong("token-file"), help: ArgumentHelp("Take records on tcp:// only from senders whose hello carries a token of this file (lines TOKEN or NAME TOKEN, mode 600); stored as the sender (token:NAME@tcp:IP:PORT).", valueName: "file"))
+    var tokenFile: String?
+
+    /// Whether tcp senders must prove who they are.
+    var authenticates: Bool { tlsClientCA != nil || tokenFile != nil }
+
+    /// The rules between the options and the listeners; a tcp listener beyond loopback must
+    /// authenticate its senders.
+    func check(_ endpoints: [Endpoint]) throws {
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        if tlsClientCA != nil && tlsCert == nil {
+            throw ValidationError("--tls-client-ca needs --tls-cert FILE --tls-key FILE: the collector's own certificate and key")
+        }
+        let anyGiven = tlsCert != nil || tokenFile != nil
+        if anyGiven && !endpoints.contains(where: { if case .tcp = $0 { true } else { false } }) {
+            throw ValidationError("--tls-cert, --tls-client-ca and --token-file apply to tcp:// listeners; none is listened on")
+        }
+        for endpoint in endpoints {
+            if let refusal = ListenerSecurity.refusal(listening: endpoint, authenticated: authenticates) {
+                throw ValidationError(refusal.description)
+            }
+        }
+    }
+
+    /// What tcp senders must present, for the start-up note; nil: nothing.
+    var demands: String? {
+        let parts = [tlsClientCA.map { "a client certificate signed by \($0) (TLS)" } ?? (tlsCert != nil ? "TLS" : nil),
+                     tokenFile.map { "a token of \($0)" }].compactMap { $0 }
+        return parts.isEmpty ? nil : parts.joined(separator: " and ")
+    }
+
+    /// The loaded security of the tcp listeners; nil when no option is given.
+    func load() throws(ListenerSecurityError) -> ListenerSecurity? {
+        guard tlsCert != nil || tlsKey != nil || tlsClientCA != nil || tokenFile != nil else { return nil }
+        return try ListenerSecurity(certificate: tlsCert, privateKey: tlsKey, clientCA: tlsClientCA, tokenFile: tokenFile)
+    }
+}
+
+/// How `send` and `run --send` prove themselves to a collector and check it.
+struct SenderSecurityOptions: ParsableArguments {
+    @Option(name: .customLong("tls-ca"), help: ArgumentHelp("tls://: the CA (PEM) that signed the collector's certificate (default: the system's trusted CAs).", valueName: "file"))
+    var tlsCA: String?
+
+    @Option(name: .customLong("tls-cert"), help: ArgumentHelp("tls://: this sender's client certificate (PEM), for a collector with --tls-client-ca; needs --tls-key.", valueName: "file"))
+    var tlsCert: String?
+
+    @Option(name: .customLong("tls-key"), help: ArgumentHelp("tls://: the private key (PEM) of --tls-cert.", valueName: "file"))
+    var tlsKey: String?
+
+    @Option(name: .customLong("token-file"), help: ArgumentHelp("Present this file's first token (mode 600) to a collector with --token-file; it travels in the clear unless sent to tls:// or loopback.", valueName: "file"))
+    var tokenFile: String?
+
+    /// Checks `target` (an endpoint or tls://HOST:PORT) against the TLS options.
+    func check(_ target: String, option: String) throws {
+        let tls: Bool
+        do { tls = try SenderSecurity.target(target).tls } catch { throw ValidationError("\(option): \(error); tls://HOST:PORT sends over TLS") }
+        if !tls && (tlsCA != nil || tlsCert != nil || tlsKey != nil) {
+            throw ValidationError("--tls-ca, --tls-cert and --tls-key apply to TLS: pass \(option) tls://HOST:PORT")
+        }
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+    }
+
+    /// The uplink to `target`, its files loaded.
+    func uplink(to target: String, timeout: TimeAmount = .seconds(15)) throws -> Uplink {
+        let (endpoint, tls) = try SenderSecurity.target(target)
+        let security = try SenderSecurity(tls: tls, trustedCA: tlsCA, certificate: tlsCert, privateKey: tlsKey, tokenFile: tokenFile)
+        if tokenFile != nil, !tls, case .tcp(let host, _) = endpoint, !ListenerSecurity.isLoopback(host) {
+            note("the token crosses the network to \(host) in the clear; send to tls://\(host):PORT to keep it secret")
+        }
+        return Uplink(endpoint: endpoint, timeout: timeout, security: security)
+    }
+}
