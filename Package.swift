@@ -106,7 +106,8 @@ let package = Package(
                            .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
         .testTarget(name: "VBenchSystemTests", dependencies: ["VBenchSystem"]),
-        .testTarget(name: "VBenchVhostUserTests", dependencies: ["VBenchVhostUser", "VBenchSystem", "CVBenchShims"]),
+        .testTarget(name: "VBenchVhostUserTests", dependencies: ["VBenchVhostUser", "VBenchSystem", "CVBenchShims", "VBenchCollector", "VBenchStore",
+                                                          "VBenchCore", "VBenchWire", "VBenchTestSupport", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(
             name: "VBenchStoreTests",
             dependencies: ["VBenchTestSupport", "VBenchStore", "VBenchPostgres", "VBenchCore", "VBenchCollector", "VBenchUplink", "VBenchReport",

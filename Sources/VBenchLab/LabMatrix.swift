@@ -63,6 +63,41 @@ public struct LabMatrix: Codable, Sendable, Equatable {
     /// any whole: a `blk` record tagged `lab.check=transport` whose pseudo-random workloads hash
     /// to its `lab.check.sha256`. It stays out of the lab's table and records.json. 0: none.
     public var transportCheckMiB = 0
+    /// Also time the uplink against virtio-serial in the same boot: see `TransportBenchmark`.
+    public var transportBenchmark: TransportBenchmark?
+
+    /// Records/s and MB/s from the guest to the collector over the boot's vsock uplink and over
+    /// a virtio-serial port of the same boot, one `vbench send` of pregenerated records each
+    /// (distinct run ids per transport, so neither meets the other's duplicates). The guest
+    /// times each send with /proc/uptime and says `transport bench TRANSPORT SIZE exit N: …`.
+    /// The figures include what every record costs on its way (JSON validation in the guest,
+    /// in the collector, one SQLite transaction), the same for both transports.
+    public struct TransportBenchmark: Codable, Sendable, Equatable {
+        /// Small records (records/s), each of `recordKiB`.
+        public var records: Int
+        public var recordKiB: Int
+        /// Large records (MB/s), each of `largeMiB`.
+        public var largeRecords: Int
+        public var largeMiB: Int
+
+        public init(records: Int = 100, recordKiB: Int = 16, largeRecords: Int = 4, largeMiB: Int = 4) {
+            self.records = records
+            self.recordKiB = recordKiB
+            self.largeRecords = largeRecords
+            self.largeMiB = largeMiB
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(records: try c.decodeIfPresent(Int.self, forKey: .records) ?? 100,
+                      recordKiB: try c.decodeIfPresent(Int.self, forKey: .recordKiB) ?? 16,
+                      largeRecords: try c.decodeIfPresent(Int.self, forKey: .largeRecords) ?? 4,
+                      largeMiB: try c.decodeIfPresent(Int.self, forKey: .largeMiB) ?? 4)
+        }
+
+        /// Everything both transports send, as it lands in the guest's initramfs.
+        public var guestBytes: Int { 2 * (records * (recordKiB << 10) + largeRecords * (largeMiB << 20)) }
+    }
 
     /// Limits disks to a fraction of the IOPS another disk of the same boot just measured:
     /// after the reference disk's record reaches the host, the lab sets each limit through
@@ -119,7 +154,7 @@ public struct LabMatrix: Codable, Sendable, Equatable {
 
     private enum CodingKeys: String, CodingKey {
         case name, disks, nics, boot, cache, aio, diskSizeMiB, profile, runtimeSeconds, repetitions, memoryMiB, cpus, vsockLoopback
-        case rw, bs, iodepth, throttle, passes, ioschedulers, transportCheckMiB
+        case rw, bs, iodepth, throttle, passes, ioschedulers, transportCheckMiB, transportBenchmark
     }
 
     public init(from decoder: any Decoder) throws {
@@ -144,6 +179,7 @@ public struct LabMatrix: Codable, Sendable, Equatable {
                   passes: try c.decodeIfPresent(Int.self, forKey: .passes),
                   ioschedulers: try c.decodeIfPresent([String].self, forKey: .ioschedulers))
         transportCheckMiB = try c.decodeIfPresent(Int.self, forKey: .transportCheckMiB) ?? 0
+        transportBenchmark = try c.decodeIfPresent(TransportBenchmark.self, forKey: .transportBenchmark)
     }
 
     /// The NICs of the `net` and `all` matrices: the paravirtual one and the emulated ones QEMU
@@ -197,6 +233,15 @@ public struct LabMatrix: Codable, Sendable, Equatable {
         guard nics.count <= 4 else { throw LabError("\(source): at most 4 NICs per matrix; got \(nics.count)") }
         guard (0...16).contains(transportCheckMiB) else {
             throw LabError("\(source): transportCheckMiB must be 0…16 (the wire's frame limit is 16 MiB); got \(transportCheckMiB)")
+        }
+        if let b = transportBenchmark {
+            guard (1...1000).contains(b.records), (1...1024).contains(b.recordKiB), (1...16).contains(b.largeRecords), (1...15).contains(b.largeMiB) else {
+                throw LabError("\(source): transportBenchmark needs records 1…1000, recordKiB 1…1024, largeRecords 1…16 and largeMiB 1…15; got \(b)")
+            }
+            // The records travel in the initramfs, which lives in the guest's RAM with the appliance.
+            guard b.guestBytes <= (memoryMiB << 20) / 4 else {
+                throw LabError("\(source): transportBenchmark puts \(b.guestBytes >> 20) MiB of records in the guest; at most a quarter of memoryMiB (\(memoryMiB)): raise memoryMiB or send fewer")
+            }
         }
         guard ["none", "directsync", "writeback", "writethrough", "unsafe"].contains(cache) else {
             throw LabError("\(source): cache must be none, directsync, writeback, writethrough or unsafe; got \(cache)")

@@ -59,6 +59,8 @@ public struct BootResult: Sendable {
     public var vsockReport: String?
     /// The guest's report of the large-record check (`transport check exit 0: stored 1, …`).
     public var transportCheck: String?
+    /// The guest's lines of the transport benchmark (`transport bench TRANSPORT SIZE exit N: …`).
+    public var transportBench: [String] = []
     public var recordsStored: Int
     public var bytesStored: Int
     public var console: String
@@ -378,7 +380,11 @@ public final class LabRunner {
         try? fm.removeItem(atPath: jobDir)
         try fm.createDirectory(atPath: "\(jobDir)/job", withIntermediateDirectories: true)
         try job.write(toFile: "\(jobDir)/job/run.sh", atomically: true, encoding: .utf8)
-        for (name, data) in files { try data.write(to: URL(fileURLWithPath: "\(jobDir)/job/\(name)")) }
+        for (name, data) in files {
+            let path = "\(jobDir)/job/\(name)"
+            try fm.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try data.write(to: URL(fileURLWithPath: path))
+        }
         let initrd = "\(dir)/initrd.img"
         var data = try Data(contentsOf: URL(fileURLWithPath: appliance.initrd))
         // The next archive's header must start at a multiple of 4; the kernel skips zero padding.
@@ -394,7 +400,7 @@ public final class LabRunner {
     /// pseudo-random metrics in up to 10,000 repetitions each, the boot's tags, `lab.check=transport`
     /// and `lab.check.sha256`, the SHA-256 of the workloads' JSON: whoever reads the record from
     /// the store can tell it arrived whole (`transportCheckIntact`).
-    public static func transportCheckRecord(bytes: Int, tags: [String: String]) throws -> RunRecord {
+    public static func transportCheckRecord(bytes: Int, tags: [String: String], check: String = "transport") throws -> RunRecord {
         var state = UInt64.random(in: 1...UInt64.max)
         func next() -> Double {
             state = state &* 6364136223846793005 &+ 1442695040888963407
@@ -416,7 +422,7 @@ public final class LabRunner {
             remaining -= n
         }
         var t = tags
-        t["lab.check"] = "transport"
+        t["lab.check"] = check
         t["lab.check.sha256"] = SHA256.hex(Array(try encoder.encode(workloads)))
         let now = Date()
         return RunRecord(runId: UUID(), startTime: now, endTime: now, role: .guest, tool: ToolInfo(), tags: t,
@@ -489,13 +495,60 @@ public final class LabRunner {
             sendTo = "vsock://2:\(port)"
             allowedCIDs = [cid]
         }
+        var serialBus = options.uplink == .virtioSerial
+        // The transport benchmark's second channel: a virtio-serial port to the same collector.
+        var endpoints = [endpoint]
+        var benchFiles: [String: Data] = [:]
+        var benchJob = ""
+        if let b = m.transportBenchmark {
+            guard options.uplink != .virtioSerial else {
+                throw LabError("transportBenchmark compares the vsock uplink with virtio-serial: run with --transport vsock, vhost-user-vsock or vhost-vsock")
+            }
+            let bench = "\(dir)/bench.sock"
+            try? FileManager.default.removeItem(atPath: bench)
+            if !serialBus { deviceArgs += ["-device", "virtio-serial-pci"]; serialBus = true }
+            deviceArgs += ["-chardev", "socket,id=vbb,path=\(bench)", "-device", "virtserialport,chardev=vbb,name=org.vbench.bench"]
+            endpoints.append(.unix(path: bench))
+            progress("boot \(index): generating the transport benchmark's records")
+            let channels = [(options.uplink.rawValue, sendTo), (LabUplink.virtioSerial.rawValue, "serial:/dev/virtio-ports/org.vbench.bench")]
+            var benchTags = options.extraTags
+            benchTags["lab.run"] = options.runId
+            benchTags["lab.boot"] = "\(index)"
+            for (label, _) in channels {
+                benchTags["lab.transport"] = label
+                for i in 0..<b.records {
+                    benchFiles["bench/\(label)-small-\(i).json"] = try Self.transportCheckRecord(bytes: b.recordKiB << 10, tags: benchTags, check: "transport-bench").jsonData(pretty: false)
+                }
+                for i in 0..<b.largeRecords {
+                    benchFiles["bench/\(label)-large-\(i).json"] = try Self.transportCheckRecord(bytes: b.largeMiB << 20, tags: benchTags, check: "transport-bench").jsonData(pretty: false)
+                }
+            }
+            // Small records first on each, then large ones in the other order.
+            let (a, z) = (channels[0], channels[1])
+            benchJob = """
+                # The transport benchmark: one send per transport and size, timed by /proc/uptime.
+                bench() {
+                    read t0 _ < /proc/uptime
+                    timeout 900 /vbench send --to "$2" --spool "/tmp/bench-spool-$1-$3" --timeout 800 /job/bench/$1-$3-*.json >/tmp/bench.log 2>&1
+                    rc=$?
+                    read t1 _ < /proc/uptime
+                    say "transport bench $1 $3 exit $rc: $(ls /job/bench/$1-$3-*.json | wc -l) records $(cat /job/bench/$1-$3-*.json | wc -c) bytes from $t0 to $t1 s: $(tail -n 1 /tmp/bench.log)"
+                    rm -rf "/tmp/bench-spool-$1-$3"
+                }
+                bench \(a.0) \(a.1) small
+                bench \(z.0) \(z.1) small
+                bench \(z.0) \(z.1) large
+                bench \(a.0) \(a.1) large
+
+                """
+        }
         // Throttling from a disk of this boot: QMP for the limits, a control port to the guest.
         var throttleControl: ThrottleControl?
         var throttleSetup: (control: String, qmp: String)?
         if m.throttle != nil {
             let ctl = "\(dir)/ctl.sock", qmp = "\(dir)/qmp.sock"
             try? FileManager.default.removeItem(atPath: qmp)
-            if options.uplink != .virtioSerial { deviceArgs += ["-device", "virtio-serial-pci"] }
+            if !serialBus { deviceArgs += ["-device", "virtio-serial-pci"]; serialBus = true }
             deviceArgs += ["-chardev", "socket,id=vbctl,path=\(ctl)", "-device", "virtserialport,chardev=vbctl,name=org.vbench.ctl",
                            "-qmp", "unix:\(qmp),server=on,wait=off"]
             throttleSetup = (ctl, qmp)
@@ -514,7 +567,8 @@ public final class LabRunner {
         tags["lab.uplink"] = options.uplink.rawValue
         if !nics.isEmpty { tags["lab.netns"] = "tap" }
         var job = jobScript(disks: disks, nics: nics, tags: tags, commandLine: args, sendTo: sendTo)
-        var extraFiles: [String: Data] = [:]
+        var extraFiles = benchFiles
+        job += benchJob
         if m.transportCheckMiB > 0 {
             extraFiles["transport-check.json"] = try Self.transportCheckRecord(bytes: (m.transportCheckMiB << 20) - (16 << 10), tags: tags).jsonData(pretty: false)
             job += """
@@ -530,7 +584,7 @@ public final class LabRunner {
 
         // The host side: the collector, listening before QEMU connects to it as a client.
         try? FileManager.default.removeItem(atPath: socket)
-        var config = Collector.Configuration(endpoints: [endpoint], collectorHost: hostName(),
+        var config = Collector.Configuration(endpoints: endpoints, collectorHost: hostName(),
                                              collectorKernel: Signals.kernelRelease(), vsockAllowed: Signals.isVsockHost())
         config.allowedCIDs = allowedCIDs
         // The guest is silent on the port until it sends, minutes after QEMU connected.
@@ -572,7 +626,7 @@ public final class LabRunner {
                           serveReport: network?.serveReport, throttles: throttleControl?.applied ?? [:],
                           throttleReference: throttleControl?.referenceIOPS,
                           throttleFailure: m.throttle == nil ? nil : (throttleControl?.failure ?? (throttleControl?.state == .done ? nil : "the limits were never set (the reference record did not arrive)")),
-                          sendStatus: markers.sendStatus, vsockReport: markers.vsockReport, transportCheck: markers.transportCheck, recordsStored: collector.stats.stored + collector.stats.duplicates,
+                          sendStatus: markers.sendStatus, vsockReport: markers.vsockReport, transportCheck: markers.transportCheck, transportBench: markers.transportBench, recordsStored: collector.stats.stored + collector.stats.duplicates,
                           bytesStored: collector.stats.storedBytes, console: console, commandLine: ["qemu-system-x86_64"] + args,
                           uplink: options.uplink)
     }
@@ -594,6 +648,7 @@ public struct ConsoleMarkers: Sendable, Equatable {
     public var sendStatus: Int?
     public var vsockReport: String?
     public var transportCheck: String?
+    public var transportBench: [String] = []
 
     public init(console: String) {
         for raw in console.split(whereSeparator: \.isNewline) {
@@ -606,6 +661,8 @@ public struct ConsoleMarkers: Sendable, Equatable {
                 vsockReport = text
             } else if text.hasPrefix("transport check ") {
                 transportCheck = text
+            } else if text.hasPrefix("transport bench ") {
+                transportBench.append(text)
             } else if words.count >= 4, words[0] == "run", words[2] == "exit", let model = DiskModel(rawValue: String(words[1])) {
                 // A model may appear on several disks: keep the first failure.
                 if runStatus[model] == nil || runStatus[model] == 0 { runStatus[model] = Int(words[3]) }
@@ -621,4 +678,40 @@ public struct ConsoleMarkers: Sendable, Equatable {
             }
         }
     }
+}
+
+/// One line of the transport benchmark, as the guest says it:
+/// `transport bench vhost-user-vsock small exit 0: 100 records 1638400 bytes from 20.51 to 24.02 s: stored 100, …`.
+public struct TransportBenchLine: Sendable, Equatable {
+    public var transport: String
+    public var size: String
+    public var exitStatus: Int
+    public var records: Int
+    public var bytes: Int
+    public var seconds: Double
+    /// What `vbench send` said last (`stored 100, already stored 0, still spooled 0`).
+    public var sendReport: String
+
+    public init?(_ line: String) {
+        let head = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+        guard head.count >= 2 else { return nil }
+        let w = head[0].split(separator: " ")
+        let v = head[1].split(separator: " ")
+        // transport bench T S exit N | R records B bytes from A to Z s
+        guard w.count == 6, w[0] == "transport", w[1] == "bench", w[4] == "exit", let status = Int(w[5]),
+              v.count == 9, v[1] == "records", v[3] == "bytes", v[4] == "from", v[6] == "to",
+              let records = Int(v[0]), let bytes = Int(v[2]), let from = Double(v[5]), let to = Double(v[7]), to >= from else { return nil }
+        transport = String(w[2])
+        size = String(w[3])
+        exitStatus = status
+        self.records = records
+        self.bytes = bytes
+        seconds = to - from
+        sendReport = head.count > 2 ? head[2].trimmingCharacters(in: .whitespaces) : ""
+    }
+
+    public var recordsPerSecond: Double { seconds > 0 ? Double(records) / seconds : 0 }
+    public var megabytesPerSecond: Double { seconds > 0 ? Double(bytes) / seconds / 1e6 : 0 }
+    /// Every record stored or already stored, nothing left in the spool.
+    public var delivered: Bool { exitStatus == 0 && sendReport.hasSuffix("still spooled 0") }
 }

@@ -45,7 +45,10 @@ import Testing
             // Version 1 written again is what the lab wrote (same values; the uplink sends it to old collectors).
             let again = try RunRecord.decode(try record.jsonData(pretty: false, schemaVersion: 1))
             #expect(again == record)
-            #expect(v2.count * 5 < v1.count, "\(file): v2 \(v2.count) B against v1 \(v1.count) B")
+            // (Lab runs since 2026-12-06 wrote version 2 themselves: nothing to shrink.)
+            if RunRecord.declaredSchemaVersion(String(decoding: v1, as: UTF8.self)) == 1 {
+                #expect(v2.count * 5 < v1.count, "\(file): v2 \(v2.count) B against v1 \(v1.count) B")
+            }
             if record.workloads.allSatisfy({ $0.repetitions.count <= 2 }) { largestQuick = max(largestQuick, v2.count) }
         }
         print("lab records: \(records.count); largest quick-profile record as v2: \(largestQuick) bytes")

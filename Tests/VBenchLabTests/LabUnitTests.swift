@@ -68,6 +68,10 @@ import VBenchTestSupport
         try refused(#"{"disks":["ide"],"transportCheckMiB":17}"#, "transportCheckMiB must be 0…16")
         try Data(#"{"disks":["ide"],"transportCheckMiB":16}"#.utf8).write(to: URL(fileURLWithPath: file))
         #expect(try LabMatrix.named(file).transportCheckMiB == 16)
+        try Data(#"{"disks":["ide"],"transportBenchmark":{"records":50}}"#.utf8).write(to: URL(fileURLWithPath: file))
+        #expect(try LabMatrix.named(file).transportBenchmark == .init(records: 50, recordKiB: 16, largeRecords: 4, largeMiB: 4))
+        try refused(#"{"disks":["ide"],"transportBenchmark":{"largeMiB":16}}"#, "largeMiB 1…15")
+        try refused(#"{"disks":["ide"],"memoryMiB":256,"transportBenchmark":{"largeRecords":16}}"#, "at most a quarter of memoryMiB")
         #expect(throws: LabError.self) { try LabMatrix.named(dir.path + "/missing.json") }
     }
 
@@ -89,6 +93,19 @@ import VBenchTestSupport
         // Over 10,000 repetitions the record takes a second workload (the store's limit per workload).
         let big = try LabRunner.transportCheckRecord(bytes: 16 << 20, tags: [:])
         #expect(big.workloads.count == 2 && big.problem() == nil)
+    }
+
+    /// The guest's benchmark lines, as its job script prints them, and what is not one.
+    @Test func transportBenchLinesAreParsed() throws {
+        let l = try #require(TransportBenchLine("transport bench vhost-user-vsock small exit 0: 100 records 1638400 bytes from 20.51 to 24.51 s: stored 100, already stored 0, still spooled 0"))
+        #expect(l.transport == "vhost-user-vsock" && l.size == "small" && l.exitStatus == 0 && l.records == 100 && l.bytes == 1_638_400)
+        #expect(abs(l.seconds - 4) < 1e-9 && abs(l.recordsPerSecond - 25) < 1e-9 && abs(l.megabytesPerSecond - 0.4096) < 1e-9 && l.delivered)
+        let failed = try #require(TransportBenchLine("transport bench virtio-serial large exit 75: 4 records 16777216 bytes from 30.00 to 90.00 s: stored 1, already stored 0, still spooled 3"))
+        #expect(!failed.delivered && failed.exitStatus == 75)
+        #expect(TransportBenchLine("transport bench virtio-serial large exit 0: 4 records 16 bytes from 9.0 to 8.0 s: x") == nil)
+        #expect(TransportBenchLine("transport check exit 0: stored 1") == nil)
+        let markers = ConsoleMarkers(console: "VBENCH-LAB: transport bench a small exit 0: 1 records 2 bytes from 1.00 to 2.00 s: ok at 3.00 s\n")
+        #expect(markers.transportBench.count == 1)
     }
 
     @Test func moduleNamesDropPathsAndCompression() {

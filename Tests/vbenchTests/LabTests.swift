@@ -6,7 +6,9 @@ import VBenchStore
 import VBenchTestSupport
 
 /// Real guests: Debian's kernel under QEMU (TCG here: the KVM probe boot proves /dev/kvm
-/// unusable), a static vbench inside, records collected over virtio-serial into a real store.
+/// unusable), a static vbench inside, records sent over the guest's AF_VSOCK to CID 2 and
+/// collected into a real store: on a host without /dev/vhost-vsock (this one) through the
+/// collector's own vhost-user-vsock device (the throttle test's control port is virtio-serial).
 /// Needs qemu-system-x86, busybox-static, cpio, the kernel package (apt-get download) and a
 /// static vbench (scripts/test builds one into .build-static); skipped, loudly, without them.
 enum LabPrerequisites {
@@ -28,7 +30,7 @@ enum LabPrerequisites {
     func guestsBootMeasureAndReachTheStore() throws {
         let out = try ScratchFolder()
         let matrix = out.path + "/matrix.json"
-        try Data(#"{"name":"ci","disks":["virtio-blk","ide"],"nics":["virtio-net","e1000"],"diskSizeMiB":64,"runtimeSeconds":0.5,"repetitions":2}"#.utf8)
+        try Data(#"{"name":"ci","disks":["virtio-blk","ide"],"nics":["virtio-net","e1000"],"diskSizeMiB":64,"runtimeSeconds":0.5,"repetitions":2,"transportCheckMiB":16}"#.utf8)
             .write(to: URL(fileURLWithPath: matrix))
         let store = out.path + "/vbench.sqlite"
         let r = try Binary.run(["lab", "run", "--matrix", matrix, "--binary", LabPrerequisites.staticBinary!,
@@ -39,7 +41,9 @@ enum LabPrerequisites {
         #expect(r.status == 0, "vbench lab run exited \(r.status)")
 
         let s = try SQLiteRunStore(path: store)
-        let records = try s.runs(RunQuery(tags: ["suite": "ci"])).compactMap { try s.record($0.runId) }
+        let rows = try s.runs(RunQuery(tags: ["suite": "ci"]))
+        let all = try rows.compactMap { try s.record($0.runId) }
+        let records = all.filter { $0.tags["lab.check"] == nil }
         let guests = records.filter { $0.role == .guest && $0.family == "blk" }
         let nics = records.filter { $0.role == .guest && $0.family == "net" }
         let native = records.filter { $0.role == .native }
@@ -75,6 +79,20 @@ enum LabPrerequisites {
         #expect(goodput(vnet) > goodput(e1000), "virtio-net \(goodput(vnet)) vs e1000 \(goodput(e1000)) bit/s")
         #expect(r.stdout.contains("virtio_net") && r.stdout.contains("e1000") && r.stdout.contains("×VIRTIO"))
         #expect(native.first?.tags["lab.disk"] == "native")
+        // Guest to host over AF_VSOCK: the store's peer is the CID the host gave the device (3,
+        // the vhost-user default; a random one under vhost-vsock), and the output and every
+        // guest record name the uplink.
+        let uplink = LabUplink.automatic
+        let guestPeers = Set(rows.filter { $0.role == .guest }.map(\.peer))
+        #expect(guestPeers == [uplink == .vhostUserVsock ? "vsock:cid=3" : guestPeers.first ?? "none"] && guestPeers.allSatisfy { $0.hasPrefix("vsock:cid=") },
+                "\(guestPeers)")
+        #expect((guests + nics).allSatisfy { $0.tags["lab.uplink"] == uplink.rawValue })
+        #expect(r.stderr.contains("collected over \(uplink.rawValue)"), "\(r.stderr)")
+        // A 16 MiB record (the frame limit, less 16 KiB) over the same uplink arrives whole.
+        let check = all.filter { $0.tags["lab.check"] == "transport" }
+        #expect(check.count == 1 && check.allSatisfy(LabRunner.transportCheckIntact), "\(check.count) transport-check records")
+        #expect(try check.first.map { try $0.jsonData(pretty: false).count } ?? 0 > 16_000_000)
+        #expect(r.stderr.contains("a 16 MiB record over \(uplink.rawValue): transport check exit 0") && r.stderr.contains("the stored record matches its SHA-256"))
         // The table has both models and the native row, with ratios.
         #expect(r.stdout.contains("virtio-blk") && r.stdout.contains("ata_piix") && r.stdout.contains("native"))
         // AF_VSOCK inside the guest over vsock_loopback: records moved and bytes counted.

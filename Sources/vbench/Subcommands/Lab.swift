@@ -366,6 +366,21 @@ struct LabRunOptions: ParsableArguments {
                         say("boot \(i): the stored record matches its SHA-256 (\(checks[0].workloads.reduce(0) { $0 + $1.repetitions.count }) repetitions)")
                     }
                 }
+                if matrix.transportBenchmark != nil {
+                    let lines = b.transportBench.compactMap(TransportBenchLine.init)
+                    for l in lines.sorted(by: { ($0.size, $0.transport) > ($1.size, $1.transport) }) {
+                        say("boot \(i): transport bench \(l.transport) \(l.size): \(l.records) records, \(l.bytes) bytes in \(formatFixed(l.seconds, digits: 2)) s: \(formatFixed(l.recordsPerSecond, digits: 1)) records/s, \(formatFixed(l.megabytesPerSecond, digits: 2)) MB/s (\(l.sendReport))")
+                    }
+                    for size in ["small", "large"] {
+                        let pair = lines.filter { $0.size == size }
+                        if let v = pair.first(where: { $0.transport == b.uplink.rawValue }), let s = pair.first(where: { $0.transport == LabUplink.virtioSerial.rawValue }), s.seconds > 0, v.seconds > 0 {
+                            say("boot \(i): transport bench \(size): \(b.uplink.rawValue) / virtio-serial = \(formatFixed(s.seconds / v.seconds, digits: 2))x the rate")
+                        }
+                    }
+                    if lines.count != 4 || !lines.allSatisfy(\.delivered) {
+                        failures.append("boot \(i): the transport benchmark did not deliver every record (\(b.transportBench.isEmpty ? "no report" : b.transportBench.joined(separator: " | ")); console: \(b.console))")
+                    }
+                }
                 if let f = b.throttleFailure { failures.append("boot \(i): throttling: \(f)") }
                 if !b.throttles.isEmpty {
                     say("boot \(i): throttled \(b.throttles.sorted { $0.key < $1.key }.map { "disk \($0.key) to \($0.value) IOPS" }.joined(separator: ", ")) from the reference's \(formatFixed(b.throttleReference ?? 0, digits: 0)) IOPS")
