@@ -82,9 +82,13 @@ public final class Virtqueue {
     }
 
     /// Points the queue at its rings in `memory` (after SET_VRING_ADDR or a new memory table).
-    /// Misaligned or unmapped rings are refused.
+    /// Misaligned or unmapped rings are refused, and the queue is then not served: it never
+    /// keeps pointers into memory it was moved away from (that memory may be unmapped).
     public func attach(memory: GuestMemory) throws(VhostUserError) {
         self.memory = memory
+        descriptors = nil
+        available = nil
+        used = nil
         guard let a = address, size > 0 else { return }
         let n = UInt64(size)
         guard a.descriptors % 16 == 0, a.available % 2 == 0, a.used % 4 == 0 else {

@@ -1,0 +1,71 @@
+import Glibc
+import Testing
+import VBenchSystem
+@testable import VBenchVhostUser
+
+/// What Benchmarks/vhost-fuzz found in the device, each reproduced by hand.
+@Suite struct FuzzFindingsTests {
+    static let userBase: UInt64 = 0x7f00_0000_0000
+
+    static func native<T: FixedWidthInteger>(_ values: T...) -> [UInt8] {
+        var out = [UInt8]()
+        for v in values { out.appendNative(v) }
+        return out
+    }
+
+    /// SET_MEM_TABLE of one region of `bytes` of a new memory file at guest-physical 0x10_0000.
+    static func memoryTable(_ device: VhostUserVsockDevice, bytes: Int, fileBytes: Int? = nil, offset: UInt64 = 0) throws {
+        let fd = try Descriptors.memoryFile(name: "fuzz-finding", size: fileBytes ?? bytes)
+        let payload = native(UInt32(1), UInt32(0)) + native(UInt64(0x10_0000), UInt64(bytes), userBase, offset)
+        _ = try device.handle(VhostUserMessage(.setMemTable, payload: payload, descriptors: [fd]))
+    }
+
+    /// NUM, BASE, ADDR (rings laid out from `at` in the frontend's addresses), a kick without a
+    /// descriptor, ENABLE: a started ring, as QEMU leaves it.
+    static func startRing(_ device: VhostUserVsockDevice, index: UInt32, size: UInt32, at: UInt64) throws {
+        _ = try device.handle(VhostUserMessage(.setVringNum, payload: native(index, size)))
+        _ = try device.handle(VhostUserMessage(.setVringBase, payload: native(index, UInt32(0))))
+        let n = UInt64(size)
+        let addr = native(index, UInt32(0)) + native(at, at + 16 * n + 2 * n + 8, at + 16 * n, UInt64(0))
+        _ = try device.handle(VhostUserMessage(.setVringAddr, payload: addr))
+        _ = try device.handle(VhostUserMessage(.setVringKick, payload: native(UInt64(index) | 0x100)))
+        _ = try device.handle(VhostUserMessage(.setVringEnable, payload: native(index, UInt32(1))))
+    }
+
+    /// A new memory table whose region is too small for one queue's rings was refused, but the
+    /// device had already swapped its memory: that queue kept its ring pointers into the old
+    /// mapping, which was unmapped, and its next walk read freed memory (SIGSEGV).
+    @Test func aMemoryTableRefusingOneQueuesRingsLeavesNoQueueOnTheOldMemory() throws {
+        let device = VhostUserVsockDevice(guestCID: 3)
+        try Self.memoryTable(device, bytes: 64 * 1024)
+        try Self.startRing(device, index: 0, size: 8, at: Self.userBase)
+        try Self.startRing(device, index: 1, size: 8, at: Self.userBase + 0x8000)
+        #expect(device.receive.isReady && device.transmit.isReady)
+        // 16 KiB: the receive rings fit, the transmit rings (at 32 KiB) do not.
+        #expect(throws: VhostUserError.self) { try Self.memoryTable(device, bytes: 16 * 1024) }
+        try #require(!device.transmit.isReady)  // (before the fix: ready, on unmapped rings)
+        #expect(device.transmit.next() == nil)
+        // The receive queue serves from the new memory.
+        #expect(device.receive.isReady)
+        let region = try #require(device.memory?.regions.first)
+        let ring = region.host  // the receive rings start the region
+        ring.storeBytes(of: (UInt64(0x10_0000) + 0x2000).littleEndian, as: UInt64.self)
+        ring.storeBytes(of: UInt32(64).littleEndian, toByteOffset: 8, as: UInt32.self)
+        ring.storeBytes(of: Virtqueue.descriptorWrite.littleEndian, toByteOffset: 12, as: UInt16.self)
+        (ring + 16 * 8).storeBytes(of: UInt16(1).littleEndian, toByteOffset: 2, as: UInt16.self)  // avail idx 1, slot 0 = head 0
+        let chain = try #require(device.receive.next())
+        #expect(chain.pieces.first?.bytes.baseAddress == region.host + 0x2000)
+    }
+
+    /// The same in Virtqueue alone: a refused attach leaves the queue unattached.
+    @Test func aRefusedAttachForgetsThePreviousRings() throws {
+        let ring = try RingBuilder()
+        let q = try ring.queue()
+        #expect(q.isReady)
+        let elsewhere = try SharedMapping(anonymous: 4096)
+        let small = GuestMemory(regions: [.init(guestPhysical: 0, size: 4096, userAddress: 0x1000, host: elsewhere.base)], mappings: [elsewhere])
+        #expect(throws: VhostUserError.self) { try q.attach(memory: small) }
+        try #require(!q.isReady)
+        #expect(q.next() == nil)
+    }
+}
