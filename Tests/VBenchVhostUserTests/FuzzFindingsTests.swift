@@ -69,3 +69,44 @@ import VBenchSystem
         #expect(q.next() == nil)
     }
 }
+
+/// SET_VRING_NUM after SET_VRING_ADDR.
+@Suite struct FuzzFindingsResizeTests {
+    /// The rings were checked for the size they had at SET_VRING_ADDR; a larger size sent after
+    /// it was taken unchecked, and the walk read available-ring slots and descriptors past the
+    /// checked rings (past the region: SIGSEGV on the fuzzer's guard page).
+    @Test func aRingGrownAfterItsAddressIsCheckedAgain() throws {
+        let page = try SharedMapping(anonymous: 4096)
+        let memory = GuestMemory(regions: [.init(guestPhysical: 0, size: 4096, userAddress: 0x1000_0000, host: page.base)], mappings: [page])
+        let q = Virtqueue(index: 1)
+        try q.setSize(1)
+        // Size 1 at the end of the page: descriptors 16 bytes, available 8, used 14.
+        q.address = VringAddress(index: 1, flags: 0, descriptors: 0x1000_0000 + 4096 - 48, used: 0x1000_0000 + 4096 - 16,
+                                 available: 0x1000_0000 + 4096 - 32, log: 0)
+        try q.attach(memory: memory)
+        q.started = true
+        q.enabled = true
+        #expect(q.isReady)
+        try q.setSize(256)  // QEMU may send NUM before ADDR: not an error, but not served either
+        try #require(!q.isReady)  // (before the fix: ready, with rings that run 4 KiB past the page)
+        (page.base + 4096 - 32).storeBytes(of: UInt16(200).littleEndian, toByteOffset: 2, as: UInt16.self)
+        #expect(q.next() == nil)
+        try q.setSize(1)  // back to a size that fits: served again
+        #expect(q.isReady)
+    }
+
+    @Test func aRingGrownWhereItFitsKeepsBeingServed() throws {
+        let ring = try RingBuilder(size: 16)
+        let q = Virtqueue(index: 0)
+        try q.setSize(8)
+        q.address = ring.address
+        try q.attach(memory: ring.memory)
+        q.started = true
+        q.enabled = true
+        try q.setSize(16)
+        #expect(q.isReady)
+        ring.sendReadable(12, [1, 2, 3])
+        let chain = try #require(q.next())
+        #expect(chain.head == 12 && chain.readableBytes() == [1, 2, 3])
+    }
+}
