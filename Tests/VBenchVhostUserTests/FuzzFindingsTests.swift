@@ -110,3 +110,19 @@ import VBenchSystem
         #expect(chain.head == 12 && chain.readableBytes() == [1, 2, 3])
     }
 }
+
+/// SET_MEM_TABLE over a file shorter than the region.
+@Suite struct FuzzFindingsShortFileTests {
+    /// The region was mapped as long as the table said, whatever the file's size: rings placed
+    /// past the file's end made the device's first read of them (at SET_VRING_ADDR) a SIGBUS.
+    @Test func aRegionLongerThanItsFileIsRefused() throws {
+        let device = VhostUserVsockDevice(guestCID: 3)
+        #expect(throws: VhostUserError.self) { try FuzzFindingsTests.memoryTable(device, bytes: 64 * 1024, fileBytes: 4096) }
+        #expect(device.memory == nil)
+        // The file's end counts from offset 0: an offset of a page needs a page more.
+        #expect(throws: VhostUserError.self) { try FuzzFindingsTests.memoryTable(device, bytes: 8192, fileBytes: 8192, offset: 4096) }
+        try FuzzFindingsTests.memoryTable(device, bytes: 4096, fileBytes: 8192, offset: 4096)
+        try FuzzFindingsTests.memoryTable(device, bytes: 64 * 1024, fileBytes: 128 * 1024)
+        #expect(device.memory?.regions.first?.size == 64 * 1024)
+    }
+}
