@@ -171,11 +171,21 @@ private final class Loop {
                 disconnectFrontend(reason: "frontend disconnected; streams of guest CID \(configuration.guestCID) reset, waiting for a new one")
                 return
             }
-            let (request, flags, size) = try VhostUserMessage.header(head.bytes)
             var fds = head.descriptors
+            // A message refused or cut short leaves nothing open: its descriptors are closed here.
+            let (request, flags, size): (UInt32, UInt32, Int)
+            do { (request, flags, size) = try VhostUserMessage.header(head.bytes) } catch {
+                for fd in fds { Descriptors.close(fd) }
+                throw error
+            }
             var payload: [UInt8] = []
             if size > 0 {
-                guard let body = try readExactly(size) else {
+                let read: (bytes: [UInt8], descriptors: [Int32])?
+                do { read = try readExactly(size) } catch {
+                    for fd in fds { Descriptors.close(fd) }
+                    throw error
+                }
+                guard let body = read else {
                     for fd in fds { Descriptors.close(fd) }
                     disconnectFrontend(reason: "frontend disconnected inside a message")
                     return
@@ -202,7 +212,12 @@ private final class Loop {
     private func readExactly(_ count: Int) throws -> (bytes: [UInt8], descriptors: [Int32])? {
         var bytes: [UInt8] = [], fds: [Int32] = []
         while bytes.count < count {
-            guard let part = try DescriptorPassing.receive(frontend, count: count - bytes.count) else {
+            let received: (bytes: [UInt8], descriptors: [Int32])?
+            do { received = try DescriptorPassing.receive(frontend, count: count - bytes.count) } catch {
+                for fd in fds { Descriptors.close(fd) }
+                throw error
+            }
+            guard let part = received else {
                 for fd in fds { Descriptors.close(fd) }
                 return nil
             }

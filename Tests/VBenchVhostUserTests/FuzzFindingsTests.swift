@@ -126,3 +126,53 @@ import VBenchSystem
         #expect(device.memory?.regions.first?.size == 64 * 1024)
     }
 }
+
+/// Descriptors that came with a message the backend could not read.
+@Suite struct FuzzFindingsBackendTests {
+    /// Whether every copy of `probe`'s peer was closed within 5 s (the probe reads end of file).
+    static func peerClosed(_ probe: Int32) -> Bool {
+        var p = [pollfd(fd: probe, events: Int16(POLLIN), revents: 0)]
+        guard (try? Descriptors.poll(&p, timeoutMs: 5000)) ?? 0 > 0 else { return false }
+        var byte: UInt8 = 0
+        return recv(probe, &byte, 1, Int32(MSG_DONTWAIT)) == 0
+    }
+
+    /// A header the backend refuses (version 2, a payload of 64 KiB) drops the frontend; the
+    /// descriptors that came with it were never closed (a frontend reconnecting could exhaust
+    /// the collector's descriptors, and memory files stayed referenced). Likewise the header's
+    /// descriptors when the payload's read failed (more descriptors than the backend takes).
+    @Test func descriptorsOfARefusedOrUnreadableMessageAreClosed() throws {
+        let dir = "/tmp/vbench-vhost-fuzz-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        mkdir(dir, 0o700)
+        defer { _ = unlink("\(dir)/v.sock"); rmdir(dir) }
+        let backend = try VhostUserVsockBackend(configuration: .init(path: "\(dir)/v.sock", guestCID: 3, port: 5000),
+                                                onConnection: { fd, _ in Descriptors.close(fd) }, onNotice: { _ in })
+        defer { backend.stop() }
+        let badHeaders: [[UInt8]] = [[1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0], [5, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0]]
+        for (i, header) in (badHeaders + [[]]).enumerated() {
+            var frontend: TCPSocket?
+            for _ in 0..<200 where frontend == nil {
+                frontend = try? TCPSocket.connectUnix(path: "\(dir)/v.sock")
+                if frontend == nil { usleep(10_000) }
+            }
+            let socket = try #require(frontend)
+            defer { socket.close() }
+            let (probe, sent) = try Descriptors.socketPair()
+            defer { Descriptors.close(probe) }
+            if i < 2 {
+                try DescriptorPassing.send(socket.fd, header, descriptors: [sent])
+            } else {
+                // SET_VRING_CALL's header with the probe, its payload with nine eventfds (the backend takes eight).
+                try DescriptorPassing.send(socket.fd, [13, 0, 0, 0, 1, 0, 0, 0, 8, 0, 0, 0], descriptors: [sent])
+                let extra = try (0..<9).map { _ in try Descriptors.eventFD() }
+                try DescriptorPassing.send(socket.fd, [1, 0, 0, 0, 0, 0, 0, 0], descriptors: extra)
+                for fd in extra { Descriptors.close(fd) }
+            }
+            Descriptors.close(sent)
+            #expect(Self.peerClosed(probe), "case \(i): the backend still holds the descriptor")
+            // The frontend was dropped (its socket reads end of file) and the next one is taken.
+            var p = [pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0)]
+            _ = try Descriptors.poll(&p, timeoutMs: 5000)
+        }
+    }
+}
