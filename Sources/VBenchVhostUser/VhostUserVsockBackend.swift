@@ -128,7 +128,10 @@ private final class Loop {
             for p in fds[2..<fixed] where p.revents != 0 {
                 if p.fd == frontend {
                     readFrontend()
-                } else if kicks.contains(p.fd) {
+                } else if device.queues.contains(where: { $0.kick == p.fd }) {
+                    // Only a kick still open: the frontend's message in this round may have
+                    // closed the one polled (a reset, a new kick), and its number may belong to
+                    // another thread's descriptor by now.
                     Descriptors.drain(p.fd)
                     if p.fd == device.receive.kick { receiveStarved = false }
                 }

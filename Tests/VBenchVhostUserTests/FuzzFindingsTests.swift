@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 import Testing
 import VBenchSystem
 @testable import VBenchVhostUser
@@ -174,5 +175,65 @@ import VBenchSystem
             var p = [pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0)]
             _ = try Descriptors.poll(&p, timeoutMs: 5000)
         }
+    }
+}
+
+/// The backend's loop after a round that dropped the frontend.
+@Suite struct FuzzFindingsKickTests {
+    /// The loop polled the kicks it had at the start of a round; when the frontend's message in
+    /// that round dropped the frontend (or replaced a kick), the kicks were closed, and the loop
+    /// still read 8 bytes from their numbers — which another thread may have reused by then
+    /// (the fuzzer's next connection did: the device thread blocked forever on it). Here the
+    /// backend's own notice callback takes the freed numbers with blocking sockets, and the kick
+    /// is a memory file, readable at every poll.
+    @Test func aKickClosedInTheRoundItWasPolledIsNotReadAfterwards() throws {
+        let dir = "/tmp/vbench-vhost-kick-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        mkdir(dir, 0o700)
+        defer { _ = unlink("\(dir)/v.sock"); rmdir(dir) }
+        let taken = Mutex<[Int32]>([])
+        let backend = try VhostUserVsockBackend(configuration: .init(path: "\(dir)/v.sock", guestCID: 3, port: 5000),
+                                                onConnection: { fd, _ in Descriptors.close(fd) },
+                                                onNotice: { notice in
+                                                    guard notice.contains("frontend dropped") else { return }
+                                                    var fds: [Int32] = []
+                                                    for _ in 0..<8 {
+                                                        var pair: [Int32] = [-1, -1]
+                                                        if socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0 { fds += pair }
+                                                    }
+                                                    taken.withLock { $0 += fds }
+                                                })
+        defer { backend.stop() }
+        defer { taken.withLock { for fd in $0 { Descriptors.close(fd) } } }  // (unblocks a read stuck on one)
+        func connect() throws -> TCPSocket {
+            for _ in 0..<200 {
+                if let s = try? TCPSocket.connectUnix(path: "\(dir)/v.sock") { return s }
+                usleep(10_000)
+            }
+            throw VhostUserError("no backend")
+        }
+        let first = try connect()
+        let kick = try Descriptors.memoryFile(name: "always-readable", size: 4096)
+        try DescriptorPassing.send(first.fd, VhostUserMessage(.setVringKick, payload: FuzzFindingsTests.native(UInt64(0))).encoded(), descriptors: [kick])
+        Descriptors.close(kick)
+        usleep(50_000)
+        try DescriptorPassing.send(first.fd, [1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0])  // version 2: the frontend is dropped
+        var p = [pollfd(fd: first.fd, events: Int16(POLLIN), revents: 0)]
+        _ = try Descriptors.poll(&p, timeoutMs: 5000)
+        first.close()
+        // A new frontend is served (the device thread is not stuck on someone else's descriptor).
+        // (Right after the drop the backend may still refuse a second frontend: it closes it, and
+        // the next one is tried. No answer within 5 s is the hang; then no more connects, which
+        // would block once the stuck backend's listen backlog is full.)
+        var answered = false
+        for _ in 0..<20 where !answered {
+            let second = try connect()
+            defer { second.close() }
+            try DescriptorPassing.send(second.fd, VhostUserMessage(.getFeatures).encoded())
+            var q = [pollfd(fd: second.fd, events: Int16(POLLIN), revents: 0)]
+            guard try Descriptors.poll(&q, timeoutMs: 5000) > 0 else { break }
+            answered = (try? DescriptorPassing.receive(second.fd, count: 20))??.bytes.count ?? 0 >= 12
+            if !answered { usleep(10_000) }
+        }
+        #expect(answered, "the backend answers no new frontend")
     }
 }
