@@ -31,6 +31,7 @@ final class SocketFuzzer {
         } catch {
             fail("the backend did not start on \(path): \(error)")
         }
+        setSocketPath(path)
         baseline = openDescriptorCount()
     }
 
@@ -38,6 +39,7 @@ final class SocketFuzzer {
         if frontend >= 0 { close(frontend); frontend = -1 }
         backend?.stop()
         backend = nil
+        setSocketPath(nil)
     }
 
     /// A frontend connection the backend took: it answers the ping. (Right after a drop the

@@ -117,8 +117,20 @@ func setContext(_ text: String) {
 
 var contextText: String { String(decoding: UnsafeBufferPointer(start: crashContext, count: crashContextLength), as: UTF8.self) }
 
+/// The socket part's path, removed when the fuzzer fails or crashes (a C string: the signal
+/// handler reads it).
+nonisolated(unsafe) let socketPath = UnsafeMutablePointer<CChar>.allocate(capacity: 256)
+
+func setSocketPath(_ path: String?) {
+    socketPath[0] = 0
+    guard let path, path.utf8.count < 255 else { return }
+    for (i, c) in path.utf8.enumerated() { socketPath[i] = CChar(bitPattern: c) }
+    socketPath[path.utf8.count] = 0
+}
+
 /// A broken invariant: the fuzzer found a bug without a crash. Exit status 1.
 func fail(_ message: String) -> Never {
+    if socketPath[0] != 0 { unlink(socketPath) }
     fflush(nil)
     var text = "vhost-fuzz: INVARIANT BROKEN in \(contextText): \(message)\n"
     text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
@@ -192,6 +204,7 @@ private let crashHandler: @convention(c) (Int32, UnsafeMutablePointer<siginfo_t>
         if !said && sig == SIGBUS { emit(": SIGBUS (a mapped file shorter than the mapping?)") }
     }
     emit("\n")
+    if socketPath[0] != 0 { unlink(socketPath) }
     // Hand the signal to whoever had it before (the Swift runtime's backtracer or the default):
     // for a fault, returning re-runs the faulting instruction under the restored action.
     sigaction(sig, previousActions + Int(sig), nil)
@@ -200,6 +213,7 @@ private let crashHandler: @convention(c) (Int32, UnsafeMutablePointer<siginfo_t>
 
 func installCrashHandlers() {
     GuardTable.setUp()
+    socketPath[0] = 0
     for sig in [SIGSEGV, SIGBUS, SIGILL, SIGTRAP, SIGFPE, SIGABRT, SIGALRM] {
         var sa = sigaction()
         sa.__sigaction_handler.sa_sigaction = crashHandler
