@@ -26,6 +26,12 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        .executableTarget(
+            name: "vhost-fuzz",
+            dependencies: [
+                .product(name: "VBenchVhostUser", package: "vbench"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

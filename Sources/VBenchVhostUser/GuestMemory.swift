@@ -1,3 +1,4 @@
+import Glibc
 import VBenchSystem
 
 /// A guest's RAM as the frontend handed it over: regions by guest-physical address (what
@@ -32,6 +33,14 @@ public final class GuestMemory: @unchecked Sendable {
             let (_, o3) = d.userAddress.addingReportingOverflow(d.size)
             guard d.size > 0, !o1, !o2, !o3, end <= UInt64(Int.max) else {
                 throw VhostUserError("a memory region of \(d.size) bytes at offset \(d.mmapOffset) does not fit")
+            }
+            // A file shorter than the region: its pages past the end would fault with SIGBUS when
+            // the rings or buffers are read there, in this process. (Memory files, tmpfs and
+            // hugetlbfs files are regular files with their size in st_size.)
+            var st = stat()
+            guard fstat(fd, &st) == 0 else { throw VhostUserError("a memory region's descriptor: fstat failed (errno \(errno))") }
+            if st.st_mode & S_IFMT == S_IFREG && UInt64(max(st.st_size, 0)) < end {
+                throw VhostUserError("a memory region ends at byte \(end) of a file of \(st.st_size) bytes")
             }
             let mapping: SharedMapping
             do { mapping = try SharedMapping(fd: fd, length: Int(end)) } catch { throw VhostUserError("\(error)") }

@@ -128,7 +128,10 @@ private final class Loop {
             for p in fds[2..<fixed] where p.revents != 0 {
                 if p.fd == frontend {
                     readFrontend()
-                } else if kicks.contains(p.fd) {
+                } else if device.queues.contains(where: { $0.kick == p.fd }) {
+                    // Only a kick still open: the frontend's message in this round may have
+                    // closed the one polled (a reset, a new kick), and its number may belong to
+                    // another thread's descriptor by now.
                     Descriptors.drain(p.fd)
                     if p.fd == device.receive.kick { receiveStarved = false }
                 }
@@ -171,11 +174,21 @@ private final class Loop {
                 disconnectFrontend(reason: "frontend disconnected; streams of guest CID \(configuration.guestCID) reset, waiting for a new one")
                 return
             }
-            let (request, flags, size) = try VhostUserMessage.header(head.bytes)
             var fds = head.descriptors
+            // A message refused or cut short leaves nothing open: its descriptors are closed here.
+            let (request, flags, size): (UInt32, UInt32, Int)
+            do { (request, flags, size) = try VhostUserMessage.header(head.bytes) } catch {
+                for fd in fds { Descriptors.close(fd) }
+                throw error
+            }
             var payload: [UInt8] = []
             if size > 0 {
-                guard let body = try readExactly(size) else {
+                let read: (bytes: [UInt8], descriptors: [Int32])?
+                do { read = try readExactly(size) } catch {
+                    for fd in fds { Descriptors.close(fd) }
+                    throw error
+                }
+                guard let body = read else {
                     for fd in fds { Descriptors.close(fd) }
                     disconnectFrontend(reason: "frontend disconnected inside a message")
                     return
@@ -202,7 +215,12 @@ private final class Loop {
     private func readExactly(_ count: Int) throws -> (bytes: [UInt8], descriptors: [Int32])? {
         var bytes: [UInt8] = [], fds: [Int32] = []
         while bytes.count < count {
-            guard let part = try DescriptorPassing.receive(frontend, count: count - bytes.count) else {
+            let received: (bytes: [UInt8], descriptors: [Int32])?
+            do { received = try DescriptorPassing.receive(frontend, count: count - bytes.count) } catch {
+                for fd in fds { Descriptors.close(fd) }
+                throw error
+            }
+            guard let part = received else {
                 for fd in fds { Descriptors.close(fd) }
                 return nil
             }

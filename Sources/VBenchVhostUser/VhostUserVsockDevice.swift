@@ -49,7 +49,13 @@ public final class VhostUserVsockDevice {
             let mapped = try GuestMemory.map(regions, descriptors: m.descriptors)
             onRingsInvalidated()
             memory = mapped
-            for q in queues where q.address != nil { try q.attach(memory: mapped) }
+            // Every queue moves to the new memory (the old one is unmapped when the last
+            // reference goes), also when another queue's rings are refused in it.
+            var refused: VhostUserError?
+            for q in queues {
+                do throws(VhostUserError) { try q.attach(memory: mapped) } catch { refused = refused ?? error }
+            }
+            if let refused { throw refused }
             reply = nil
         case .setVringNum:
             let s = try m.vringState()

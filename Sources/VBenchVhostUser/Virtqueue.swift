@@ -75,16 +75,23 @@ public final class Virtqueue {
 
     public init(index: Int) { self.index = index }
 
-    /// SET_VRING_NUM: a power of two, 1…32768.
+    /// SET_VRING_NUM: a power of two, 1…32768. Rings already attached were checked for the old
+    /// size: they are checked again, and left unattached (until the next SET_VRING_ADDR) when
+    /// the new size does not fit where they are.
     public func setSize(_ n: UInt32) throws(VhostUserError) {
         guard n > 0, n <= 32768, n & (n - 1) == 0 else { throw VhostUserError("vring \(index): size \(n) is not a power of two up to 32768") }
         size = UInt16(n)
+        if let memory { try? attach(memory: memory) }
     }
 
     /// Points the queue at its rings in `memory` (after SET_VRING_ADDR or a new memory table).
-    /// Misaligned or unmapped rings are refused.
+    /// Misaligned or unmapped rings are refused, and the queue is then not served: it never
+    /// keeps pointers into memory it was moved away from (that memory may be unmapped).
     public func attach(memory: GuestMemory) throws(VhostUserError) {
         self.memory = memory
+        descriptors = nil
+        available = nil
+        used = nil
         guard let a = address, size > 0 else { return }
         let n = UInt64(size)
         guard a.descriptors % 16 == 0, a.available % 2 == 0, a.used % 4 == 0 else {
