@@ -66,6 +66,20 @@ import VBenchWire
         #expect(vbench_load_acquire_u16(used) == ring.availIndex, "the device did not consume a tx packet")
     }
 
+    /// A stand-in QEMU on `path`, through the handshake, with the receive ring full.
+    func frontend(_ path: String, cid: UInt64) throws -> BackendTests.Frontend {
+        let f = try BackendTests.Frontend(path: path)
+        try f.handshake(expectCID: cid)
+        backendTests.postReceive(f, count: 8)
+        return f
+    }
+
+    /// A whole hello and record on a new stream from `port`.
+    func deliver(_ f: BackendTests.Frontend, cid: UInt64, port: UInt32, _ record: RunRecord) throws {
+        try connect(f, cid: cid, port: port)
+        try write(f, cid: cid, port: port, try Self.frames(record)[...])
+    }
+
     /// `bytes` as RW packets of at most 4 KiB.
     func write(_ f: BackendTests.Frontend, cid: UInt64, port: UInt32, _ bytes: ArraySlice<UInt8>) throws {
         var rest = bytes
@@ -105,9 +119,7 @@ import VBenchWire
         let (c, store) = try collector(dir, [.vhostUserVsock(path: path, cid: 3, port: 5000)])
         defer { c.stop() }
 
-        let f = try BackendTests.Frontend(path: path)
-        try f.handshake(expectCID: 3)
-        backendTests.postReceive(f, count: 8)
+        let f = try frontend(path, cid: 3)
         // 1. Half a record, then RST from the guest.
         let half = try Self.frames(Self.record(1))
         try connect(f, cid: 3, port: 1025)
@@ -116,8 +128,7 @@ import VBenchWire
         // 2. A whole record on a new stream: stored, peer from the device's CID.
         let whole = Self.record(2)
         refill(f)
-        try connect(f, cid: 3, port: 1026)
-        try write(f, cid: 3, port: 1026, try Self.frames(whole)[...])
+        try deliver(f, cid: 3, port: 1026, whole)
         let rows = try waitForRows(store, 1)
         #expect(rows.map(\.runId) == [whole.runId] && rows.first?.peer == "vsock:cid=3", "\(rows)")
         // 3. Half a record, then the frontend is gone (what QEMU's death looks like from here).
@@ -130,12 +141,8 @@ import VBenchWire
         #expect(try store.runs(RunQuery()).map(\.runId) == [whole.runId])
         #expect(c.stats.stored == 1 && c.stats.rejected == 0)
         // The listener takes the next frontend and its records.
-        let g = try BackendTests.Frontend(path: path)
-        try g.handshake(expectCID: 3)
-        backendTests.postReceive(g, count: 8)
-        let fourth = Self.record(4)
-        try connect(g, cid: 3, port: 1028)
-        try write(g, cid: 3, port: 1028, try Self.frames(fourth)[...])
+        let g = try frontend(path, cid: 3)
+        try deliver(g, cid: 3, port: 1028, Self.record(4))
         #expect(try waitForRows(store, 2).count == 2)
     }
 
@@ -151,14 +158,11 @@ import VBenchWire
         var expected: [UUID: String] = [:]
         var frontends: [BackendTests.Frontend] = []
         for (name, cid) in [("a", UInt64(3)), ("b", 4), ("c", 5)] {
-            let f = try BackendTests.Frontend(path: dir.path + "/\(name).sock")
-            try f.handshake(expectCID: cid)
-            backendTests.postReceive(f, count: 8)
+            let f = try frontend(dir.path + "/\(name).sock", cid: cid)
             // A guest that claims another guest's CID is dropped, never stored as that guest.
             try transmit(f, packet(.request, src: cid == 3 ? 4 : 3, srcPort: 2000))
             let r = Self.record(Int(cid))
-            try connect(f, cid: cid, port: 1025)
-            try write(f, cid: cid, port: 1025, try Self.frames(r)[...])
+            try deliver(f, cid: cid, port: 1025, r)
             if cid != 5 { expected[r.runId] = "vsock:cid=\(cid)" }
             frontends.append(f)
         }
@@ -207,12 +211,9 @@ import VBenchWire
         #expect(try waitForRows(store, 1).first?.peer.hasPrefix("unix") == true)
         socket.close()
         // And the next frontend on the vhost-user path gets through.
-        let f = try BackendTests.Frontend(path: path)
-        try f.handshake(expectCID: 3)
-        backendTests.postReceive(f, count: 8)
+        let f = try frontend(path, cid: 3)
         let r = Self.record(11)
-        try connect(f, cid: 3, port: 1025)
-        try write(f, cid: 3, port: 1025, try Self.frames(r)[...])
+        try deliver(f, cid: 3, port: 1025, r)
         let rows = try waitForRows(store, 2)
         #expect(rows.first { $0.runId == r.runId }?.peer == "vsock:cid=3", "\(rows)")
         #expect(c.vhostUserStatistics.first?.frontends == 2)
