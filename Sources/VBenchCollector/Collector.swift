@@ -329,7 +329,7 @@ final class CollectorHandler: ChannelInboundHandler {
                        context: context, close: true)
                 return
             }
-            send(.hello(Hello(role: "collector")), context: context)
+            send(.hello(Hello(role: "collector", maxPayloadBytes: config.maxPayloadBytes)), context: context)
         case .record(let record):
             let receipt = Receipt(peer: peer, receivedAt: Date(), collectorHost: config.collectorHost,
                                   collectorKernel: config.collectorKernel, receivedJSON: String(buffer: frame.payload))

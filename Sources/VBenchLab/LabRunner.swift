@@ -395,40 +395,50 @@ public final class LabRunner {
         return initrd
     }
 
-    /// A synthetic record of about `bytes` bytes of JSON for the transport check: a valid `blk`
-    /// record (the store takes no other kind) whose workloads `transport-check-N` hold
-    /// pseudo-random metrics in up to 10,000 repetitions each, the boot's tags, `lab.check=transport`
-    /// and `lab.check.sha256`, the SHA-256 of the workloads' JSON: whoever reads the record from
-    /// the store can tell it arrived whole (`transportCheckIntact`).
+    /// A synthetic record of at most `bytes` bytes of JSON (within 1 % of it; one repetition at least) for the transport
+    /// check: a valid `blk` record (the store takes no other kind) whose workloads
+    /// `transport-check-N` hold pseudo-random metrics in up to 10,000 repetitions each, the boot's
+    /// tags, `lab.check=transport` and `lab.check.sha256`, the SHA-256 of the workloads' JSON:
+    /// whoever reads the record from the store can tell it arrived whole (`transportCheckIntact`).
+    /// The bound is on the whole record, tags included, so a record sized to the frame limit less
+    /// a margin never exceeds the limit (the metrics' printed lengths vary from one to the next).
     public static func transportCheckRecord(bytes: Int, tags: [String: String], check: String = "transport") throws -> RunRecord {
         var state = UInt64.random(in: 1...UInt64.max)
         func next() -> Double {
             state = state &* 6364136223846793005 &+ 1442695040888963407
             return Double(state >> 11) / Double(1 << 53) * 1e9
         }
-        func repetition(_ i: Int) -> RepetitionResult {
+        func metrics() -> [String: Double] {
             var m: [String: Double] = [:]
             for k in 0..<32 { m["check\(k < 10 ? "0" : "")\(k)"] = next() }
-            return RepetitionResult(index: i, elapsedNs: 1_000_000, jobs: [], metrics: m)
+            return m
         }
         let encoder = RunRecord.encoder(pretty: false)
-        let perRepetition = try encoder.encode(repetition(0)).count + 1
-        var remaining = max(1, bytes / perRepetition)
-        var workloads: [WorkloadResult] = []
-        while remaining > 0 {
-            let n = min(remaining, 10_000)
-            let spec = BlockWorkloadSpec(name: "transport-check-\(workloads.count)", pattern: .read, blockSizeBytes: 4096, ioDepth: 1, repetitions: n)
-            workloads.append(WorkloadResult(spec: spec, repetitions: (0..<n).map(repetition)))
-            remaining -= n
-        }
+        let sample = try (0..<64).map { _ in try encoder.encode(RepetitionResult(index: 0, elapsedNs: 1_000_000, jobs: [], metrics: metrics())).count + 1 }
+        let perRepetition = sample.reduce(0, +) / sample.count
+        var all = (0..<max(1, bytes / perRepetition)).map { _ in metrics() }
         var t = tags
         t["lab.check"] = check
-        t["lab.check.sha256"] = SHA256.hex(Array(try encoder.encode(workloads)))
         let now = Date()
-        return RunRecord(runId: UUID(), startTime: now, endTime: now, role: .guest, tool: ToolInfo(), tags: t,
-                         environment: Environment(hostname: "lab", kernelRelease: "", cpuModel: "", onlineCpus: 1, memoryBytes: 0, numaNodes: 1,
-                                                  hypervisor: HypervisorInfo(vendor: .unknown)),
-                         device: DeviceInfo(kind: "transport", name: "uplink", deviceClass: .unknown), family: "blk", target: nil, workloads: workloads)
+        while true {
+            var workloads: [WorkloadResult] = []
+            var start = 0
+            while start < all.count {
+                let n = min(all.count - start, 10_000)
+                let spec = BlockWorkloadSpec(name: "transport-check-\(workloads.count)", pattern: .read, blockSizeBytes: 4096, ioDepth: 1, repetitions: n)
+                let repetitions = (0..<n).map { RepetitionResult(index: $0, elapsedNs: 1_000_000, jobs: [], metrics: all[start + $0]) }
+                workloads.append(WorkloadResult(spec: spec, repetitions: repetitions))
+                start += n
+            }
+            t["lab.check.sha256"] = SHA256.hex(Array(try encoder.encode(workloads)))
+            let record = RunRecord(runId: UUID(), startTime: now, endTime: now, role: .guest, tool: ToolInfo(), tags: t,
+                                   environment: Environment(hostname: "lab", kernelRelease: "", cpuModel: "", onlineCpus: 1, memoryBytes: 0, numaNodes: 1,
+                                                            hypervisor: HypervisorInfo(vendor: .unknown)),
+                                   device: DeviceInfo(kind: "transport", name: "uplink", deviceClass: .unknown), family: "blk", target: nil, workloads: workloads)
+            let excess = try record.jsonData(pretty: false).count - bytes
+            guard excess > 0, all.count > 1 else { return record }
+            all.removeLast(min(all.count - 1, excess / perRepetition + 1))
+        }
     }
 
     /// Whether a transport-check record read back from a store is the one that was sent: its
@@ -533,6 +543,7 @@ public final class LabRunner {
                     rc=$?
                     read t1 _ < /proc/uptime
                     say "transport bench $1 $3 exit $rc: $(ls /job/bench/$1-$3-*.json | wc -l) records $(cat /job/bench/$1-$3-*.json | wc -c) bytes from $t0 to $t1 s: $(tail -n 1 /tmp/bench.log)"
+                    [ $rc -eq 0 ] || tail -n 15 /tmp/bench.log
                     rm -rf "/tmp/bench-spool-$1-$3"
                 }
                 bench \(a.0) \(a.1) small
@@ -574,7 +585,9 @@ public final class LabRunner {
             job += """
                 # One record as large as the wire allows, over the same uplink.
                 timeout 900 /vbench send --to \(sendTo) --spool /tmp/transport-spool --timeout 800 /job/transport-check.json >/tmp/transport.log 2>&1
-                say "transport check exit $?: $(tail -n 1 /tmp/transport.log)"
+                tstatus=$?
+                say "transport check exit $tstatus: $(tail -n 1 /tmp/transport.log)"
+                [ $tstatus -eq 0 ] || tail -n 15 /tmp/transport.log
 
                 """
         }

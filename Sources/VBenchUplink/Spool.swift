@@ -70,7 +70,11 @@ public struct Delivery: Sendable {
         let pending = try spool.load().records
         var acks: [UUID: Ack.Status] = [:]
         var failure: String?
-        do { acks = try uplink.send(pending) } catch { failure = "\(error)" }
+        do {
+            let outcome = try uplink.deliver(pending)
+            acks = outcome.acks
+            if !outcome.refusals.isEmpty { failure = outcome.refusals.joined(separator: "; ") }
+        } catch { failure = "\(error)" }
         try spool.remove(acks.keys)
         let left = pending.count - acks.count
         if left > 0 && failure == nil { failure = "\(left) record(s) not acknowledged" }

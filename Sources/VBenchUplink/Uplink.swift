@@ -28,14 +28,29 @@ public struct Uplink: Sendable {
         self.security = security
     }
 
+    /// What one connection achieved: the ack of each record the collector acknowledged (a
+    /// record without an ack was not stored, as far as the sender knows) and why records were
+    /// not sent at all (larger than the collector takes).
+    public struct Outcome: Sendable {
+        public var acks: [UUID: Ack.Status]
+        public var refusals: [String]
+    }
+
     /// Sends `records` over one connection; returns the ack of each record the collector
     /// acknowledged (a record without an ack was not stored, as far as the sender knows).
     /// - Parameter shared: an event loop group to use (many senders in one process share one);
     ///   without it the call makes and shuts down its own.
     public func send(_ records: [RunRecord], on shared: (any EventLoopGroup)? = nil) throws -> [UUID: Ack.Status] {
+        try deliver(records, on: shared).acks
+    }
+
+    /// `send`, saying also which records were not sent and why: a record larger than the frame
+    /// limit in the collector's hello is not written (the collector would close the connection
+    /// on it, and the sender would see only a broken pipe).
+    public func deliver(_ records: [RunRecord], on shared: (any EventLoopGroup)? = nil) throws -> Outcome {
         let own = shared == nil ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
         defer { try? own?.syncShutdownGracefully() }
-        guard let group = shared ?? own, !records.isEmpty else { return [:] }
+        guard let group = shared ?? own, !records.isEmpty else { return Outcome(acks: [:], refusals: []) }
         let expected = Set(records.map(\.runId))
         let done = group.next().makePromise(of: [UUID: Ack.Status].self)
         let greeted = group.next().makePromise(of: Hello.self)
@@ -63,6 +78,7 @@ public struct Uplink: Sendable {
             }
         }
         let channel: any Channel
+        var refusals: [String] = []
         do {
             switch endpoint {
             case let .unix(path):
@@ -97,15 +113,23 @@ public struct Uplink: Sendable {
             let helloTimer = channel.eventLoop.scheduleTask(in: limit) {
                 greeted.fail(UplinkError(endpoint: "", reason: "no hello from the collector within \(limit.nanoseconds / 1_000_000_000) s"))
             }
-            let version: Int
-            do { version = try greeted.futureResult.wait().agreedRecordSchemaVersion() } catch {
+            let hello: Hello
+            do { hello = try greeted.futureResult.wait() } catch {
                 helloTimer.cancel()
                 collector.finish(error: error)
                 throw error
             }
             helloTimer.cancel()
+            let version = hello.agreedRecordSchemaVersion()
             for r in records {
-                try channel.writeAndFlush(try WireMessage.record(r).frame(allocator: channel.allocator, recordSchemaVersion: version)).wait()
+                let frame = try WireMessage.record(r).frame(allocator: channel.allocator, recordSchemaVersion: version)
+                if let max = hello.maxPayloadBytes, frame.payload.readableBytes > max {
+                    refusals.append("record \(r.runId.uuidString.lowercased()) is \(frame.payload.readableBytes) bytes of JSON, more than the \(max) "
+                                    + "the collector takes (vbench collect --max-frame-bytes); it was not sent")
+                    collector.drop(r.runId)
+                    continue
+                }
+                try channel.writeAndFlush(frame).wait()
             }
         } catch let failure as UplinkError {
             throw UplinkError(endpoint: endpoint.description, reason: failure.reason)
@@ -120,10 +144,10 @@ public struct Uplink: Sendable {
         }
         defer { timer.cancel() }
         do {
-            return try done.futureResult.wait()
+            return Outcome(acks: try done.futureResult.wait(), refusals: refusals)
         } catch {
             // Whatever was acknowledged before the failure is safe; the caller spools the rest.
-            return collector.acked
+            return Outcome(acks: collector.acked, refusals: refusals)
         }
     }
 }
@@ -151,6 +175,16 @@ final class AckCollector: Sendable {
             s.pending.remove(a.runId)
             if s.pending.isEmpty { s.finished = true; return s.acked }
             return nil
+        }
+        if let complete { promise.succeed(complete) }
+    }
+
+    /// A record that will not be sent: no ack is awaited for it.
+    func drop(_ runId: UUID) {
+        let complete = state.withLock { s -> [UUID: Ack.Status]? in
+            guard !s.finished, s.pending.remove(runId) != nil, s.pending.isEmpty else { return nil }
+            s.finished = true
+            return s.acked
         }
         if let complete { promise.succeed(complete) }
     }

@@ -14,14 +14,18 @@ public struct Hello: Codable, Sendable, Equatable {
     /// An uplink's token, for a collector that takes records only from token holders
     /// (`--token-file`); absent otherwise, and ignored by a collector that asks for none.
     public var token: String?
+    /// A collector's largest frame payload (`vbench collect --max-frame-bytes`): an uplink does
+    /// not send a record it would refuse, and says why. Absent from older collectors.
+    public var maxPayloadBytes: Int?
 
     public init(protocolVersion: Int = Int(WireFrame.version), toolVersion: String = VBenchVersion.current, role: String,
-                recordSchemaVersions: [Int]? = Array(RunRecord.readableSchemaVersions), token: String? = nil) {
+                recordSchemaVersions: [Int]? = Array(RunRecord.readableSchemaVersions), token: String? = nil, maxPayloadBytes: Int? = nil) {
         self.protocolVersion = protocolVersion
         self.toolVersion = toolVersion
         self.role = role
         self.recordSchemaVersions = recordSchemaVersions
         self.token = token
+        self.maxPayloadBytes = maxPayloadBytes
     }
 
     /// The newest record schema version both sides know: what an uplink writes after reading

@@ -273,6 +273,27 @@ func startCollector(_ dir: ScratchFolder, endpoints: [Endpoint]? = nil, maxPaylo
         #expect(try spool.load().records.isEmpty)
         #expect(try running.store.runs(RunQuery()).count == 3)
     }
+
+    /// A record larger than the collector's frame limit is not written at all: the sender reads
+    /// the limit from the collector's hello and says so, where it once saw only "Broken pipe"
+    /// (the collector refuses such a frame from its header and closes the connection while the
+    /// sender is still writing). The records beside it are delivered; it stays in the spool.
+    @Test func aRecordOverTheCollectorsLimitIsNamedAndKept() throws {
+        let dir = try ScratchFolder(under: "/tmp")
+        let running = try startCollector(dir, endpoints: [.unix(path: dir.path + "/c.sock")], maxPayload: 64 << 10)
+        defer { running.collector.stop() }
+        var big = sampleRecord(2)
+        for i in 0..<20 { big.tags["padding\(i)"] = String(repeating: "x", count: 4096) }  // 80 KiB of tags, the most a tag holds
+        let spool = Spool(directory: dir.path + "/spool")
+        let delivery = Delivery(uplink: Uplink(endpoint: running.endpoints[0], timeout: .seconds(10)), spool: spool)
+        let outcome = try delivery.deliver([sampleRecord(1), big, sampleRecord(3)])
+        #expect(outcome.stored == 2 && outcome.spooled == 1)
+        let failure = try #require(outcome.failure)
+        #expect(failure.contains(big.runId.uuidString.lowercased()) && failure.contains("more than the 65536") && failure.contains("--max-frame-bytes"),
+                "\(failure)")
+        #expect(try spool.load().records.map(\.runId) == [big.runId])
+        #expect(try running.store.runs(RunQuery()).count == 2 && running.collector.stats.rejected == 0)
+    }
 }
 
 /// Connects with a plain socket (no vbench code on this side), sends bytes, and returns what
