@@ -7,7 +7,7 @@ public enum AtomicFile {
     /// Refuses to replace an existing file unless `replace` is true.
     public static func write(_ bytes: [UInt8], to path: String, replace: Bool = false) throws(SystemError) {
         if !replace, access(path, F_OK) == 0 { throw SystemError("create", path, errno: .fileExists) }
-        let temp = path + ".tmp-\(getpid())"
+        let temp = temporaryPath(for: path)
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw SystemError("open", temp, errno: Errno(rawValue: errno)) }
         var ok = false
@@ -32,8 +32,26 @@ public enum AtomicFile {
         ok = true
         // Make the rename itself durable.
         let dir = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
-        let dfd = open(dir.isEmpty ? "/" : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dfd >= 0 { fsync(dfd); close(dfd) }
+        try syncFolder(dir.isEmpty ? "/" : dir)
+    }
+
+    /// The temporary file `write` uses for `path` in this process; a crash between its creation
+    /// and the rename leaves it behind (`isStaleTemporary` tells such leftovers).
+    public static func temporaryPath(for path: String) -> String { path + ".tmp-\(getpid())" }
+
+    /// Whether `name` is a temporary file of `write` whose process is gone: safe to remove.
+    public static func isStaleTemporary(_ name: String) -> Bool {
+        guard let dash = name.lastIndex(of: "-"), name[..<dash].hasSuffix(".tmp"),
+              let pid = Int32(name[name.index(after: dash)...]), pid > 0 else { return false }
+        return pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH
+    }
+
+    /// fsyncs a folder, so a rename or unlink in it survives a crash.
+    public static func syncFolder(_ name: String) throws(SystemError) {
+        let dfd = open(name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dfd >= 0 else { throw SystemError("open", name, errno: Errno(rawValue: errno)) }
+        defer { close(dfd) }
+        guard fsync(dfd) == 0 else { throw SystemError("fsync", name, errno: Errno(rawValue: errno)) }
     }
 
     /// Creates `path` and its parents (mode 0755), like `mkdir -p`.

@@ -1,50 +1,76 @@
 import FoundationEssentials
 import VBenchCore
 import VBenchWire
+import VBenchSystem
 
 /// Records that were not acknowledged, one JSON file per run id in a folder (results/spool/).
-/// Writing a file is atomic (temporary file, fsync, rename): a crash leaves the old state.
+/// Each file is written through `AtomicFile`: a temporary file, fsync, rename over the old one,
+/// fsync of the folder. A crash at any point leaves the old file or the new one, whole, and
+/// never a moment with neither; removing an acknowledged record is made durable the same way.
 public struct Spool: Sendable {
     public let directory: String
 
     public init(directory: String) { self.directory = directory }
 
-    /// Adds records (a record already spooled is replaced by the same content).
-    public func add(_ records: [RunRecord]) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    /// Adds records (a record already spooled is replaced by the same content). Stops at the
+    /// first record that cannot be written (a full disk, say) and names it: the records spooled
+    /// before, in this call or earlier, stay as they were.
+    public func add(_ records: [RunRecord]) throws(SpoolError) {
+        do { try AtomicFile.makeDirectories(directory) } catch { throw SpoolError(directory: directory, runId: nil, reason: "\(error)") }
         for r in records {
-            let path = file(for: r.runId)
-            let temp = path + ".tmp"
-            try r.jsonData().write(to: URL(fileURLWithPath: temp), options: [.atomic])
-            if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
-            try FileManager.default.moveItem(atPath: temp, toPath: path)
+            let data: Data
+            do { data = try r.jsonData() } catch { throw SpoolError(directory: directory, runId: r.runId, reason: "\(error)") }
+            do { try AtomicFile.write(Array(data), to: file(for: r.runId), replace: true) } catch {
+                throw SpoolError(directory: directory, runId: r.runId, reason: "\(error)")
+            }
         }
     }
 
     /// Every spooled record; files that are not valid records are reported, not deleted.
+    /// Temporary files a crashed writer left behind are removed.
     public func load() throws -> (records: [RunRecord], unreadable: [String]) {
         guard FileManager.default.fileExists(atPath: directory) else { return ([], []) }
         var records: [RunRecord] = []
         var unreadable: [String] = []
-        for name in try FileManager.default.contentsOfDirectory(atPath: directory).sorted() where name.hasSuffix(".json") {
+        for name in try FileManager.default.contentsOfDirectory(atPath: directory).sorted() {
             let path = directory + "/" + name
-            guard let data = FileManager.default.contents(atPath: path), let r = try? RunRecord.decode(data) else {
-                unreadable.append(path)
-                continue
+            if name.hasSuffix(".json") {
+                guard let data = FileManager.default.contents(atPath: path), let r = try? RunRecord.decode(data) else {
+                    unreadable.append(path)
+                    continue
+                }
+                records.append(r)
+            } else if name.hasSuffix(".json.tmp") || (name.contains(".json.tmp-") && AtomicFile.isStaleTemporary(name)) {
+                // Half-written by a writer that is gone (.json.tmp: the spool before 2026-12-06);
+                // the record it held is still in its .json file or was never acknowledged spooled.
+                try? FileManager.default.removeItem(atPath: path)
             }
-            records.append(r)
         }
         return (records, unreadable)
     }
 
-    /// Removes the records that were acknowledged.
+    /// Removes the records that were acknowledged, durably.
     public func remove(_ runIds: some Sequence<UUID>) throws {
+        var removed = false
         for id in runIds where FileManager.default.fileExists(atPath: file(for: id)) {
             try FileManager.default.removeItem(atPath: file(for: id))
+            removed = true
         }
+        if removed { try AtomicFile.syncFolder(directory) }
     }
 
     func file(for id: UUID) -> String { directory + "/" + id.uuidString.lowercased() + ".json" }
+}
+
+/// A record that could not be spooled, and why; what was spooled before is untouched.
+public struct SpoolError: Error, CustomStringConvertible, Sendable {
+    public var directory: String
+    public var runId: UUID?
+    public var reason: String
+    public var description: String {
+        let what = runId.map { "record \($0.uuidString.lowercased())" } ?? "records"
+        return "cannot spool \(what) in \(directory): \(reason); free space there or spool elsewhere (--spool DIR, or --out DIR for run); the records spooled before are kept"
+    }
 }
 
 /// Sends records and whatever waits in the spool; keeps in the spool what was not acknowledged.

@@ -52,7 +52,7 @@ extension OutputOptions {
                     note("sent to \(send): \(outcome.stored) stored, \(outcome.duplicates) already there")
                 }
             } catch {
-                return fail("could not spool the record in \(out)/spool: \(error)", code: VBenchExit.error)
+                return fail("the record is in \(file), but \(error)", code: VBenchExit.error)
             }
         }
         return VBenchExit.ok

@@ -274,6 +274,27 @@ func startCollector(_ dir: ScratchFolder, endpoints: [Endpoint]? = nil, maxPaylo
         #expect(try running.store.runs(RunQuery()).count == 3)
     }
 
+    /// What a writer killed between its temporary file and the rename leaves behind: removed by
+    /// the next load when its process is gone, kept while it may still be writing; the spooled
+    /// records are untouched either way.
+    @Test func aCrashedWritersTemporaryFileIsClearedAndRecordsKept() throws {
+        let dir = try ScratchFolder(under: "/tmp")
+        let spool = Spool(directory: dir.path + "/spool")
+        let kept = sampleRecord(1)
+        try spool.add([kept])
+        let gone = Process()
+        gone.executableURL = URL(fileURLWithPath: "/bin/true")
+        try gone.run()
+        gone.waitUntilExit()
+        let stale = dir.path + "/spool/\(UUID().uuidString.lowercased()).json.tmp-\(gone.processIdentifier)"
+        let live = dir.path + "/spool/\(UUID().uuidString.lowercased()).json.tmp-\(getpid())"
+        for f in [stale, live] { try Data("{\"half".utf8).write(to: URL(fileURLWithPath: f)) }
+        let loaded = try spool.load()
+        #expect(loaded.records.map(\.runId) == [kept.runId] && loaded.unreadable.isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: stale) && FileManager.default.fileExists(atPath: live))
+        #expect(!AtomicFile.isStaleTemporary("r.json") && !AtomicFile.isStaleTemporary("r.json.tmp-x") && !AtomicFile.isStaleTemporary("r.json.tmp-0"))
+    }
+
     /// A record larger than the collector's frame limit is not written at all: the sender reads
     /// the limit from the collector's hello and says so, where it once saw only "Broken pipe"
     /// (the collector refuses such a frame from its header and closes the connection while the

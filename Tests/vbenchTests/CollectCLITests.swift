@@ -160,6 +160,49 @@ final class CollectorProcess {
         print("after restart: \(statuses.values.filter { $0 == .stored }.count) stored now, \(statuses.values.filter { $0 == .duplicate }.count) duplicates")
     }
 
+    /// A full disk under the spool: `vbench send` names the record it could not spool, the
+    /// folder and the cause, exits 1, and the record spooled before is still there, whole, with
+    /// no temporary file left beside it. The full disk is a 256 KiB tmpfs in a mount namespace
+    /// of this test's own (`unshare -rm`), filled with dd: nothing outside it is touched.
+    @Test func aFullDiskKeepsTheSpooledRecordsAndSaysWhy() throws {
+        let dir = try ScratchFolder()
+        let mnt = dir.path + "/mnt"
+        try FileManager.default.createDirectory(atPath: mnt, withIntermediateDirectories: true)
+        let (first, second) = (Self.record(1), Self.record(2))
+        try first.jsonData().write(to: URL(fileURLWithPath: dir.path + "/first.json"))
+        try second.jsonData().write(to: URL(fileURLWithPath: dir.path + "/second.json"))
+        let script = #"""
+            mount -t tmpfs -o size=256k vbench-spool-test "$1" || { echo "no-mount"; exit 0; }
+            "$2" send --to "unix:$1/nobody.sock" --spool "$1/spool" --timeout 1 "$3/first.json" >/dev/null 2>&1
+            echo "first=$?"
+            dd if=/dev/zero of="$1/fill" bs=4k 2>/dev/null
+            "$2" send --to "unix:$1/nobody.sock" --spool "$1/spool" --timeout 1 "$3/second.json" 2>"$3/second.err" >/dev/null
+            echo "second=$?"
+            echo "files=$(ls "$1/spool" | tr '\n' ' ')"
+            cat "$1"/spool/*.json > "$3/spooled.json"
+            """#
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        p.arguments = ["60", "unshare", "-rm", "sh", "-c", script, "sh", mnt, Binary.path, dir.path]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        try #require(p.terminationStatus == 0 && !text.contains("no-mount"),
+                     "this test needs a private mount namespace (unshare -rm, util-linux) to make a full disk: \(text)")
+        #expect(text.contains("first=1"), "unreachable collector: spooled, exit 1: \(text)")
+        #expect(text.contains("second=1"), "\(text)")
+        let err = try String(contentsOfFile: dir.path + "/second.err", encoding: .utf8)
+        #expect(err.contains("cannot spool record \(second.runId.uuidString.lowercased()) in \(mnt)/spool") && err.contains("No space left on device")
+                && err.contains("the records spooled before are kept"), "\(err)")
+        // Only the first record's file, whole; no temporary file left.
+        let files = text.split(separator: "\n").first { $0.hasPrefix("files=") }.map { $0.dropFirst(6).split(separator: " ") } ?? []
+        #expect(files == ["\(first.runId.uuidString.lowercased()).json"], "\(text)")
+        let kept = try RunRecord.decode(Data(contentsOf: URL(fileURLWithPath: dir.path + "/spooled.json")))
+        #expect(kept.runId == first.runId && kept.workloads == first.workloads)
+    }
+
     static func record(_ i: Int) -> RunRecord {
         RunRecord(runId: UUID(), startTime: Date(timeIntervalSince1970: 1_800_000_000 + Double(i)),
                   endTime: Date(timeIntervalSince1970: 1_800_000_001 + Double(i)), role: .guest, tool: ToolInfo(),

@@ -53,7 +53,10 @@ extension VBench {
             do { uplink = try security.uplink(to: to, timeout: .nanoseconds(Int64(timeout * 1e9))) } catch {
                 throw fail("\(error)", code: VBenchExit.usage)
             }
-            let outcome = try Delivery(uplink: uplink, spool: spoolFolder).deliver(records)
+            let outcome: Delivery.Outcome
+            do { outcome = try Delivery(uplink: uplink, spool: spoolFolder).deliver(records) } catch {
+                throw fail("\(error)", code: VBenchExit.error)
+            }
             print("stored \(outcome.stored), already stored \(outcome.duplicates), still spooled \(outcome.spooled)")
             if let failure = outcome.failure { throw fail(failure, code: VBenchExit.error) }
         }
