@@ -86,15 +86,14 @@ let package = Package(
         // Guest side: sends records (over TLS with tls://), spools what was not acknowledged.
         .target(
             name: "VBenchUplink",
-            dependencies: ["VBenchCore", "VBenchWire", "VBenchCollector", "VBenchSystem",
+            dependencies: ["VBenchCore", "VBenchWire", "VBenchSystem",
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "NIOSSL", package: "swift-nio-ssl")]
         ),
         // The lab: guest appliance, QEMU boots with a device matrix, KVM/TCG choice, collection.
         .target(
             name: "VBenchLab",
-            dependencies: ["VBenchCore", "VBenchSystem", "VBenchProbe", "VBenchStore", "VBenchCollector",
-                           .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["VBenchCore", "VBenchSystem", "VBenchProbe", "VBenchStore", "VBenchCollector", "VBenchWire"]
         ),
         // Helpers shared by the test targets (scratch folders).
         .target(name: "VBenchTestSupport", dependencies: ["VBenchCore"], path: "Tests/VBenchTestSupport"),

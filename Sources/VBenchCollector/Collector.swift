@@ -49,6 +49,15 @@ public struct CollectorEvent: Sendable {
     public var detail: String?
 }
 
+extension TimeAmount {
+    /// NIO's form of a Swift duration (nanoseconds, saturating).
+    init(_ d: Duration) {
+        let (seconds, attoseconds) = d.components
+        let (ns, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        self = .nanoseconds(overflow ? .max : ns &+ attoseconds / 1_000_000_000)
+    }
+}
+
 /// The host-side collector: listens on unix and tcp endpoints (vsock only on a hypervisor host
 /// with /dev/vhost-vsock), validates each record, stores it in one transaction and only then
 /// acknowledges it. A bad peer only ever loses its own connection.
@@ -57,9 +66,9 @@ public final class Collector: Sendable {
         public var endpoints: [Endpoint]
         public var maxPayloadBytes: Int = WireFrame.defaultMaxPayloadBytes
         /// A connection that sends nothing for this long is closed.
-        public var idleTimeout: TimeAmount = .seconds(60)
+        public var idleTimeout: Duration = .seconds(60)
         /// A frame must arrive whole within this long of its first byte (slow-sender timeout).
-        public var frameTimeout: TimeAmount = .seconds(30)
+        public var frameTimeout: Duration = .seconds(30)
         public var maxConnections: Int = 256
         public var collectorHost: String
         public var collectorKernel: String
@@ -259,8 +268,8 @@ public final class Collector: Sendable {
                 let handler = CollectorHandler(peer: peer, committer: committer, stats: stats, latest: latest, config: config,
                                                allowed: allowed, onEvent: onEvent)
                 try channel.pipeline.syncOperations.addHandlers([
-                    IdleStateHandler(readTimeout: config.idleTimeout),
-                    SlowSenderGuard(frameTimeout: config.frameTimeout),
+                    IdleStateHandler(readTimeout: TimeAmount(config.idleTimeout)),
+                    SlowSenderGuard(frameTimeout: TimeAmount(config.frameTimeout)),
                     MessageToByteHandler(WireFrameEncoder()),
                     ByteToMessageHandler(WireFrameDecoder(maxPayloadBytes: config.maxPayloadBytes)),
                     handler,
@@ -365,12 +374,12 @@ final class CollectorHandler: ChannelInboundHandler {
             return
         }
         if event is SlowSenderEvent {
-            reject(WireFailure(code: "slow", message: "a frame took longer than \(config.frameTimeout.nanoseconds / 1_000_000) ms to arrive"),
+            reject(WireFailure(code: "slow", message: "a frame took longer than \(TimeAmount(config.frameTimeout).nanoseconds / 1_000_000) ms to arrive"),
                    context: context, close: true)
             return
         }
         if event is IdleStateHandler.IdleStateEvent {
-            reject(WireFailure(code: "idle", message: "nothing received for \(config.idleTimeout.nanoseconds / 1_000_000_000) s"),
+            reject(WireFailure(code: "idle", message: "nothing received for \(TimeAmount(config.idleTimeout).nanoseconds / 1_000_000_000) s"),
                    context: context, close: true)
             return
         }

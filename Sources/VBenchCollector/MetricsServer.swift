@@ -2,6 +2,7 @@ import FoundationEssentials
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import VBenchWire
 
 /// `GET /metrics` over HTTP/1.1 for Prometheus: OpenMetrics when the scraper asks for it,
 /// the text format otherwise. Nothing else is served; the listen address is the operator's

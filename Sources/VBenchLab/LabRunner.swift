@@ -1,9 +1,9 @@
 import Foundation
-import NIOCore
 import VBenchCollector
 import VBenchCore
 import VBenchStore
 import VBenchSystem
+import VBenchWire
 
 /// How guests are accelerated.
 public enum Acceleration: String, Sendable, CaseIterable {

@@ -1,6 +1,6 @@
 import NIOCore
 import NIOSSL
-import VBenchCollector
+import VBenchWire
 
 /// How a sender proves itself to a collector and checks the collector: TLS (the collector's
 /// certificate verified against a CA, optionally a client certificate of its own) and a token

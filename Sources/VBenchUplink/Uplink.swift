@@ -2,7 +2,6 @@ import FoundationEssentials
 import NIOCore
 import NIOPosix
 import Synchronization
-import VBenchCollector
 import VBenchCore
 import VBenchSystem
 import VBenchWire

@@ -37,7 +37,7 @@ struct Running {
 }
 
 func startCollector(_ dir: ScratchFolder, endpoints: [Endpoint]? = nil, maxPayload: Int = WireFrame.defaultMaxPayloadBytes,
-                    idle: TimeAmount = .seconds(60), frame: TimeAmount = .seconds(30)) throws -> Running {
+                    idle: Duration = .seconds(60), frame: Duration = .seconds(30)) throws -> Running {
     let store = try SQLiteRunStore(path: dir.path + "/vbench.sqlite")
     var config = Collector.Configuration(endpoints: endpoints ?? [.unix(path: dir.path + "/c.sock"), .tcp(host: "127.0.0.1", port: 0)],
                                         collectorHost: "host", collectorKernel: "6.18", vsockAllowed: false)

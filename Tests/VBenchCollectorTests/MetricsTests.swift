@@ -4,6 +4,7 @@ import Testing
 import VBenchTestSupport
 @testable import VBenchCollector
 import VBenchCore
+import VBenchWire
 import VBenchStore
 import VBenchUplink
 

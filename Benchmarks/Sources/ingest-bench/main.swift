@@ -11,6 +11,7 @@ import Glibc
 import NIOPosix
 import VBenchCollector
 import VBenchCore
+import VBenchWire
 import VBenchStore
 import VBenchUplink
 
