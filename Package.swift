@@ -9,7 +9,7 @@ let package = Package(
         .executable(name: "vbench", targets: ["vbench"]),
         .library(name: "VBenchCore", targets: ["VBenchCore"]),
         // For Benchmarks/: the guest-to-host path.
-        .library(name: "VBenchIngest", targets: ["VBenchWire", "VBenchStore", "VBenchCollector", "VBenchUplink"]),
+        .library(name: "VBenchIngest", targets: ["VBenchWire", "VBenchStore", "VBenchCollector", "VBenchUplink", "VBenchUplinkTLS"]),
         // For Benchmarks/: the vhost-user-vsock device (its fuzzer).
         .library(name: "VBenchVhostUser", targets: ["VBenchVhostUser"]),
     ],
@@ -66,7 +66,7 @@ let package = Package(
         .executableTarget(
             name: "vbench",
             dependencies: [
-                "VBenchCore", "VBenchSystem", "VBenchProbe", "VBenchBlock", "VBenchStore", "VBenchPostgres", "VBenchCollector", "VBenchUplink", "VBenchWire",
+                "VBenchCore", "VBenchSystem", "VBenchProbe", "VBenchBlock", "VBenchStore", "VBenchPostgres", "VBenchCollector", "VBenchUplink", "VBenchUplinkTLS", "VBenchWire",
                 "VBenchLab", "VBenchMemory", "VBenchNet", "VBenchReport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -87,7 +87,12 @@ let package = Package(
         .target(
             name: "VBenchUplink",
             dependencies: ["VBenchCore", "VBenchWire", "VBenchSystem",
-                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
+        ),
+        // TLS for senders (NIOSSL): the full vbench only; the guest binary leaves it out.
+        .target(
+            name: "VBenchUplinkTLS",
+            dependencies: ["VBenchUplink", "VBenchWire", .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOSSL", package: "swift-nio-ssl")]
         ),
         // The lab: guest appliance, QEMU boots with a device matrix, KVM/TCG choice, collection.
@@ -100,7 +105,7 @@ let package = Package(
         .testTarget(name: "VBenchCoreTests", dependencies: ["VBenchCore", "VBenchTestSupport"]),
         .testTarget(
             name: "VBenchCollectorTests",
-            dependencies: ["VBenchTestSupport", "VBenchCollector", "VBenchUplink", "VBenchStore", "VBenchWire", "VBenchCore", "VBenchSystem",
+            dependencies: ["VBenchTestSupport", "VBenchCollector", "VBenchUplink", "VBenchUplinkTLS", "VBenchStore", "VBenchWire", "VBenchCore", "VBenchSystem",
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "NIOEmbedded", package: "swift-nio")]
         ),

@@ -1,6 +1,12 @@
 import NIOCore
-import NIOSSL
 import VBenchWire
+
+/// Puts TLS in front of a sender's connection. The guest-side uplink links no TLS library:
+/// VBenchUplinkTLS implements this with NIOSSL for the full vbench.
+public protocol SenderTLS: Sendable {
+    /// Adds the TLS handler to `channel`, checking that the collector's certificate names `host`.
+    func secure(_ channel: any Channel, host: String) throws
+}
 
 /// How a sender proves itself to a collector and checks the collector: TLS (the collector's
 /// certificate verified against a CA, optionally a client certificate of its own) and a token
@@ -9,56 +15,24 @@ public struct SenderSecurity: Sendable {
     /// Plain: no TLS, no token (what unix, vsock, serial and loopback TCP need).
     public static let none = SenderSecurity(tls: nil, token: nil)
 
-    let tls: NIOSSLContext?
+    let tls: (any SenderTLS)?
     /// Sent in the hello.
-    let token: String?
+    public let token: String?
 
-    init(tls: NIOSSLContext?, token: String?) {
+    public init(tls: (any SenderTLS)?, token: String?) {
         self.tls = tls
         self.token = token
     }
 
-    /// Loads the files. With `tls`, the collector's certificate must be signed by `trustedCA`
-    /// (PEM; nil: the system's trusted CAs) and name the host sent to; `certificate` and
-    /// `privateKey` (PEM) are this sender's client certificate. `tokenFile`'s first token goes
-    /// in the hello.
-    public init(tls: Bool, trustedCA: String? = nil, certificate: String? = nil, privateKey: String? = nil,
-                tokenFile: String? = nil) throws(SenderSecurityError) {
+    /// A token from `tokenFile` (its first one goes in the hello), no TLS: what the guest
+    /// binary offers. TLS comes from VBenchUplinkTLS (`SenderSecurity(tls:trustedCA:…)`).
+    public init(tokenFile: String?) throws(SenderSecurityError) {
         if let tokenFile {
             do throws(AccessTokenError) { token = try AccessToken.load(tokenFile)[0].secret } catch { throw .token(error) }
         } else {
             token = nil
         }
-        guard tls else {
-            guard trustedCA == nil, certificate == nil, privateKey == nil else {
-                throw .tls("--tls-ca, --tls-cert and --tls-key apply to TLS: send to tls://HOST:PORT")
-            }
-            self.tls = nil
-            return
-        }
-        guard (certificate == nil) == (privateKey == nil) else { throw .tls("--tls-cert and --tls-key go together") }
-        var configuration = TLSConfiguration.makeClientConfiguration()
-        configuration.minimumTLSVersion = .tlsv12
-        configuration.shutdownTimeout = .seconds(2)
-        if let trustedCA {
-            let roots: [NIOSSLCertificate]
-            do { roots = try NIOSSLCertificate.fromPEMFile(trustedCA) } catch {
-                throw .tls("cannot read a PEM certificate from \(trustedCA) (\(error)); pass the CA that signed the collector's certificate")
-            }
-            guard !roots.isEmpty else { throw .tls("\(trustedCA) holds no certificate; pass the CA that signed the collector's certificate") }
-            configuration.trustRoots = .certificates(roots)
-        }
-        if let certificate, let privateKey {
-            do { configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) } } catch {
-                throw .tls("cannot read a PEM certificate from \(certificate) (\(error)); pass this sender's client certificate")
-            }
-            do { configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: privateKey, format: .pem)) } catch {
-                throw .tls("cannot read a PEM private key from \(privateKey) (\(error)); pass the key of \(certificate)")
-            }
-        }
-        do { self.tls = try NIOSSLContext(configuration: configuration) } catch {
-            throw .tls("cannot set up TLS: \(error); is \(privateKey ?? "the key") the key of \(certificate ?? "the certificate")?")
-        }
+        tls = nil
     }
 
     /// Whether the connection speaks TLS.
@@ -71,13 +45,9 @@ public struct SenderSecurity: Sendable {
         return (endpoint, true)
     }
 
-    /// Puts TLS in front of a connection to `host`: the collector's certificate must name it
-    /// (a DNS name, or an IP address in its subject alternative names).
+    /// Puts TLS in front of a connection to `host` (nothing without TLS).
     func secure(_ channel: any Channel, host: String) throws {
-        guard let tls else { return }
-        let isAddress = (try? SocketAddress(ipAddress: host, port: 0)) != nil
-        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: isAddress ? nil : host),
-                                                       position: .first)
+        try tls?.secure(channel, host: host)
     }
 }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import NIOCore
 import VBenchCollector
 import VBenchUplink
+import VBenchUplinkTLS
 import VBenchWire
 
 /// How `collect` authenticates the senders on its tcp:// listeners.

@@ -7,6 +7,7 @@ import VBenchTestSupport
 import VBenchCore
 import VBenchStore
 @testable import VBenchUplink
+import VBenchUplinkTLS
 import VBenchWire
 
 /// The events a collector reported, for tests to wait on.
