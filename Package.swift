@@ -7,9 +7,10 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "vbench", targets: ["vbench"]),
+        .executable(name: "vbench-guest", targets: ["vbench-guest"]),
         .library(name: "VBenchCore", targets: ["VBenchCore"]),
         // For Benchmarks/: the guest-to-host path.
-        .library(name: "VBenchIngest", targets: ["VBenchWire", "VBenchStore", "VBenchCollector", "VBenchUplink", "VBenchUplinkTLS"]),
+        .library(name: "VBenchIngest", targets: ["VBenchWire", "VBenchStore", "VBenchStoreAPI", "VBenchCollector", "VBenchUplink", "VBenchUplinkTLS"]),
         // For Benchmarks/: the vhost-user-vsock device (its fuzzer).
         .library(name: "VBenchVhostUser", targets: ["VBenchVhostUser"]),
     ],
@@ -49,12 +50,15 @@ let package = Package(
         // STREAM kernels, pointer chase, first touch.
         .target(name: "VBenchMemory", dependencies: ["VBenchCore", "VBenchSystem"]),
         // Durable results: SQLite in WAL mode with numbered migrations.
-        .target(name: "VBenchStore", dependencies: ["VBenchCore", .product(name: "GRDB", package: "GRDB.swift")]),
+        // The store's API: the RunStore protocol, receipts, queries, outcomes, locations and the
+        // read SQL both backends share. What the collector and readers depend on; no database library.
+        .target(name: "VBenchStoreAPI", dependencies: ["VBenchCore"]),
+        .target(name: "VBenchStore", dependencies: ["VBenchCore", "VBenchStoreAPI", .product(name: "GRDB", package: "GRDB.swift")]),
         // The fleet store: PostgreSQL behind the same RunStore protocol, and the one place that
         // opens a store from its location (a SQLite path or a postgres:// URL).
         .target(
             name: "VBenchPostgres",
-            dependencies: ["VBenchCore", "VBenchStore", .product(name: "PostgresNIO", package: "postgres-nio"),
+            dependencies: ["VBenchCore", "VBenchStore", "VBenchStoreAPI", .product(name: "PostgresNIO", package: "postgres-nio"),
                            .product(name: "Logging", package: "swift-log"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
         ),
@@ -63,10 +67,27 @@ let package = Package(
             name: "VBenchWire",
             dependencies: ["VBenchCore", .product(name: "NIOCore", package: "swift-nio")]
         ),
+        // The guest-side commands (probe, run, send, serve): both executables are built from
+        // these definitions. Guest-side targets only: no store, no PostgreSQL, no TLS, no full
+        // Foundation (PackageGraphTests checks it).
+        .target(
+            name: "VBenchGuestCLI",
+            dependencies: [
+                "VBenchCore", "VBenchSystem", "VBenchProbe", "VBenchBlock", "VBenchNet", "VBenchMemory", "VBenchWire", "VBenchUplink", "VBenchReport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // What users copy into VMs and the lab packs: static, small (scripts/guest-binary).
+        .executableTarget(
+            name: "vbench-guest",
+            dependencies: ["VBenchGuestCLI", "VBenchCore", "VBenchSystem", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .executableTarget(
             name: "vbench",
             dependencies: [
-                "VBenchCore", "VBenchSystem", "VBenchProbe", "VBenchBlock", "VBenchStore", "VBenchPostgres", "VBenchCollector", "VBenchUplink", "VBenchUplinkTLS", "VBenchWire",
+                "VBenchGuestCLI",
+                "VBenchCore", "VBenchSystem", "VBenchProbe", "VBenchBlock", "VBenchStore", "VBenchStoreAPI", "VBenchPostgres", "VBenchCollector", "VBenchUplink", "VBenchUplinkTLS", "VBenchWire",
                 "VBenchLab", "VBenchMemory", "VBenchNet", "VBenchReport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -78,7 +99,7 @@ let package = Package(
         // Host side: listens on vsock / unix / tcp (TLS and tokens beyond loopback) / vhost-user-vsock and hands records to a RunStore.
         .target(
             name: "VBenchCollector",
-            dependencies: ["VBenchCore", "VBenchWire", "VBenchStore", "VBenchSystem", "VBenchVhostUser",
+            dependencies: ["VBenchCore", "VBenchWire", "VBenchStoreAPI", "VBenchSystem", "VBenchVhostUser",
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "NIOHTTP1", package: "swift-nio"),
                            .product(name: "NIOSSL", package: "swift-nio-ssl")]
@@ -98,23 +119,23 @@ let package = Package(
         // The lab: guest appliance, QEMU boots with a device matrix, KVM/TCG choice, collection.
         .target(
             name: "VBenchLab",
-            dependencies: ["VBenchCore", "VBenchSystem", "VBenchProbe", "VBenchStore", "VBenchCollector", "VBenchWire"]
+            dependencies: ["VBenchCore", "VBenchSystem", "VBenchProbe", "VBenchStore", "VBenchStoreAPI", "VBenchCollector", "VBenchWire"]
         ),
         // Helpers shared by the test targets (scratch folders).
         .target(name: "VBenchTestSupport", dependencies: ["VBenchCore"], path: "Tests/VBenchTestSupport"),
         .testTarget(name: "VBenchCoreTests", dependencies: ["VBenchCore", "VBenchTestSupport"]),
         .testTarget(
             name: "VBenchCollectorTests",
-            dependencies: ["VBenchTestSupport", "VBenchCollector", "VBenchUplink", "VBenchUplinkTLS", "VBenchStore", "VBenchWire", "VBenchCore", "VBenchSystem",
+            dependencies: ["VBenchTestSupport", "VBenchCollector", "VBenchUplink", "VBenchUplinkTLS", "VBenchStore", "VBenchStoreAPI", "VBenchWire", "VBenchCore", "VBenchSystem",
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
         .testTarget(name: "VBenchSystemTests", dependencies: ["VBenchSystem"]),
-        .testTarget(name: "VBenchVhostUserTests", dependencies: ["VBenchVhostUser", "VBenchSystem", "CVBenchShims", "VBenchCollector", "VBenchStore",
+        .testTarget(name: "VBenchVhostUserTests", dependencies: ["VBenchVhostUser", "VBenchSystem", "CVBenchShims", "VBenchCollector", "VBenchStore", "VBenchStoreAPI",
                                                           "VBenchCore", "VBenchWire", "VBenchTestSupport", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(
             name: "VBenchStoreTests",
-            dependencies: ["VBenchTestSupport", "VBenchStore", "VBenchPostgres", "VBenchCore", "VBenchCollector", "VBenchUplink", "VBenchReport",
+            dependencies: ["VBenchTestSupport", "VBenchStore", "VBenchStoreAPI", "VBenchPostgres", "VBenchCore", "VBenchCollector", "VBenchUplink", "VBenchReport",
                            "VBenchWire", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
         ),
         .testTarget(
@@ -132,12 +153,13 @@ let package = Package(
         ),
         .testTarget(name: "VBenchNetTests", dependencies: ["VBenchNet", "VBenchCore", "VBenchSystem"]),
         .testTarget(name: "VBenchMemoryTests", dependencies: ["VBenchMemory", "VBenchCore", "VBenchSystem", "VBenchProbe", "VBenchTestSupport"]),
-        .testTarget(name: "VBenchLabTests", dependencies: ["VBenchTestSupport", "VBenchLab", "VBenchSystem", "VBenchCore", "VBenchStore"]),
+        .testTarget(name: "VBenchLabTests", dependencies: ["VBenchTestSupport", "VBenchLab", "VBenchSystem", "VBenchCore", "VBenchStore", "VBenchStoreAPI"]),
         .testTarget(name: "VBenchBlockTests", dependencies: ["VBenchTestSupport", "VBenchBlock", "VBenchCore", "VBenchSystem", "VBenchProbe"]),
         .testTarget(name: "VBenchReportTests", dependencies: ["VBenchReport", "VBenchCore", "VBenchTestSupport"], exclude: ["Golden"]),
         .testTarget(
             name: "vbenchTests",
-            dependencies: ["VBenchTestSupport", "vbench", "VBenchCore", "VBenchStore", "VBenchUplink", "VBenchCollector", "VBenchWire", "VBenchLab"],
+            dependencies: ["VBenchTestSupport", "vbench", "VBenchGuestCLI", "VBenchCore", "VBenchStore", "VBenchStoreAPI", "VBenchUplink", "VBenchCollector", "VBenchWire", "VBenchLab",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
             exclude: ["Golden"]
         ),
     ],

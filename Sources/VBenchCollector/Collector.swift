@@ -3,7 +3,7 @@ import NIOCore
 import NIOPosix
 import Synchronization
 import VBenchCore
-import VBenchStore
+import VBenchStoreAPI
 import VBenchSystem
 import VBenchVhostUser
 import VBenchWire

@@ -2,7 +2,7 @@ import NIOCore
 import NIOPosix
 import Synchronization
 import VBenchCore
-import VBenchStore
+import VBenchStoreAPI
 
 /// Group commit: records that arrive while a transaction is being written wait and are written
 /// together in the next one, so many concurrent guests share one fsync. Each record's promise is

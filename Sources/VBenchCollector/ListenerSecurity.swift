@@ -63,11 +63,7 @@ public struct ListenerSecurity: Sendable {
 
     /// Whether `host` names this machine only: 127.0.0.0/8, ::1 (also as ::ffff:127.x.y.z) or
     /// `localhost`. Any other name may resolve to an address other machines reach.
-    public static func isLoopback(_ host: String) -> Bool {
-        if host.lowercased() == "localhost" { return true }
-        guard let canonical = try? SocketAddress(ipAddress: host, port: 0).ipAddress else { return false }
-        return canonical == "::1" || canonical.hasPrefix("127.") || canonical.hasPrefix("::ffff:127.")
-    }
+    public static func isLoopback(_ host: String) -> Bool { Endpoint.isLoopback(host) }
 
     /// Why listening on `endpoint` would let anyone who reaches it store records, or nil: a tcp
     /// listener beyond loopback must authenticate its senders.

@@ -1,5 +1,5 @@
 import CZlib
-import Foundation
+import FoundationEssentials
 
 /// A compact binary form of a histogram, for records and stores that keep many of them.
 ///

@@ -109,7 +109,7 @@ extension RunRecord {
     /// The `schemaVersion` a record's JSON declares at its top level, read without decoding it
     /// (the first `"schemaVersion"` key; vbench writes keys sorted, before `tags`), or nil.
     public static func declaredSchemaVersion(_ json: some StringProtocol) -> Int? {
-        guard let key = json.range(of: "\"schemaVersion\"") else { return nil }
+        guard let key = json.firstRange(of: "\"schemaVersion\"") else { return nil }
         var digits = ""
         var seenColon = false
         for ch in json[key.upperBound...] {

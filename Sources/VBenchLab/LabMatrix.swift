@@ -42,7 +42,8 @@ public struct LabMatrix: Codable, Sendable, Equatable {
     public var memoryMiB: Int
     public var cpus: Int
     /// Also send the guest's records over AF_VSOCK to a collector inside the guest
-    /// (vsock_loopback), proving the vsock paths on a real kernel.
+    /// (vsock_loopback). Needs a full static vbench as `--binary` (the guest binary has no
+    /// `collect`); off by default, since the records reach the host over AF_VSOCK anyway.
     public var vsockLoopback: Bool
     /// One workload instead of the profile's: `rw` (randread, …), `bs`, `iodepth`.
     public var rw: String?
@@ -129,7 +130,7 @@ public struct LabMatrix: Codable, Sendable, Equatable {
     public init(name: String, disks: [DiskModel], nics: [NicModel] = [], boot: BootMode = .shared,
                 cache: String = "none", aio: String = "native", diskSizeMiB: Int = 256, profile: String = "quick",
                 runtimeSeconds: Double? = nil, repetitions: Int? = nil, memoryMiB: Int = 512, cpus: Int = 1,
-                vsockLoopback: Bool = true, rw: String? = nil, bs: String? = nil, iodepth: Int? = nil, throttle: Throttle? = nil, passes: Int? = nil,
+                vsockLoopback: Bool = false, rw: String? = nil, bs: String? = nil, iodepth: Int? = nil, throttle: Throttle? = nil, passes: Int? = nil,
                 ioschedulers: [String]? = nil) {
         self.name = name
         self.disks = disks

@@ -2,6 +2,7 @@ import Foundation
 import VBenchCollector
 import VBenchCore
 import VBenchStore
+import VBenchStoreAPI
 import VBenchSystem
 import VBenchWire
 
@@ -294,7 +295,9 @@ public final class LabRunner {
             // records sent to CID 1. Allowed because this kernel was booted with vbench.lab=1.
             s += """
                 set -- /out/sent/*.json
-                if [ -e "$1" ] && modprobe vsock_loopback; then
+                if ! /vbench collect --help >/dev/null 2>&1; then
+                    say "vsock send exit 127; collector none: this vbench has no collect (the guest binary); pass a full static vbench as --binary for vsockLoopback"
+                elif [ -e "$1" ] && modprobe vsock_loopback; then
                     /vbench collect --listen vsock://any:5000 --store /tmp/vsock.sqlite >/tmp/vsock-collect.log 2>&1 &
                     cpid=$!
                     sleep 1

@@ -1,6 +1,7 @@
 import Foundation
 import VBenchCore
 import VBenchStore
+import VBenchStoreAPI
 import VBenchSystem
 
 /// The host side of a throttled boot: waits for the reference disk's record to reach the

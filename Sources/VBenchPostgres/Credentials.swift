@@ -1,5 +1,6 @@
 import FoundationEssentials
 import VBenchStore
+import VBenchStoreAPI
 
 /// Where a PostgreSQL password comes from, in order: `PGPASSWORD`; the URL's `passfile`, else
 /// `PGPASSFILE`, else ~/.pgpass (libpq's `host:port:database:user:password` lines, `*`

@@ -8,6 +8,7 @@ import PostgresNIO
 import Synchronization
 import VBenchCore
 import VBenchStore
+import VBenchStoreAPI
 
 /// The fleet store: one PostgreSQL database that many collectors write to. The same protocol,
 /// the same read queries (`StoreSQL`), the same numbered migrations (`StoreSchema`) and the same

@@ -24,7 +24,7 @@ struct PlatformProduct: Sendable, Equatable {
         let product = dmi.productName ?? ""
         if vendor == "Amazon EC2" || dmi.biosVendor == "Amazon EC2" {
             // Instance types of bare-metal instances end in `.metal` or `.metal-<size>` (i3.metal, m5.metal-24xl).
-            if let range = product.range(of: ".metal"), range.upperBound == product.endIndex || product[range.upperBound] == "-" {
+            if let range = product.firstRange(of: ".metal"), range.upperBound == product.endIndex || product[range.upperBound] == "-" {
                 return PlatformProduct(name: "Amazon EC2", hypervisor: .none, reason: "EC2 bare-metal instance \(product)")
             }
             return PlatformProduct(name: "Amazon EC2", hypervisor: .kvm, reason: "EC2 Nitro (KVM-based) instance \(product)")

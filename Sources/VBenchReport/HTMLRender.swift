@@ -87,7 +87,7 @@ public enum HTMLRender {
         var body = ""
         for w in workloads {
             let bars = bw.filter { $0.workload == w }.sorted { ($0.role == .native ? 1 : 0, $0.device) < ($1.role == .native ? 1 : 0, $1.device) }
-            let name = w.replacingOccurrences(of: "stream-", with: "").replacingOccurrences(of: "-cpu", with: " cpu").replacingOccurrences(of: "-mem", with: " → mem")
+            let name = w.replacing("stream-", with: "").replacing("-cpu", with: " cpu").replacing("-mem", with: " → mem")
             body += "<text class=\"label\" x=\"\(f(label - 8))\" y=\"\(f(y + barH * 0.8))\" text-anchor=\"end\">\(escape(name))</text>\n"
             for r in bars {
                 body += "<rect class=\"bar\" x=\"\(f(label))\" y=\"\(f(y))\" width=\"\(f(max(1, x(r.mean) - label)))\" height=\"\(f(barH))\" fill=\"\(color(r.deviceClass, role: r.role))\"><title>\(escape("\(r.role == .native ? "native" : r.device) \(w): \(ValueFormat.format(r.mean, unit: r.unit))"))</title></rect>\n"

@@ -1,17 +1,7 @@
 import FoundationEssentials
 import GRDB
 import VBenchCore
-
-/// Why the store failed, with the file and what to do.
-public struct StoreError: Error, CustomStringConvertible, Sendable {
-    public var path: String
-    public var reason: String
-    public var description: String { "results store \(path): \(reason)" }
-    public init(path: String, reason: String) {
-        self.path = path
-        self.reason = reason
-    }
-}
+import VBenchStoreAPI
 
 /// The SQLite store: WAL mode (readers never block the writer), numbered migrations, one
 /// transaction per record, the run id as primary key (a repeat is a `duplicate`, never a copy).

@@ -8,6 +8,34 @@ import VBenchWire
 public struct NIOSSLSenderTLS: SenderTLS {
     let context: NIOSSLContext
 
+    /// A client that trusts `trustedCA` (PEM; nil: the system's trusted CAs) and presents
+    /// `certificate` and `privateKey` (PEM) when both are given.
+    public init(trustedCA: String?, certificate: String?, privateKey: String?) throws(SenderSecurityError) {
+        guard (certificate == nil) == (privateKey == nil) else { throw .tls("--tls-cert and --tls-key go together") }
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.shutdownTimeout = .seconds(2)
+        if let trustedCA {
+            let roots: [NIOSSLCertificate]
+            do { roots = try NIOSSLCertificate.fromPEMFile(trustedCA) } catch {
+                throw .tls("cannot read a PEM certificate from \(trustedCA) (\(error)); pass the CA that signed the collector's certificate")
+            }
+            guard !roots.isEmpty else { throw .tls("\(trustedCA) holds no certificate; pass the CA that signed the collector's certificate") }
+            configuration.trustRoots = .certificates(roots)
+        }
+        if let certificate, let privateKey {
+            do { configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) } } catch {
+                throw .tls("cannot read a PEM certificate from \(certificate) (\(error)); pass this sender's client certificate")
+            }
+            do { configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: privateKey, format: .pem)) } catch {
+                throw .tls("cannot read a PEM private key from \(privateKey) (\(error)); pass the key of \(certificate)")
+            }
+        }
+        do { self.context = try NIOSSLContext(configuration: configuration) } catch {
+            throw .tls("cannot set up TLS: \(error); is \(privateKey ?? "the key") the key of \(certificate ?? "the certificate")?")
+        }
+    }
+
     /// Puts TLS in front of a connection to `host`: the collector's certificate must name it
     /// (a DNS name, or an IP address in its subject alternative names).
     public func secure(_ channel: any Channel, host: String) throws {
@@ -32,30 +60,6 @@ extension SenderSecurity {
             self.init(tls: nil, token: token)
             return
         }
-        guard (certificate == nil) == (privateKey == nil) else { throw .tls("--tls-cert and --tls-key go together") }
-        var configuration = TLSConfiguration.makeClientConfiguration()
-        configuration.minimumTLSVersion = .tlsv12
-        configuration.shutdownTimeout = .seconds(2)
-        if let trustedCA {
-            let roots: [NIOSSLCertificate]
-            do { roots = try NIOSSLCertificate.fromPEMFile(trustedCA) } catch {
-                throw .tls("cannot read a PEM certificate from \(trustedCA) (\(error)); pass the CA that signed the collector's certificate")
-            }
-            guard !roots.isEmpty else { throw .tls("\(trustedCA) holds no certificate; pass the CA that signed the collector's certificate") }
-            configuration.trustRoots = .certificates(roots)
-        }
-        if let certificate, let privateKey {
-            do { configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) } } catch {
-                throw .tls("cannot read a PEM certificate from \(certificate) (\(error)); pass this sender's client certificate")
-            }
-            do { configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: privateKey, format: .pem)) } catch {
-                throw .tls("cannot read a PEM private key from \(privateKey) (\(error)); pass the key of \(certificate)")
-            }
-        }
-        let context: NIOSSLContext
-        do { context = try NIOSSLContext(configuration: configuration) } catch {
-            throw .tls("cannot set up TLS: \(error); is \(privateKey ?? "the key") the key of \(certificate ?? "the certificate")?")
-        }
-        self.init(tls: NIOSSLSenderTLS(context: context), token: token)
+        self.init(tls: try NIOSSLSenderTLS(trustedCA: trustedCA, certificate: certificate, privateKey: privateKey), token: token)
     }
 }

@@ -1,3 +1,5 @@
+import NIOCore
+
 /// Where a collector listens or an uplink sends.
 public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
     /// AF_VSOCK: `vsock://any:PORT` to listen, `vsock://CID:PORT` to send (2 = host, 1 = local loopback).
@@ -12,6 +14,13 @@ public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
     /// `vhost-user-vsock:PATH[,cid=N][,port=P]` for QEMU's `-chardev socket,path=PATH -device
     /// vhost-user-vsock-pci`. The guest (CID N, default 3) connects to CID 2, port P (default 5000).
     case vhostUserVsock(path: String, cid: UInt32, port: UInt32)
+
+    /// Whether `host` is this machine's loopback (localhost, 127.0.0.0/8, ::1).
+    public static func isLoopback(_ host: String) -> Bool {
+        if host.lowercased() == "localhost" { return true }
+        guard let canonical = try? SocketAddress(ipAddress: host, port: 0).ipAddress else { return false }
+        return canonical == "::1" || canonical.hasPrefix("127.") || canonical.hasPrefix("::ffff:127.")
+    }
 
     /// The guest CID of a vhost-user-vsock endpoint when none is named.
     public static let defaultGuestCID: UInt32 = 3

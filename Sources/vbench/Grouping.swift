@@ -1,4 +1,5 @@
 import ArgumentParser
+import VBenchGuestCLI
 import VBenchCore
 
 /// `--group-by host|hypervisor|kernel|class`: one section per value across the fleet.

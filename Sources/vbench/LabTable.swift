@@ -1,5 +1,6 @@
 import Foundation
 import VBenchCore
+import VBenchGuestCLI
 import VBenchLab
 import VBenchSystem
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import VBenchGuestCLI
 import NIOCore
 import VBenchCollector
 import VBenchUplink
@@ -51,40 +52,5 @@ struct ListenerSecurityOptions: ParsableArguments {
     func load() throws(ListenerSecurityError) -> ListenerSecurity? {
         guard tlsCert != nil || tlsKey != nil || tlsClientCA != nil || tokenFile != nil else { return nil }
         return try ListenerSecurity(certificate: tlsCert, privateKey: tlsKey, clientCA: tlsClientCA, tokenFile: tokenFile)
-    }
-}
-
-/// How `send` and `run --send` prove themselves to a collector and check it.
-struct SenderSecurityOptions: ParsableArguments {
-    @Option(name: .customLong("tls-ca"), help: ArgumentHelp("tls://: the CA (PEM) that signed the collector's certificate (default: the system's trusted CAs).", valueName: "file"))
-    var tlsCA: String?
-
-    @Option(name: .customLong("tls-cert"), help: ArgumentHelp("tls://: this sender's client certificate (PEM), for a collector with --tls-client-ca; needs --tls-key.", valueName: "file"))
-    var tlsCert: String?
-
-    @Option(name: .customLong("tls-key"), help: ArgumentHelp("tls://: the private key (PEM) of --tls-cert.", valueName: "file"))
-    var tlsKey: String?
-
-    @Option(name: .customLong("token-file"), help: ArgumentHelp("Present this file's first token (mode 600) to a collector with --token-file; it travels in the clear unless sent to tls:// or loopback.", valueName: "file"))
-    var tokenFile: String?
-
-    /// Checks `target` (an endpoint or tls://HOST:PORT) against the TLS options.
-    func check(_ target: String, option: String) throws {
-        let tls: Bool
-        do { tls = try SenderSecurity.target(target).tls } catch { throw ValidationError("\(option): \(error); tls://HOST:PORT sends over TLS") }
-        if !tls && (tlsCA != nil || tlsCert != nil || tlsKey != nil) {
-            throw ValidationError("--tls-ca, --tls-cert and --tls-key apply to TLS: pass \(option) tls://HOST:PORT")
-        }
-        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
-    }
-
-    /// The uplink to `target`, its files loaded.
-    func uplink(to target: String, timeout: TimeAmount = .seconds(15)) throws -> Uplink {
-        let (endpoint, tls) = try SenderSecurity.target(target)
-        let security = try SenderSecurity(tls: tls, trustedCA: tlsCA, certificate: tlsCert, privateKey: tlsKey, tokenFile: tokenFile)
-        if tokenFile != nil, !tls, case .tcp(let host, _) = endpoint, !ListenerSecurity.isLoopback(host) {
-            note("the token crosses the network to \(host) in the clear; send to tls://\(host):PORT to keep it secret")
-        }
-        return Uplink(endpoint: endpoint, timeout: timeout, security: security)
     }
 }

@@ -6,6 +6,7 @@ import VBenchTestSupport
 import VBenchCore
 import VBenchWire
 import VBenchStore
+import VBenchStoreAPI
 import VBenchUplink
 
 /// The collector's /metrics, read over real HTTP and checked by Prometheus's own linter

@@ -7,6 +7,7 @@ import VBenchTestSupport
 @testable import VBenchCollector
 import VBenchCore
 import VBenchStore
+import VBenchStoreAPI
 @testable import VBenchUplink
 import VBenchWire
 

@@ -4,6 +4,7 @@ import VBenchTestSupport
 import VBenchCore
 import VBenchReport
 @testable import VBenchStore
+@testable import VBenchStoreAPI
 import VBenchPostgres
 
 /// Guest audits as records carry them (compact: no evidence or fixes).

@@ -7,6 +7,7 @@ import VBenchCollector
 import VBenchCore
 import VBenchPostgres
 @testable import VBenchStore
+@testable import VBenchStoreAPI
 import VBenchTestSupport
 import VBenchUplink
 

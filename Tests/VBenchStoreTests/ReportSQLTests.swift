@@ -4,6 +4,7 @@ import VBenchCore
 import VBenchPostgres
 import VBenchReport
 import VBenchStore
+import VBenchStoreAPI
 import VBenchTestSupport
 
 /// The report computed in SQL (`RunStore.reportFacts`: grouped aggregates, never the runs)

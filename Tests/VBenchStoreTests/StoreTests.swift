@@ -3,6 +3,7 @@ import Testing
 import VBenchTestSupport
 import VBenchCore
 @testable import VBenchStore
+@testable import VBenchStoreAPI
 import VBenchPostgres
 
 enum Records {

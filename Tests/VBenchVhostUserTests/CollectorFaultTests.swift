@@ -6,6 +6,7 @@ import Testing
 import VBenchCollector
 import VBenchCore
 import VBenchStore
+import VBenchStoreAPI
 import VBenchSystem
 import VBenchTestSupport
 @testable import VBenchVhostUser
@@ -105,6 +106,11 @@ import VBenchWire
         let store = try SQLiteRunStore(path: dir.path + "/vbench.sqlite")
         var config = Collector.Configuration(endpoints: endpoints, collectorHost: "host", collectorKernel: "6.1", vsockAllowed: false)
         config.allowedCIDs = allowedCIDs
+        // These tests are about disconnects, not timeouts: under CI's parallel load one took
+        // 136 s, and a finished stream left open past the 60 s default was (rightly) closed as
+        // idle, which counts a rejection.
+        config.idleTimeout = .seconds(3600)
+        config.frameTimeout = .seconds(600)
         let c = Collector(configuration: config, store: store)
         _ = try c.start()
         return (c, store)

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VBenchTestSupport
 @testable import vbench
+import ArgumentParser
 import VBenchCore
 
 /// The built `vbench` next to the test bundle.
@@ -45,13 +46,39 @@ extension GoldenFiles {
 }
 
 @Suite struct HelpTextTests {
-    @Test func rootHelp() throws { try Golden.check(VBench.helpMessage(columns: 100), "vbench-help.txt") }
-    @Test func runHelp() throws { try Golden.check(VBench.helpMessage(for: VBench.Run.self, columns: 100), "run-help.txt") }
-    @Test func probeHelp() throws { try Golden.check(VBench.helpMessage(for: VBench.Probe.self, columns: 100), "probe-help.txt") }
-    @Test func collectHelp() throws { try Golden.check(VBench.helpMessage(for: VBench.Collect.self, columns: 100), "collect-help.txt") }
-    @Test func sendHelp() throws { try Golden.check(VBench.helpMessage(for: VBench.Send.self, columns: 100), "send-help.txt") }
-    @Test func runsListHelp() throws {
-        try Golden.check(VBench.helpMessage(for: VBench.Runs.List.self, columns: 100), "runs-list-help.txt")
+    /// Every command of the tree with its path: `vbench`, `run`, `runs list`, `lab run`, …
+    static let commands: [(path: String, type: any ParsableCommand.Type)] = {
+        var out: [(String, any ParsableCommand.Type)] = []
+        func walk(_ c: any ParsableCommand.Type, _ path: [String]) {
+            out.append((path.isEmpty ? "vbench" : path.joined(separator: "-"), c))
+            for sub in c.configuration.subcommands { walk(sub, path + [sub._commandName]) }
+        }
+        walk(VBench.self, [])
+        return out
+    }()
+
+    /// The help of every subcommand, as users see it at 100 columns, against its golden file
+    /// (`Golden/<path>-help.txt`).
+    @Test(arguments: commands.map(\.path))
+    func helpOfEveryCommand(_ path: String) throws {
+        let type = try #require(Self.commands.first { $0.path == path }?.type)
+        try Golden.check(VBench.helpMessage(for: type, columns: 100), path == "vbench" ? "vbench-help.txt" : "\(path)-help.txt")
+    }
+
+    /// The guest binary's own root help (its commands are the same definitions as vbench's).
+    @Test func guestBinaryHelp() throws {
+        let guest = URL(fileURLWithPath: Binary.path).deletingLastPathComponent().appendingPathComponent("vbench-guest").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: guest)
+        p.arguments = ["--help"]
+        p.environment = ["COLUMNS": "100"]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        try Golden.check(text, "vbench-guest-help.txt")
     }
 }
 

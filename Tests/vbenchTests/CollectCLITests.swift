@@ -4,6 +4,7 @@ import VBenchTestSupport
 import VBenchCollector
 import VBenchCore
 import VBenchStore
+import VBenchStoreAPI
 import VBenchUplink
 import VBenchWire
 

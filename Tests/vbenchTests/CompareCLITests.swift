@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VBenchCore
 import VBenchStore
+import VBenchStoreAPI
 import VBenchTestSupport
 
 /// `vbench compare` end to end: record files and a real store, exit codes CI relies on.

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VBenchCore
 import VBenchStore
+import VBenchStoreAPI
 import VBenchTestSupport
 
 /// The fleet from the command line: a host's SQLite store moved into PostgreSQL, then read

@@ -3,6 +3,7 @@ import Testing
 import VBenchCore
 import VBenchPostgres
 import VBenchStore
+import VBenchStoreAPI
 import VBenchTestSupport
 
 /// Migration 3 (record schema 2) on stores written by vbench before it: the committed fixtures

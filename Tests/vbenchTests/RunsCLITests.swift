@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VBenchCore
 import VBenchStore
+import VBenchStoreAPI
 import VBenchTestSupport
 
 /// `vbench run --runs N` and the regression check on runs: N records, history baselines, the

@@ -13,6 +13,7 @@ import VBenchCollector
 import VBenchCore
 import VBenchWire
 import VBenchStore
+import VBenchStoreAPI
 import VBenchUplink
 
 nonisolated(unsafe) var senders = 256, perSender = 20, transport = "both", dir = "/var/tmp", size = "typical", batch = 1

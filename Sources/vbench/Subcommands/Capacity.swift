@@ -1,8 +1,10 @@
 import ArgumentParser
+import VBenchGuestCLI
 import Foundation
 import VBenchCore
 import VBenchReport
 import VBenchStore
+import VBenchStoreAPI
 import VBenchSystem
 
 extension VBench {

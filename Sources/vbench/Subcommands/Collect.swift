@@ -1,10 +1,12 @@
 import ArgumentParser
+import VBenchGuestCLI
 import FoundationEssentials
 import NIOCore
 import VBenchCollector
 import VBenchCore
 import VBenchPostgres
 import VBenchStore
+import VBenchStoreAPI
 import VBenchSystem
 import VBenchWire
 

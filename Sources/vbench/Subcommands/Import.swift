@@ -1,10 +1,12 @@
 import ArgumentParser
+import VBenchGuestCLI
 import Synchronization
 import Foundation
 import VBenchCore
 import VBenchProbe
 import VBenchPostgres
 import VBenchStore
+import VBenchStoreAPI
 import VBenchSystem
 
 extension VBench {

@@ -1,9 +1,11 @@
 import ArgumentParser
+import VBenchGuestCLI
 import Foundation
 import VBenchCore
 import VBenchLab
 import VBenchPostgres
 import VBenchStore
+import VBenchStoreAPI
 import VBenchSystem
 
 extension VBench {
@@ -31,7 +33,7 @@ struct LabOptions: ParsableArguments {
 
     var kernelVersions: [String] { kernels.isEmpty ? [GuestKernel.defaultVersion] : kernels }
 
-    @Option(help: ArgumentHelp("A statically linked vbench for the guest (default: $VBENCH_LAB_BINARY, .build-static/release/vbench, or this binary when static).", valueName: "path"))
+    @Option(help: ArgumentHelp("A statically linked vbench for the guest (default: $VBENCH_LAB_BINARY, the guest binary .build-static/vbench-guest, .build-static/release/vbench, or this binary when static).", valueName: "path"))
     var binary: String?
 
     @Option(help: ArgumentHelp("Where kernels, appliances and boot logs are kept (default: $VBENCH_LAB_CACHE or /var/tmp/vbench-lab-cache).", valueName: "dir"))
@@ -44,6 +46,7 @@ struct LabOptions: ParsableArguments {
         var candidates: [String] = []
         if let b = binary { candidates = [b] } else {
             if let env = ProcessInfo.processInfo.environment["VBENCH_LAB_BINARY"] { candidates.append(env) }
+            candidates.append(".build-static/vbench-guest")
             candidates.append(".build-static/release/vbench")
             candidates.append(CommandLine.arguments[0].contains("/") ? CommandLine.arguments[0] : "/proc/self/exe")
         }
@@ -51,9 +54,9 @@ struct LabOptions: ParsableArguments {
             if binary != nil || (try? Appliance.isStaticExecutable(c)) == true { return c }
         }
         throw LabError("""
-            no statically linked vbench for the guest\(binary.map { " at \($0)" } ?? ""). Build one (a few minutes):
-                swift build -c release --scratch-path .build-static -Xswiftc -static-executable
-            then pass --binary .build-static/release/vbench (or set VBENCH_LAB_BINARY)
+            no statically linked vbench for the guest\(binary.map { " at \($0)" } ?? ""). Build the guest binary (a few minutes):
+                scripts/guest-binary .build-static/vbench-guest
+            then pass --binary .build-static/vbench-guest (or set VBENCH_LAB_BINARY)
             """)
     }
 

@@ -1,8 +1,10 @@
 import ArgumentParser
+import VBenchGuestCLI
 import FoundationEssentials
 import VBenchCore
 import VBenchPostgres
 import VBenchStore
+import VBenchStoreAPI
 
 extension VBench.Runs {
     /// `vbench runs migrate --from results/vbench.sqlite --to postgres://…`

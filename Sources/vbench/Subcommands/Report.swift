@@ -1,9 +1,11 @@
 import ArgumentParser
+import VBenchGuestCLI
 import Foundation
 import VBenchCore
 import VBenchProbe
 import VBenchReport
 import VBenchStore
+import VBenchStoreAPI
 import VBenchSystem
 
 extension VBench {

@@ -1,8 +1,10 @@
 import ArgumentParser
+import VBenchGuestCLI
 import FoundationEssentials
 import VBenchCore
 import VBenchPostgres
 import VBenchStore
+import VBenchStoreAPI
 
 extension VBench {
     /// `vbench runs`: the stored runs.

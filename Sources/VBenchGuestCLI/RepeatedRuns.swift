@@ -1,9 +1,7 @@
 import ArgumentParser
 import FoundationEssentials
 import VBenchCore
-import VBenchPostgres
 import VBenchReport
-import VBenchStore
 import VBenchSystem
 
 /// `vbench run --runs N`: N runs, each a fresh `vbench run` process with its own record, tagged
@@ -62,11 +60,11 @@ struct RepeatedRuns {
             }
             guard let ending else { break }
             if let sig = stoppedBy {
-                note("stopped by signal \(sig) during run \(i + 1) of \(count); \(i) complete runs are in the store (\(Self.groupTag)=\(group))")
+                note("stopped by signal \(sig) during run \(i + 1) of \(count); \(i) complete runs are recorded (\(Self.groupTag)=\(group))")
                 return ExitCode(128 + sig)
             }
             if ending.status != 0 {
-                note("run \(i + 1) of \(count) failed (exit \(ending.status)); \(i) complete runs are in the store (\(Self.groupTag)=\(group)); no further runs")
+                note("run \(i + 1) of \(count) failed (exit \(ending.status)); \(i) complete runs are recorded (\(Self.groupTag)=\(group)); no further runs")
                 return ExitCode(ending.status)
             }
             if i == 0 && count > 1 {
@@ -78,6 +76,15 @@ struct RepeatedRuns {
         return VBenchExit.ok
     }
 
+    /// The records under `folder` (DIR/runs of `--out`): what the guest binary, which has no
+    /// store, reads its runs back from. Files that are not records are passed over.
+    static func files(in folder: String) throws -> [RunRecord] {
+        guard FileManager.default.fileExists(atPath: folder) else { return [] }
+        return try FileManager.default.contentsOfDirectory(atPath: folder).sorted().filter { $0.hasSuffix(".json") }.compactMap {
+            FileManager.default.contents(atPath: folder + "/" + $0).flatMap { try? RunRecord.decode($0) }
+        }
+    }
+
     static func duration(_ s: Double) -> String {
         s < 120 ? "\(Int(s.rounded())) s" : s < 7200 ? "\(Int((s / 60).rounded())) min" : "\(formatFixed(s / 3600, digits: 1)) h"
     }
@@ -87,9 +94,11 @@ struct RepeatedRuns {
     func printSummary(group: String) {
         let records: [RunRecord]
         do {
-            let store = try RunStores.open(try StoreLocation(output.storePath), create: false)
-            defer { store.close() }
-            records = try store.records(RunQuery(tags: [Self.groupTag: group]))
+            if let store = GuestCLI.store {
+                records = try store.records(tagged: Self.groupTag, group, in: output.storePath)
+            } else {
+                records = try Self.files(in: output.out + "/runs").filter { $0.tags[Self.groupTag] == group }
+            }
         } catch {
             note("could not read the runs back for the summary: \(error)")
             return

@@ -62,7 +62,7 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
 
     public init(_ text: String) throws(StoreLocationError) {
         func fail(_ reason: String) -> StoreLocationError { StoreLocationError(text: Self.redacted(text), reason: reason) }
-        guard let schemeEnd = text.range(of: "://") else { throw fail("not a postgres:// URL") }
+        guard let schemeEnd = text.firstRange(of: "://") else { throw fail("not a postgres:// URL") }
         var rest = Substring(text[schemeEnd.upperBound...])
         var queryText: Substring = ""
         if let q = rest.firstIndex(of: "?") {
@@ -152,7 +152,7 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
             }
             out = String(out[...q]) + params.joined(separator: "&")
         }
-        guard let s = out.range(of: "://"), let at = out[s.upperBound...].lastIndex(of: "@") else { return out }
+        guard let s = out.firstRange(of: "://"), let at = out[s.upperBound...].lastIndex(of: "@") else { return out }
         let info = out[s.upperBound..<at]
         guard let colon = info.firstIndex(of: ":") else { return out }
         return String(out[..<colon]) + ":***" + String(out[at...])

@@ -1,8 +1,8 @@
 import VBenchCore
 
 /// The table `vbench run --device blk` prints: one row per workload.
-enum BlockTable {
-    static func render(_ r: RunRecord) -> String {
+public enum BlockTable {
+    public static func render(_ r: RunRecord) -> String {
         var table = TextTable(header: ["DEVICE", "DRIVER", "CLASS", "WORKLOAD", "IOPS", "MB/s", "P50", "P99", "COV", "N"],
                               rightAligned: [4, 5, 6, 7, 8, 9])
         let driver = r.device.driver == "sd" ? (r.device.controllerDriver ?? "sd") : (r.device.driver ?? "-")
@@ -26,14 +26,14 @@ enum BlockTable {
     }
 
     /// `12.3k`, `1.20M`, `850`.
-    static func formatCount(_ v: Double) -> String {
+    public static func formatCount(_ v: Double) -> String {
         if v >= 1e6 { return formatFixed(v / 1e6, digits: 2) + "M" }
         if v >= 1e4 { return formatFixed(v / 1e3, digits: 1) + "k" }
         return formatFixed(v, digits: 0)
     }
 
     /// `85µs`, `1.25ms`, `950ns`.
-    static func formatDuration(_ ns: UInt64) -> String {
+    public static func formatDuration(_ ns: UInt64) -> String {
         let v = Double(ns)
         if v >= 1e9 { return formatFixed(v / 1e9, digits: 2) + "s" }
         if v >= 1e6 { return formatFixed(v / 1e6, digits: 2) + "ms" }

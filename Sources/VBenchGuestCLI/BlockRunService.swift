@@ -3,8 +3,6 @@ import FoundationEssentials
 import VBenchBlock
 import VBenchCore
 import VBenchProbe
-import VBenchCollector
-import VBenchStore
 import VBenchUplink
 import VBenchSystem
 
@@ -154,18 +152,18 @@ struct BlockRunService {
 }
 
 /// A line for the user on standard error.
-func note(_ text: String) {
+public func note(_ text: String) {
     writeStandardError("vbench: \(text)\n")
 }
 
-enum ISO8601Stamp {
+public enum ISO8601Stamp {
     /// `20261127T130405Z`, for file names.
-    static func compact(_ date: Date) -> String {
+    public static func compact(_ date: Date) -> String {
         let s = date.formatted(.iso8601)
         return String(s.filter { $0 != "-" && $0 != ":" })
     }
 }
 
 extension String {
-    func replacingSlashes() -> String { String(map { $0 == "/" ? "_" : $0 }) }
+    public func replacingSlashes() -> String { String(map { $0 == "/" ? "_" : $0 }) }
 }

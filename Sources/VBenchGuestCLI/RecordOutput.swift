@@ -1,9 +1,6 @@
 import ArgumentParser
 import FoundationEssentials
-import VBenchCollector
 import VBenchCore
-import VBenchPostgres
-import VBenchStore
 import VBenchSystem
 import VBenchUplink
 
@@ -29,14 +26,10 @@ extension OutputOptions {
         }
         flushStandardOutput()
         note("record: \(file)")
-        do {
-            let store = try RunStores.open(try StoreLocation(storePath), create: true)
-            defer { store.close() }
-            let env = record.environment
-            _ = try store.store(record, receipt: Receipt(peer: "local", receivedAt: Date(),
-                                                         collectorHost: env.hostname, collectorKernel: env.kernelRelease))
-        } catch {
-            return fail("the record is in \(file) but could not be added to the store: \(error)", code: VBenchExit.error)
+        if let store = GuestCLI.store {
+            do { try store.add(record, to: storePath) } catch {
+                return fail("the record is in \(file) but could not be added to the store: \(error)", code: VBenchExit.error)
+            }
         }
         if let send = send {
             let uplink: Uplink

@@ -1,6 +1,17 @@
 import FoundationEssentials
 import VBenchCore
 
+/// Why the store failed, with the file and what to do.
+public struct StoreError: Error, CustomStringConvertible, Sendable {
+    public var path: String
+    public var reason: String
+    public var description: String { "results store \(path): \(reason)" }
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
+}
+
 /// What the transport proved about a record's sender and where it arrived: kept apart from
 /// what the payload claims.
 public struct Receipt: Sendable, Equatable {

@@ -1,125 +1,128 @@
 import ArgumentParser
 import VBenchBlock
-import VBenchCollector
 import VBenchCore
 import VBenchSystem
 
-extension VBench {
-    /// `vbench run`: measure a device family and write a RunRecord.
-    struct Run: ParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Measure block I/O on a file or disk, or memory, and write a RunRecord.",
-            discussion: """
-                --device mem runs STREAM's copy, scale, add and triad (arrays of --size each,
-                default four times the last-level caches; --repeat iterations, first dropped;
-                --threads, default every online CPU, pinned), a pointer chase from 16 KiB up to
-                the array size, and the first-touch page-fault rate.
-                Without --rw the profile's workloads run; with --rw one custom workload runs.
-                A file target is created, filled and removed afterwards (unless --keep).
-                Writing to a block device needs --allow-destructive and is refused when the
-                device is mounted, held, partitioned or carries a filesystem signature.
-                """
-        )
+/// `vbench run`: measure a device family and write a RunRecord.
+public struct RunCommand: ParsableCommand {
+    public init() {}
 
-        @Option(help: ArgumentHelp("Device family to measure: blk, net (needs --peer), mem, or all (one record each).", valueName: "family"))
-        var device: String = "blk"
+    public static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Measure block I/O on a file or disk, or memory, and write a RunRecord.",
+        discussion: """
+            --device mem runs STREAM's copy, scale, add and triad (arrays of --size each,
+            default four times the last-level caches; --repeat iterations, first dropped;
+            --threads, default every online CPU, pinned), a pointer chase from 16 KiB up to
+            the array size, and the first-touch page-fault rate.
+            Without --rw the profile's workloads run; with --rw one custom workload runs.
+            A file target is created, filled and removed afterwards (unless --keep).
+            Writing to a block device needs --allow-destructive and is refused when the
+            device is mounted, held, partitioned or carries a filesystem signature.
+            """
+    )
 
-        @Option(help: ArgumentHelp("--device mem: threads for STREAM (default: every online CPU).", valueName: "n"))
-        var threads: Int?
+    @Option(help: ArgumentHelp("Device family to measure: blk, net (needs --peer), mem, or all (one record each).", valueName: "family"))
+    var device: String = "blk"
 
-        @Option(help: ArgumentHelp("Runs to make, each a fresh process with its own record, tagged runs.group, runs.index and runs.count: the samples `vbench compare` counts. Default: the calibrated recommendation, \(RecommendedRuns.blk) for blk, \(RecommendedRuns.net) for net, \(RecommendedRuns.mem) for mem; 1 for a single run.", valueName: "n"))
-        var runs: Int?
+    @Option(help: ArgumentHelp("--device mem: threads for STREAM (default: every online CPU).", valueName: "n"))
+    var threads: Int?
 
-        /// `--runs`, or the recommendation for the family.
-        var runCount: Int { runs ?? RecommendedRuns.forDevice(device) }
+    @Option(help: ArgumentHelp("Runs to make, each a fresh process with its own record, tagged runs.group, runs.index and runs.count: the samples `vbench compare` counts. Default: the calibrated recommendation, \(RecommendedRuns.blk) for blk, \(RecommendedRuns.net) for net, \(RecommendedRuns.mem) for mem; 1 for a single run.", valueName: "n"))
+    var runs: Int?
 
-        @Option(name: .customLong("test"), help: ArgumentHelp("Only these tests, comma-separated or repeated: net stream, rr, crr; mem stream (with its arrays' first touch), chase. Default: all.", valueName: "name"))
-        var tests: [String] = []
+    /// `--runs`, or the recommendation for the family.
+    var runCount: Int { runs ?? RecommendedRuns.forDevice(device) }
 
-        @OptionGroup var block: BlockOptions
-        @OptionGroup var net: NetOptions
-        @OptionGroup var output: OutputOptions
+    @Option(name: .customLong("test"), help: ArgumentHelp("Only these tests, comma-separated or repeated: net stream, rr, crr; mem stream (with its arrays' first touch), chase. Default: all.", valueName: "name"))
+    var tests: [String] = []
 
-        /// `--test` values, split at commas.
-        var testNames: Set<String> { Set(tests.flatMap { $0.split(separator: ",").map(String.init) }) }
+    @OptionGroup var block: BlockOptions
+    @OptionGroup var net: NetOptions
+    @OptionGroup var output: OutputOptions
 
-        func validate() throws {
-            if !tests.isEmpty {
-                let allowed: [String: Set<String>] = ["net": ["stream", "rr", "crr"], "mem": ["stream", "chase"]]
-                guard let known = allowed[device] else {
-                    throw ValidationError("--test applies to --device net (stream, rr, crr) and --device mem (stream, chase); for blk use --rw")
-                }
-                if let bad = testNames.subtracting(known).sorted().first {
-                    throw ValidationError("--test \(bad): --device \(device) has \(known.sorted().joined(separator: ", "))")
-                }
-            }
-            if net.direction != nil && device != "net" { throw ValidationError("--direction applies to --device net") }
-            if let runs, !(1...10_000).contains(runs) { throw ValidationError("--runs must be 1…10000; got \(runs)") }
-            if runCount > 1, let t = output.tags.first(where: { $0.hasPrefix("runs.") }) {
-                throw ValidationError("--tag \(t): runs.* tags are set by --runs; use another key")
-            }
-            guard ["blk", "net", "mem", "all"].contains(device) else {
-                throw ValidationError("--device must be blk, net, mem or all; got '\(device)'")
-            }
-            if device == "net" {
-                try net.check()
-                if let r = block.runtime, !(r > 0 && r <= 3600) { throw ValidationError("--runtime must be in (0, 3600] seconds; got \(r)") }
-                if let r = block.repeat, !(1...1000).contains(r) { throw ValidationError("--repeat must be 1…1000; got \(r)") }
-                return
-            }
-            if device == "all", net.peer != nil { try net.check() }
-            if device == "all" {
-                if threads != nil { throw ValidationError("--threads applies to --device mem; run it on its own") }
-                try block.check()
-            } else if device == "mem" {
-                if let t = threads, !(1...1024).contains(t) { throw ValidationError("--threads must be 1…1024; got \(t)") }
-                if let s = block.size {
-                    guard let b = ByteCount.parse(s), b >= 1 << 20, b <= 1 << 40 else {
-                        throw ValidationError("--size must be a size from 1m to 1t such as 256m; got '\(s)'")
-                    }
-                }
-                if let r = block.repeat, !(2...1000).contains(r) { throw ValidationError("--repeat for --device mem must be 2…1000 (the first iteration is dropped); got \(r)") }
-            } else {
-                if threads != nil { throw ValidationError("--threads applies to --device mem; use --numjobs for block jobs") }
-                try block.check()
-            }
-            if let send = output.send { try output.sender.check(send, option: "--send") }
+    /// `--test` values, split at commas.
+    var testNames: Set<String> { Set(tests.flatMap { $0.split(separator: ",").map(String.init) }) }
+
+    public func validate() throws {
+        if output.store != nil && GuestCLI.store == nil {
+            throw ValidationError("--store: this guest binary has no results store; its records are files under --out: send them to a collector with --send, or import them on the host with vbench import")
         }
+        if !tests.isEmpty {
+            let allowed: [String: Set<String>] = ["net": ["stream", "rr", "crr"], "mem": ["stream", "chase"]]
+            guard let known = allowed[device] else {
+                throw ValidationError("--test applies to --device net (stream, rr, crr) and --device mem (stream, chase); for blk use --rw")
+            }
+            if let bad = testNames.subtracting(known).sorted().first {
+                throw ValidationError("--test \(bad): --device \(device) has \(known.sorted().joined(separator: ", "))")
+            }
+        }
+        if net.direction != nil && device != "net" { throw ValidationError("--direction applies to --device net") }
+        if let runs, !(1...10_000).contains(runs) { throw ValidationError("--runs must be 1…10000; got \(runs)") }
+        if runCount > 1, let t = output.tags.first(where: { $0.hasPrefix("runs.") }) {
+            throw ValidationError("--tag \(t): runs.* tags are set by --runs; use another key")
+        }
+        guard ["blk", "net", "mem", "all"].contains(device) else {
+            throw ValidationError("--device must be blk, net, mem or all; got '\(device)'")
+        }
+        if device == "net" {
+            try net.check()
+            if let r = block.runtime, !(r > 0 && r <= 3600) { throw ValidationError("--runtime must be in (0, 3600] seconds; got \(r)") }
+            if let r = block.repeat, !(1...1000).contains(r) { throw ValidationError("--repeat must be 1…1000; got \(r)") }
+            return
+        }
+        if device == "all", net.peer != nil { try net.check() }
+        if device == "all" {
+            if threads != nil { throw ValidationError("--threads applies to --device mem; run it on its own") }
+            try block.check()
+        } else if device == "mem" {
+            if let t = threads, !(1...1024).contains(t) { throw ValidationError("--threads must be 1…1024; got \(t)") }
+            if let s = block.size {
+                guard let b = ByteCount.parse(s), b >= 1 << 20, b <= 1 << 40 else {
+                    throw ValidationError("--size must be a size from 1m to 1t such as 256m; got '\(s)'")
+                }
+            }
+            if let r = block.repeat, !(2...1000).contains(r) { throw ValidationError("--repeat for --device mem must be 2…1000 (the first iteration is dropped); got \(r)") }
+        } else {
+            if threads != nil { throw ValidationError("--threads applies to --device mem; use --numjobs for block jobs") }
+            try block.check()
+        }
+        if let send = output.send { try output.sender.check(send, option: "--send") }
+    }
 
-        func run() throws {
-            if runCount > 1 {
-                let code = RepeatedRuns(count: runCount, arguments: Array(CommandLine.arguments.dropFirst()), output: output).run()
-                if code != VBenchExit.ok { throw code }
-                return
-            }
-            if device == "mem" {
-                let only = testNames
-                let code = MemRunService(sizeBytes: block.sizeBytes, threads: threads, iterations: block.repeat, output: output,
-                                         stream: only.isEmpty || only.contains("stream"), chase: only.isEmpty || only.contains("chase")).run()
-                if code != VBenchExit.ok { throw code }
-                return
-            }
-            if device == "net" {
-                let code = NetRunService(net: net, seconds: block.runtime ?? 3, repetitions: block.repeat ?? 3, output: output,
-                                         tests: testNames.isEmpty ? nil : Set(testNames.compactMap(NetTest.init(rawValue:)))).run()
-                if code != VBenchExit.ok { throw code }
-                return
-            }
-            if device == "all" {
-                // One record per family: blk with the block options, net when --peer is given
-                // (3 s x 3), mem with its defaults (--size and --repeat mean other things there).
-                note("--device all: blk\(net.peer != nil ? ", net" : " (net needs --peer)"), mem")
-                var codes = [BlockRunService(options: block, output: output).run()]
-                if net.peer != nil { codes.append(NetRunService(net: net, seconds: 3, repetitions: 3, output: output).run()) }
-                codes.append(MemRunService(sizeBytes: nil, threads: nil, iterations: nil, output: output).run())
-                let worst = codes.max { $0.rawValue < $1.rawValue } ?? VBenchExit.ok
-                if worst != VBenchExit.ok { throw worst }
-                return
-            }
-            let service = BlockRunService(options: block, output: output)
-            let code = service.run()
+    public func run() throws {
+        if runCount > 1 {
+            let code = RepeatedRuns(count: runCount, arguments: Array(CommandLine.arguments.dropFirst()), output: output).run()
             if code != VBenchExit.ok { throw code }
+            return
         }
+        if device == "mem" {
+            let only = testNames
+            let code = MemRunService(sizeBytes: block.sizeBytes, threads: threads, iterations: block.repeat, output: output,
+                                     stream: only.isEmpty || only.contains("stream"), chase: only.isEmpty || only.contains("chase")).run()
+            if code != VBenchExit.ok { throw code }
+            return
+        }
+        if device == "net" {
+            let code = NetRunService(net: net, seconds: block.runtime ?? 3, repetitions: block.repeat ?? 3, output: output,
+                                     tests: testNames.isEmpty ? nil : Set(testNames.compactMap(NetTest.init(rawValue:)))).run()
+            if code != VBenchExit.ok { throw code }
+            return
+        }
+        if device == "all" {
+            // One record per family: blk with the block options, net when --peer is given
+            // (3 s x 3), mem with its defaults (--size and --repeat mean other things there).
+            note("--device all: blk\(net.peer != nil ? ", net" : " (net needs --peer)"), mem")
+            var codes = [BlockRunService(options: block, output: output).run()]
+            if net.peer != nil { codes.append(NetRunService(net: net, seconds: 3, repetitions: 3, output: output).run()) }
+            codes.append(MemRunService(sizeBytes: nil, threads: nil, iterations: nil, output: output).run())
+            let worst = codes.max { $0.rawValue < $1.rawValue } ?? VBenchExit.ok
+            if worst != VBenchExit.ok { throw worst }
+            return
+        }
+        let service = BlockRunService(options: block, output: output)
+        let code = service.run()
+        if code != VBenchExit.ok { throw code }
     }
 }
 
@@ -131,7 +134,7 @@ struct OutputOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Folder for records (written under DIR/runs/).", valueName: "dir"))
     var out: String = "results"
 
-    @Option(help: ArgumentHelp("The SQLite results store the record is also added to (default: DIR/vbench.sqlite).", valueName: "path"))
+    @Option(help: ArgumentHelp("The SQLite results store the record is also added to (default: DIR/vbench.sqlite; not in the guest binary, which keeps files only).", valueName: "path"))
     var store: String?
 
     /// The store path: `--store`, or `vbench.sqlite` in the `--out` folder.

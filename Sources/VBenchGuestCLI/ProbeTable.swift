@@ -2,8 +2,8 @@ import VBenchCore
 import VBenchProbe
 
 /// The human form of a probe report.
-enum ProbeTable {
-    static func render(_ r: ProbeReport) -> String {
+public enum ProbeTable {
+    public static func render(_ r: ProbeReport) -> String {
         let env = r.environment
         let product = env.hypervisor.product.map { " — \($0)" } ?? ""
         let container = env.container.map { c in
@@ -39,7 +39,7 @@ enum ProbeTable {
     }
 
     /// The audit: warnings first with their evidence and fixes, then what is fine, one line each.
-    static func renderAudit(_ audit: GuestAudit) -> String {
+    public static func renderAudit(_ audit: GuestAudit) -> String {
         let counts = AuditSeverity.allCases.reversed().compactMap { s -> String? in
             let n = audit.findings.filter { $0.severity == s }.count
             return n == 0 ? nil : "\(n) \(s.rawValue)"
