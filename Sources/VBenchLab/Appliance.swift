@@ -102,6 +102,8 @@ public struct Appliance: Sendable {
         "ata_piix", "ahci", "nvme", "vmw_pvscsi", "e1000", "e1000e", "vmxnet3", "8139cp",
         "vsock_loopback", "vmw_vsock_virtio_transport",
         "qxl", "virtio_gpu", "bochs", "cirrus", "virtio_balloon", "virtio_rng",
+        // The spool crash test's disk (`vbench lab crash`): ext4 and the checksum it asks for.
+        "ext4", "crc32c_generic",
     ]
 
     /// Bump when the layout or the init changes in a way the hash of the inputs cannot see.

@@ -452,6 +452,29 @@ public final class LabRunner {
     }
 
     /// Boots one guest with `devices`, collecting its records. `accel` from `chooseAcceleration`.
+    /// The channel home for a boot in `dir`. vsock: a guest CID of our own, the collector on the
+    /// host's vsock port accepting that CID only; never chosen without /dev/vhost-vsock (see
+    /// Options.uplink). vhost-user-vsock: the collector serves the device on a Unix socket and
+    /// QEMU shares the guest's RAM with it (a memfd). virtio-serial: a chardev on `socket`.
+    func uplinkChannel(dir: String, socket: String) -> (deviceArgs: [String], endpoint: Endpoint, sendTo: String, allowedCIDs: Set<UInt32>?) {
+        switch options.uplink {
+        case .virtioSerial:
+            return (["-device", "virtio-serial-pci", "-chardev", "socket,id=vbc,path=\(socket)",
+                     "-device", "virtserialport,chardev=vbc,name=org.vbench.0"],
+                    .unix(path: socket), "serial:/dev/virtio-ports/org.vbench.0", nil)
+        case .vsock:
+            let cid = UInt32.random(in: 10_000...4_000_000)
+            let port = UInt32.random(in: 20_000...60_000)
+            return (["-device", "vhost-vsock-pci,guest-cid=\(cid)"], .vsock(cid: nil, port: port), "vsock://2:\(port)", [cid])
+        case .vhostUserVsock:
+            let cid = Endpoint.defaultGuestCID, port = Endpoint.defaultVsockPort
+            let path = "\(dir)/vsock.sock"
+            return (["-object", "memory-backend-memfd,id=mem,size=\(options.matrix.memoryMiB)M,share=on", "-numa", "node,memdev=mem",
+                     "-chardev", "socket,id=vbv,path=\(path)", "-device", "vhost-user-vsock-pci,chardev=vbv"],
+                    .vhostUserVsock(path: path, cid: cid, port: port), "vsock://2:\(port)", [cid])
+        }
+    }
+
     public func boot(index: Int, devices: LabMatrix.Boot, accel: Acceleration, qemuVersion: String) throws -> BootResult {
         let m = options.matrix
         let disks = devices.disks, nics = devices.nics
@@ -479,35 +502,9 @@ public final class LabRunner {
             network = n
         }
         defer { network?.remove() }
-        // The channel home. vsock: a guest CID of our own, the collector on the host's vsock
-        // port accepting that CID only. Never chosen without /dev/vhost-vsock (see Options.uplink).
-        let endpoint: Endpoint
-        let sendTo: String
-        var allowedCIDs: Set<UInt32>?
-        switch options.uplink {
-        case .virtioSerial:
-            deviceArgs += ["-device", "virtio-serial-pci", "-chardev", "socket,id=vbc,path=\(socket)",
-                           "-device", "virtserialport,chardev=vbc,name=org.vbench.0"]
-            endpoint = .unix(path: socket)
-            sendTo = "serial:/dev/virtio-ports/org.vbench.0"
-        case .vsock:
-            let cid = UInt32.random(in: 10_000...4_000_000)
-            let port = UInt32.random(in: 20_000...60_000)
-            deviceArgs += ["-device", "vhost-vsock-pci,guest-cid=\(cid)"]
-            endpoint = .vsock(cid: nil, port: port)
-            sendTo = "vsock://2:\(port)"
-            allowedCIDs = [cid]
-        case .vhostUserVsock:
-            // The collector serves the device on a Unix socket; QEMU shares the guest's RAM with
-            // it (a memfd), and the guest's AF_VSOCK streams to CID 2 arrive in this process.
-            let cid = Endpoint.defaultGuestCID, port = Endpoint.defaultVsockPort
-            let path = "\(dir)/vsock.sock"
-            deviceArgs += ["-object", "memory-backend-memfd,id=mem,size=\(m.memoryMiB)M,share=on", "-numa", "node,memdev=mem",
-                           "-chardev", "socket,id=vbv,path=\(path)", "-device", "vhost-user-vsock-pci,chardev=vbv"]
-            endpoint = .vhostUserVsock(path: path, cid: cid, port: port)
-            sendTo = "vsock://2:\(port)"
-            allowedCIDs = [cid]
-        }
+        let channel = uplinkChannel(dir: dir, socket: socket)
+        deviceArgs += channel.deviceArgs
+        let endpoint = channel.endpoint, sendTo = channel.sendTo, allowedCIDs = channel.allowedCIDs
         var serialBus = options.uplink == .virtioSerial
         // The transport benchmark's second channel: a virtio-serial port to the same collector.
         var endpoints = [endpoint]

@@ -9,6 +9,8 @@ public struct ProcessOutcome: Sendable {
     /// True when the time bound ended it.
     public var timedOut: Bool
     public var seconds: Double
+    /// True when `killWhen` said so and the child got SIGKILL.
+    public var killed: Bool = false
 }
 
 /// Why a child process could not do its job.
@@ -22,10 +24,11 @@ public struct LabError: Error, CustomStringConvertible, Sendable {
 /// limit. On timeout the child gets SIGTERM, then SIGKILL 5 s later, by its own PID only.
 public enum Subprocess {
     /// Runs `executable` with `arguments` and waits at most `timeout` seconds. Output goes to the
-    /// given files when set (for long logs), else it is captured.
+    /// given files when set (for long logs), else it is captured. `killWhen` is asked every 20 ms
+    /// while the child runs; when it answers true the child gets SIGKILL.
     public static func run(_ executable: String, _ arguments: [String], timeout: Double,
                            stdoutPath: String? = nil, stderrPath: String? = nil, currentDirectory: String? = nil,
-                           onTick: ((Double) -> Void)? = nil) throws -> ProcessOutcome {
+                           onTick: ((Double) -> Void)? = nil, killWhen: (() -> Bool)? = nil) throws -> ProcessOutcome {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try resolve(executable))
         process.arguments = arguments
@@ -58,13 +61,18 @@ public enum Subprocess {
             DispatchQueue.global().async { errBox.data = errPipe.fileHandleForReading.readDataToEndOfFile(); group.leave() }
         }
         let pid = process.processIdentifier
-        var timedOut = false
+        var timedOut = false, killed = false
         let deadline = start + UInt64(timeout * 1e9)
         var nextTick = start + 1_000_000_000
         while process.isRunning {
             if let tick = onTick, Clock.monotonicNs() >= nextTick {
                 tick(Double(Clock.monotonicNs() - start) / 1e9)
                 nextTick += 1_000_000_000
+            }
+            // Checked every 20 ms: a crash test kills the child (by its PID) the moment it asks.
+            if let killWhen, !killed, killWhen() {
+                ProcessControl.signal(pid: pid, ProcessControl.kill)
+                killed = true
             }
             if Clock.monotonicNs() >= deadline {
                 timedOut = true
@@ -81,7 +89,7 @@ public enum Subprocess {
         return ProcessOutcome(status: process.terminationStatus,
                               stdout: String(decoding: outBox.data, as: UTF8.self),
                               stderr: String(decoding: errBox.data, as: UTF8.self),
-                              timedOut: timedOut, seconds: Double(Clock.monotonicNs() - start) / 1e9)
+                              timedOut: timedOut, seconds: Double(Clock.monotonicNs() - start) / 1e9, killed: killed)
     }
 
     /// Runs and requires exit status 0, else throws with the command and its error output.

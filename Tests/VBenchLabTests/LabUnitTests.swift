@@ -211,6 +211,23 @@ import VBenchTestSupport
         #expect(LabUplink(transport: "tcp") == nil)
     }
 
+    /// The crash test's guest side: mount the spool disk by serial, resend, then spool each
+    /// record with vbench (durable) and say so after each; the last boot only resends; the
+    /// control copies without fsync.
+    @Test func spoolCrashJobSpoolsOneRecordAtATimeAndSaysSo() {
+        let job = LabRunner.spoolCrashJob(sendTo: "vsock://2:5000", records: ["a", "b"], last: false)
+        #expect(job.contains("grep -qs vbspool") && job.contains("mount -t ext4"))
+        #expect(job.contains("/vbench send --to vsock://2:5000 --spool /spooldisk/spool"))
+        let a = job.range(of: "--spool /spooldisk/spool --timeout 1 /job/crash/a.json"), said = job.range(of: "spooled a\""),
+            b = job.range(of: "/job/crash/b.json")
+        #expect(a != nil && said != nil && b != nil && a!.upperBound < said!.lowerBound && said!.upperBound < b!.lowerBound)
+        #expect(job.contains("unix:/nonexistent.sock") && job.hasSuffix("sleep 600\n"))
+        let last = LabRunner.spoolCrashJob(sendTo: "vsock://2:5000", records: [], last: true)
+        #expect(last.contains("resend exit") && !last.contains("spooled ") && !last.contains("sleep"))
+        let control = LabRunner.spoolCrashJob(sendTo: "vsock://2:5000", records: ["a"], last: false, control: true)
+        #expect(control.contains("cp /job/crash/a.json /spooldisk/spool/a.json") && !control.contains("unix:/nonexistent.sock"))
+    }
+
     @Test func jobMeasuresEveryDiskBySerialAndSendsAfterEach() {
         var m = LabMatrix(name: "t", disks: [.virtioBlk, .ide], runtimeSeconds: 0.5, repetitions: 3, vsockLoopback: true)
         let r = Self.runner(m)

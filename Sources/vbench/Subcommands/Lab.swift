@@ -21,7 +21,7 @@ extension VBench {
                 devices in a network namespace the lab creates (root, iproute2 and /dev/net/tun),
                 with vbench serve inside as their peer: guests reach nothing else.
                 """,
-            subcommands: [Image.self, RunMatrix.self, Demo.self, Seeds.self]
+            subcommands: [Image.self, RunMatrix.self, Demo.self, Seeds.self, Crash.self]
         )
     }
 }
@@ -134,6 +134,92 @@ extension VBench.Lab {
 }
 
 extension VBench.Lab {
+    struct Crash: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Prove the guest's spool durable: SIGKILL QEMU right after the guest spools a record, boot the same disk again, count what arrives.",
+            discussion: """
+                One ext4 disk image carries the guest's spool (vbench send --spool) from boot to
+                boot. Each boot resends what is spooled, then spools new records one at a time,
+                saying so on the console after each; the lab SIGKILLs QEMU the moment the 1st, 2nd,
+                … line of the boot appears (in turn, so kills also land in the middle of the next
+                record's write). A last boot resends and powers off. Passes when every record the
+                guest said it spooled is in the store, whole (its hash checked), and nothing is
+                left in the spool. Exit 0 passed, 1 a record lost or damaged, 64 usage.
+                """)
+
+        @OptionGroup var lab: LabOptions
+
+        @Option(help: ArgumentHelp("How many boots end in SIGKILL.", valueName: "n"))
+        var kills: Int = 20
+
+        @Option(name: .customLong("per-boot"), help: ArgumentHelp("Records each boot spools (the kill comes after the 1st, 2nd, … of them in turn).", valueName: "n"))
+        var perBoot: Int = 3
+
+        @Option(help: ArgumentHelp("auto (KVM only after a probe boot proves it), kvm or tcg.", valueName: "accel"))
+        var accel: String = "auto"
+
+        @Option(help: ArgumentHelp("How the records come home: vsock, vhost-user-vsock, vhost-vsock or serial (as lab run).", valueName: "transport"))
+        var transport: String = "vsock"
+
+        @Option(help: ArgumentHelp("The results store: a SQLite file or postgres://USER@HOST:PORT/DATABASE.", valueName: "path|url"))
+        var store: String = "results/vbench.sqlite"
+
+        @Option(name: .customLong("boot-timeout"), help: ArgumentHelp("Bound of one boot, in seconds.", valueName: "seconds"))
+        var bootTimeout: Double = 300
+
+        @Flag(name: .customLong("control-without-fsync"), help: "The control: spool with a plain cp (no fsync, no rename) instead of vbench, to see the test catch a spool that is not durable (expected to fail).")
+        var control = false
+
+        func validate() throws {
+            guard (1...1000).contains(kills) else { throw ValidationError("--kills must be 1…1000; got \(kills)") }
+            guard (1...50).contains(perBoot) else { throw ValidationError("--per-boot must be 1…50; got \(perBoot)") }
+            guard Acceleration(rawValue: accel) != nil else { throw ValidationError("--accel must be auto, kvm or tcg; got \(accel)") }
+            guard let uplink = LabUplink(transport: transport) else {
+                throw ValidationError("--transport must be vsock, vhost-user-vsock, vhost-vsock or serial; got \(transport)")
+            }
+            if uplink == .vsock && !Signals.isVsockHost() {
+                throw ValidationError("--transport vhost-vsock needs /dev/vhost-vsock, which this machine lacks; use vsock (it picks vhost-user-vsock here) or serial")
+            }
+            guard bootTimeout >= 30 else { throw ValidationError("--boot-timeout must be at least 30 seconds") }
+        }
+
+        func run() throws {
+            let live = ProgressLine(logLines: true)
+            func say(_ s: String) { live.clear(); note(s) }
+            let started = Clock.monotonicNs()
+            let result: SpoolCrashResult
+            let runId = "crash-" + ISO8601Stamp.compact(Date()) + "-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
+            do {
+                if Subprocess.find("mkfs.ext4") == nil { throw LabError("the crash test makes its spool disk with mkfs.ext4: apt-get install -y e2fsprogs") }
+                let appliance = try lab.appliances(log: say)[0]
+                let runStore = try RunStores.open(try StoreLocation(store), create: true)
+                defer { runStore.close() }
+                var options = LabRunner.Options(matrix: LabMatrix(name: "crash", disks: [.virtioBlk]), cache: lab.labCache, runId: runId)
+                options.acceleration = Acceleration(rawValue: accel)!
+                options.uplink = LabUplink(transport: transport) ?? .automatic
+                options.bootTimeout = bootTimeout
+                let runner = LabRunner(options: options, appliance: appliance, store: runStore, log: say, progress: { live.show($0) })
+                let (acceleration, why) = try runner.chooseAcceleration()
+                say("crash test \(runId): \(kills) kills, \(perBoot) records a boot, uplink \(options.uplink.rawValue); acceleration: \(why)")
+                result = try runner.spoolCrash(kills: kills, recordsPerBoot: perBoot, accel: acceleration, control: control)
+            } catch let e as LabError {
+                live.clear()
+                throw fail(e.message, code: VBenchExit.error)
+            }
+            live.clear()
+            let seconds = Double(Clock.monotonicNs() - started) / 1e9
+            print("spool crash test \(runId)\(control ? " (control: cp without fsync)" : ""): \(result.kills) kills; \(result.reported.count) records reported spooled, \(result.reported.intersection(result.stored).count) of them stored whole; "
+                  + "\(result.lost.count) lost, \(result.corrupt.count) corrupt, \(result.duplicates) acked twice; "
+                  + "\(result.interrupted) kills cut a record's spooling short, \(result.stored.subtracting(result.reported).count) such records stored whole; "
+                  + "last resend: \(result.finalResend ?? "none"); \(formatFixed(seconds, digits: 0)) s")
+            if !result.passed {
+                let lost = result.lost.map { $0.uuidString.lowercased() }.sorted().prefix(5).joined(separator: ", ")
+                throw fail("the spool lost or damaged records (lost: \(lost.isEmpty ? "none" : lost); corrupt: \(result.corrupt.count)); boot logs under \(result.consoles.first.map { (($0 as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent } ?? "the lab cache")",
+                           code: VBenchExit.error)
+            }
+        }
+    }
+
     struct Seeds: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Boot guests dressed as VMware, VirtualBox, Xen HVM and plain QEMU-TCG and check what vbench probe identifies and audits.",
