@@ -106,14 +106,14 @@ public struct BlockHarness: Sendable {
         var read = LatencyHistogram(), write = LatencyHistogram(), all = LatencyHistogram()
         var jobs: [JobResult] = []
         for (i, o) in results.enumerated() {
-            try? read.merge(o.readLatency)
-            try? write.merge(o.writeLatency)
+            read.absorb(o.readLatency)
+            write.absorb(o.writeLatency)
             jobs.append(JobResult(index: i, readOps: o.readOps, writeOps: o.writeOps, readBytes: o.readBytes,
                                   writeBytes: o.writeBytes, cpuUserNs: o.cpuUserNs, cpuSystemNs: o.cpuSystemNs,
                                   submitCalls: o.submitCalls, reapCalls: o.reapCalls))
         }
-        try? all.merge(read)
-        try? all.merge(write)
+        all.absorb(read)
+        all.absorb(write)
         let start = results.map(\.measureStartNs).min() ?? 0
         let end = results.map(\.measureEndNs).max() ?? start
         return RepetitionResult(index: index, elapsedNs: end &- start, jobs: jobs,

@@ -117,6 +117,34 @@ public struct LatencyHistogram: Sendable, Equatable {
         maxValue = max(maxValue, other.maxValue)
     }
 
+    /// The same values at a coarser precision `p` (≤ this one's). Exact: every bucket of a finer
+    /// precision lies inside one bucket of a coarser one (an octave's 2^(p+1) buckets pair up into
+    /// its 2^p), so each count moves whole; count, sum, min and max are unchanged.
+    public func reduced(toPrecision p: Int) -> LatencyHistogram {
+        precondition(p <= precisionBits && (1...16).contains(p), "reduced(toPrecision:) goes to a coarser precision, 1…16")
+        guard p < precisionBits else { return self }
+        var out = LatencyHistogram(precisionBits: p)
+        for (index, count) in counts.enumerated() where count > 0 {
+            let target = Self.bucketIndex(of: Self.bucketRange(of: index, precisionBits: precisionBits).lower, precisionBits: p)
+            if target >= out.counts.count { out.counts.append(contentsOf: repeatElement(0, count: target + 1 - out.counts.count)) }
+            out.counts[target] &+= count
+        }
+        out.totalCount = totalCount
+        out.sum = sum
+        out.minValue = minValue
+        out.maxValue = maxValue
+        return out
+    }
+
+    /// Adds every count of `other`, whatever its precision: at the coarser of the two (this
+    /// histogram becomes coarser when `other` is). Never drops a count, where `merge` refuses.
+    public mutating func absorb(_ other: LatencyHistogram) {
+        let p = min(precisionBits, other.precisionBits)
+        if p < precisionBits { self = reduced(toPrecision: p) }
+        // Same precision now: merge cannot fail.
+        try! merge(other.reduced(toPrecision: p))
+    }
+
     /// Arithmetic mean of the recorded values (exact), or nil when empty.
     public var mean: Double? {
         totalCount == 0 ? nil : Double(sum) / Double(totalCount)

@@ -133,7 +133,7 @@ public struct ReportFacts: Sendable {
             costly.merge(other.costly, uniquingKeysWith: +)
             for (m, f) in other.metrics { metrics[m, default: MetricFacts(runs: 0, runMeans: SampleMoments([]), repetitions: nil)].merge(f) }
             if let h = other.latency {
-                if latency == nil { latency = h } else { try? latency!.merge(h) }
+                if latency == nil { latency = h } else { latency!.absorb(h) }
             }
         }
     }
@@ -202,7 +202,7 @@ public struct ReportFacts: Sendable {
                     if g.firstReps[m] == nil { g.firstReps[m] = v }
                 }
                 if latency, let h = w.latencyNs?.histogram {
-                    if g.group.latency == nil { g.group.latency = h } else { try? g.group.latency!.merge(h) }
+                    if g.group.latency == nil { g.group.latency = h } else { g.group.latency!.absorb(h) }
                 }
                 gathered[p, default: [:]][key] = g
             }

@@ -130,7 +130,7 @@ public struct WorkloadResult: Codable, Sendable, Equatable {
         var merged: LatencyHistogram?
         for rep in repetitions {
             guard let h = rep.latencyNs?.histogram else { continue }
-            if merged == nil { merged = h } else { try? merged?.merge(h) }
+            if merged == nil { merged = h } else { merged?.absorb(h) }
         }
         self.latencyNs = merged.map(LatencyResult.init)
     }

@@ -323,7 +323,7 @@ public struct ReportFactsBuilder {
             throw StoreError(path: location, reason: "run \(run) workload \(g.workload): its latency histogram is corrupt (\(error)); the rest of the store is untouched")
         }
         guard groups[s] != nil else { return }
-        if groups[s]!.latency == nil { groups[s]!.latency = h } else { try? groups[s]!.latency!.merge(h) }
+        if groups[s]!.latency == nil { groups[s]!.latency = h } else { groups[s]!.latency!.absorb(h) }
     }
 
     /// One row of `StoreSQL.reportConfigurationContents`: a stored configuration with costly findings.

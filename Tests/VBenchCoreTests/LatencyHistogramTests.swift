@@ -115,6 +115,28 @@ struct SeededGenerator: RandomNumberGenerator {
         #expect(throws: HistogramError.precisionMismatch(10, 8)) { try a.merge(b) }
     }
 
+    /// Histograms of different precisions (an imported tool's, an older record's) merge
+    /// exactly at the coarser one: the result equals recording every value at that precision.
+    /// They once were merged with `try?`, which dropped a repetition's latencies from p99 unseen.
+    @Test func differentPrecisionsAbsorbExactlyAtTheCoarserOne() {
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> UInt64 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return (state >> 20) % 50_000_000  // up to 50 ms in ns: many octaves
+        }
+        for (fine, coarse) in [(10, 7), (12, 10), (8, 1), (16, 9)] {
+            var a = LatencyHistogram(precisionBits: fine), b = LatencyHistogram(precisionBits: coarse), want = LatencyHistogram(precisionBits: coarse)
+            for _ in 0..<5_000 { let v = next(); a.record(v); want.record(v) }
+            for _ in 0..<3_000 { let v = next(); b.record(v); want.record(v) }
+            var x = a
+            x.absorb(b)          // the finer one becomes coarser
+            var y = b
+            y.absorb(a)          // the coarser one takes the finer
+            #expect(x == want && y == want, "precisions \(fine) and \(coarse)")
+            #expect(a.reduced(toPrecision: coarse).totalCount == a.totalCount && a.reduced(toPrecision: fine) == a)
+        }
+    }
+
     @Test func jsonRoundTripKeepsEverything() throws {
         var h = LatencyHistogram()
         for v: UInt64 in [0, 1, 999, 1024, 1025, 123_456, 9_999_999_999] { h.record(v, count: 3) }
