@@ -183,13 +183,40 @@ public final class Collector: Sendable {
         let group = self.group
         let pipeline = pipelineInitializer()
         let allowed = configuration.allowedCIDs
+        let onEvent = self.onEvent
         try ThreadGroup.detached { [listener = consume listener] in
-            while true {
-                guard let (conn, cid, _) = try? listener.accept() else { return }  // shut down
-                let peer = "vsock:cid=\(cid)"
-                _ = NIOPipeBootstrap(group: group)
-                    .channelInitializer { pipeline($0, peer, allowed.map { $0.contains(cid) } ?? true) }
-                    .takingOwnershipOfDescriptor(inputOutput: conn)
+            Self.acceptLoop(accept: { () throws(SystemError) in let c = try listener.accept(); return (c.descriptor, c.peerCID) },
+                            serve: { conn, cid in
+                                let peer = "vsock:cid=\(cid)"
+                                _ = NIOPipeBootstrap(group: group)
+                                    .channelInitializer { pipeline($0, peer, allowed.map { $0.contains(cid) } ?? true) }
+                                    .takingOwnershipOfDescriptor(inputOutput: conn)
+                            },
+                            notice: { onEvent(CollectorEvent(kind: .notice, peer: "vsock://any:\(port)", runId: nil, detail: $0)) })
+        }
+    }
+
+    /// Accepts until the listener is shut down. A failed accept that the next one may survive
+    /// (out of descriptors or memory, a connection that died in the queue) is reported and
+    /// retried after a pause that grows to 1 s; it once ended vsock ingest for good. Only a
+    /// listener that is gone (EBADF, EINVAL after shutdown) or not a socket ends the loop.
+    static func acceptLoop(accept: () throws(SystemError) -> (descriptor: Int32, cid: UInt32),
+                           serve: (Int32, UInt32) -> Void, notice: (String) -> Void,
+                           pause: (UInt64) -> Void = { Clock.sleep(nanoseconds: $0) }) {
+        var backoffNs: UInt64 = 10_000_000
+        while true {
+            do {
+                let (conn, cid) = try accept()
+                backoffNs = 10_000_000
+                serve(conn, cid)
+            } catch {
+                switch error.errno {
+                case .badFileDescriptor, .invalidArgument, .notSocket, .notSupported: return  // shut down
+                default:
+                    notice("vsock accept failed: \(error); still listening, next try in \(backoffNs / 1_000_000) ms")
+                    pause(backoffNs)
+                    backoffNs = min(backoffNs * 2, 1_000_000_000)
+                }
             }
         }
     }

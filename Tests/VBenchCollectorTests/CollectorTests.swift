@@ -275,6 +275,30 @@ func startCollector(_ dir: ScratchFolder, endpoints: [Endpoint]? = nil, maxPaylo
         #expect(try running.store.runs(RunQuery()).count == 3)
     }
 
+    /// The vsock accept loop outlives a failed accept: EMFILE twice (descriptors exhausted), a
+    /// connection, ENOMEM, another connection, then the shutdown. Both connections are served,
+    /// each failure is reported with a growing pause, and only the shutdown ends the loop. The
+    /// accept here is a stand-in: AF_VSOCK must not be opened on this machine (its /dev/vsock
+    /// leads to infrastructure that is not ours), so the real socket runs in lab guests only.
+    @Test func theVsockAcceptLoopKeepsServingAfterAFailedAccept() {
+        var script: [Result<(descriptor: Int32, cid: UInt32), SystemError>] = [
+            .failure(SystemError("accept", "vsock port 5000", errno: .tooManyOpenFiles)),
+            .failure(SystemError("accept", "vsock port 5000", errno: .tooManyOpenFiles)),
+            .success((descriptor: 41, cid: 3)),
+            .failure(SystemError("accept", "vsock port 5000", errno: .noMemory)),
+            .success((descriptor: 42, cid: 4)),
+            .failure(SystemError("accept", "vsock port 5000", errno: .invalidArgument)),  // shutdown
+        ]
+        var served: [(Int32, UInt32)] = [], notices: [String] = [], pauses: [UInt64] = []
+        Collector.acceptLoop(accept: { () throws(SystemError) in
+            let next = script.removeFirst()
+            switch next { case .success(let c): return c; case .failure(let e): throw e }
+        }, serve: { served.append(($0, $1)) }, notice: { notices.append($0) }, pause: { pauses.append($0) })
+        #expect(served.map(\.0) == [41, 42] && served.map(\.1) == [3, 4])
+        #expect(script.isEmpty, "the loop ended at the shutdown, not before")
+        #expect(notices.count == 3 && notices[0].contains("still listening") && pauses == [10_000_000, 20_000_000, 10_000_000], "\(notices) \(pauses)")
+    }
+
     /// What a writer killed between its temporary file and the rename leaves behind: removed by
     /// the next load when its process is gone, kept while it may still be writing; the spooled
     /// records are untouched either way.
