@@ -16,29 +16,23 @@ public struct ServeCommand: ParsableCommand {
             """
     )
 
-    @Option(help: ArgumentHelp("Address and port to listen on (0.0.0.0, ::, or one address).", valueName: "addr:port"))
-    var listen: String = "0.0.0.0:5201"
+    @Option(help: ArgumentHelp("Address and port to listen on (0.0.0.0, ::, or one address).", valueName: "addr:port"), transform: HostPort.parse)
+    var listen = HostPort(host: "0.0.0.0", port: 5201)
 
     @Option(name: .customLong("idle-timeout"), help: ArgumentHelp("Close a control connection silent this long.", valueName: "seconds"))
     var idleTimeout: Double = 60
 
     public func validate() throws {
-        guard Self.split(listen) != nil else { throw ValidationError("--listen must be ADDR:PORT (e.g. 0.0.0.0:5201 or [::1]:5201); got '\(listen)'") }
         guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be more than 0 seconds") }
     }
 
     /// `1.2.3.4:5201`, `[::1]:5201` → (host, port).
-    static func split(_ text: String) -> (String, UInt16)? {
-        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else { return nil }
-        var host = String(text[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        return host.isEmpty ? nil : (host, port)
-    }
+    static func split(_ text: String) -> (String, UInt16)? { HostPort(argument: text).map { ($0.host, $0.port) } }
 
     public func run() throws {
         Signals.blockTermination()
-        let (host, port) = Self.split(listen)!
-        var config = NetServer.Configuration(host: host, port: port)
+        let host = listen.host
+        var config = NetServer.Configuration(host: host, port: listen.port)
         config.idleTimeoutMs = Int(idleTimeout * 1000)
         let server: NetServer
         do { server = try NetServer(configuration: config) } catch {

@@ -98,7 +98,7 @@ extension GoldenFiles {
         (["run", "--device", "net", "--peer", "127.0.0.1", "--streams", "0"], "--streams must be 1…128; got 0"),
         (["lab", "run", "--guests", "1,0"], "--guests must be a comma-separated list of counts 1…16"),
         (["compare", "kernel=a"], "Missing expected argument"),
-        (["serve", "--listen", "nowhere"], "--listen must be ADDR:PORT"),
+        (["serve", "--listen", "nowhere"], "--listen <addr:port>': must be ADDR:PORT (e.g. 0.0.0.0:5201"),
         (["run", "--device", "disk"], "--device must be blk, net, mem or all; got 'disk'"),
         (["run", "--device", "mem", "--threads", "0"], "--threads must be 1…1024; got 0"),
         (["run", "--device", "mem", "--repeat", "1"], "the first iteration is dropped"),

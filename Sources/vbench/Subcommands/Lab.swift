@@ -156,7 +156,7 @@ extension VBench.Lab {
         var perBoot: Int = 3
 
         @Option(help: ArgumentHelp("auto (KVM only after a probe boot proves it), kvm or tcg.", valueName: "accel"))
-        var accel: String = "auto"
+        var accel: Acceleration = .auto
 
         @Option(help: ArgumentHelp("How the records come home: vsock, vhost-user-vsock, vhost-vsock or serial (as lab run).", valueName: "transport"))
         var transport: String = "vsock"
@@ -173,8 +173,7 @@ extension VBench.Lab {
         func validate() throws {
             guard (1...1000).contains(kills) else { throw ValidationError("--kills must be 1…1000; got \(kills)") }
             guard (1...50).contains(perBoot) else { throw ValidationError("--per-boot must be 1…50; got \(perBoot)") }
-            guard Acceleration(rawValue: accel) != nil else { throw ValidationError("--accel must be auto, kvm or tcg; got \(accel)") }
-            guard let uplink = LabUplink(transport: transport) else {
+                guard let uplink = LabUplink(transport: transport) else {
                 throw ValidationError("--transport must be vsock, vhost-user-vsock, vhost-vsock or serial; got \(transport)")
             }
             if uplink == .vsock && !Signals.isVsockHost() {
@@ -195,7 +194,7 @@ extension VBench.Lab {
                 let runStore = try RunStores.open(try StoreLocation(store), create: true)
                 defer { runStore.close() }
                 var options = LabRunner.Options(matrix: LabMatrix(name: "crash", disks: [.virtioBlk]), cache: lab.labCache, runId: runId)
-                options.acceleration = Acceleration(rawValue: accel)!
+                options.acceleration = accel
                 options.uplink = LabUplink(transport: transport) ?? .automatic
                 options.bootTimeout = bootTimeout
                 let runner = LabRunner(options: options, appliance: appliance, store: runStore, log: say, progress: { live.show($0) })
@@ -308,10 +307,10 @@ extension VBench.Lab {
 
 struct LabRunOptions: ParsableArguments {
     @Option(help: ArgumentHelp("auto (KVM only after a probe boot proves it), kvm or tcg.", valueName: "accel"))
-    var accel: String = "auto"
+    var accel: Acceleration = .auto
 
     @Option(help: ArgumentHelp("shared (one boot, every disk) or per-device (one boot per disk model); default: the matrix's.", valueName: "mode"))
-    var boot: String?
+    var boot: LabMatrix.BootMode?
 
     @Option(help: ArgumentHelp("Measured seconds per repetition in the guest (default: the profile's).", valueName: "seconds"))
     var runtime: Double?
@@ -363,8 +362,6 @@ struct LabRunOptions: ParsableArguments {
         if uplink == .vsock && !Signals.isVsockHost() {
             throw ValidationError("--transport vhost-vsock needs /dev/vhost-vsock, which this machine lacks; use vsock (it picks vhost-user-vsock here) or serial")
         }
-        guard Acceleration(rawValue: accel) != nil else { throw ValidationError("--accel must be auto, kvm or tcg; got \(accel)") }
-        if let b = boot, LabMatrix.BootMode(rawValue: b) == nil { throw ValidationError("--boot must be shared or per-device; got \(b)") }
         if let r = runtime, !(r > 0 && r <= 3600) { throw ValidationError("--runtime must be in (0, 3600] seconds; got \(r)") }
         if let r = `repeat`, !(1...100).contains(r) { throw ValidationError("--repeat must be 1…100; got \(r)") }
         if let b = bootTimeout {
@@ -383,7 +380,7 @@ struct LabRunOptions: ParsableArguments {
         func say(_ s: String) { live.clear(); note(s) }
         do {
             var matrix = try LabMatrix.named(matrixName)
-            if let b = boot { matrix.boot = LabMatrix.BootMode(rawValue: b)! }
+            if let b = boot { matrix.boot = b }
             if let r = runtime { matrix.runtimeSeconds = r }
             if let r = `repeat` { matrix.repetitions = r }
             try matrix.check(source: "--matrix \(matrixName)")
@@ -400,7 +397,7 @@ struct LabRunOptions: ParsableArguments {
             defer { runStore.close() }
             let runId = ISO8601Stamp.compact(Date()) + "-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
             var options = LabRunner.Options(matrix: matrix, cache: lab.labCache, runId: runId)
-            options.acceleration = Acceleration(rawValue: accel)!
+            options.acceleration = accel
             options.uplink = LabUplink(transport: transport) ?? .automatic
             options.bootTimeout = bootTimeout ?? (matrix.boots.map(matrix.defaultBootTimeout).max() ?? 600)
             for t in tags {
@@ -577,3 +574,7 @@ final class UncheckedBox<T>: @unchecked Sendable {
     let value: T
     init(_ value: T) { self.value = value }
 }
+
+// Typed option values: ArgumentParser lists the choices and refuses others (exit 64).
+extension Acceleration: ExpressibleByArgument {}
+extension LabMatrix.BootMode: ExpressibleByArgument {}
