@@ -27,24 +27,40 @@ public struct Spool: Sendable {
     }
 
     /// Every spooled record; files that are not valid records are reported, not deleted.
-    /// Temporary files a crashed writer left behind are removed.
+    /// A temporary file a writer left behind (killed between its write and the rename) is put in
+    /// place when it holds a whole record that is not spooled already, and removed otherwise:
+    /// a half-written temporary file holds nothing that was ever reported spooled.
     public func load() throws -> (records: [RunRecord], unreadable: [String]) {
-        guard FileManager.default.fileExists(atPath: directory) else { return ([], []) }
+        let fm = FileManager.default
+        guard fm.fileExists(atPath: directory) else { return ([], []) }
+        var names = try fm.contentsOfDirectory(atPath: directory).sorted()
+        var recovered = false
+        for name in names {
+            // .json.tmp: the spool before 2026-12-06; .json.tmp-PID: AtomicFile's, of a process that is gone.
+            let legacy = name.hasSuffix(".json.tmp")
+            guard legacy || (name.contains(".json.tmp-") && AtomicFile.isStaleTemporary(name)) else { continue }
+            let path = directory + "/" + name
+            let final = directory + "/" + String(name[..<(name.firstRange(of: ".json.tmp")?.lowerBound ?? name.endIndex)]) + ".json"
+            if !fm.fileExists(atPath: final), let data = fm.contents(atPath: path), (try? RunRecord.decode(data)) != nil {
+                try fm.moveItem(atPath: path, toPath: final)
+                recovered = true
+            } else {
+                try? fm.removeItem(atPath: path)
+            }
+        }
+        if recovered {
+            try AtomicFile.syncFolder(directory)
+            names = try fm.contentsOfDirectory(atPath: directory).sorted()
+        }
         var records: [RunRecord] = []
         var unreadable: [String] = []
-        for name in try FileManager.default.contentsOfDirectory(atPath: directory).sorted() {
+        for name in names where name.hasSuffix(".json") {
             let path = directory + "/" + name
-            if name.hasSuffix(".json") {
-                guard let data = FileManager.default.contents(atPath: path), let r = try? RunRecord.decode(data) else {
-                    unreadable.append(path)
-                    continue
-                }
-                records.append(r)
-            } else if name.hasSuffix(".json.tmp") || (name.contains(".json.tmp-") && AtomicFile.isStaleTemporary(name)) {
-                // Half-written by a writer that is gone (.json.tmp: the spool before 2026-12-06);
-                // the record it held is still in its .json file or was never acknowledged spooled.
-                try? FileManager.default.removeItem(atPath: path)
+            guard let data = fm.contents(atPath: path), let r = try? RunRecord.decode(data) else {
+                unreadable.append(path)
+                continue
             }
+            records.append(r)
         }
         return (records, unreadable)
     }

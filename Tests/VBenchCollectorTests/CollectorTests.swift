@@ -299,9 +299,9 @@ func startCollector(_ dir: ScratchFolder, endpoints: [Endpoint]? = nil, maxPaylo
         #expect(notices.count == 3 && notices[0].contains("still listening") && pauses == [10_000_000, 20_000_000, 10_000_000], "\(notices) \(pauses)")
     }
 
-    /// What a writer killed between its temporary file and the rename leaves behind: removed by
-    /// the next load when its process is gone, kept while it may still be writing; the spooled
-    /// records are untouched either way.
+    /// What a writer killed between its temporary file and the rename leaves behind: half a
+    /// record is removed by the next load when its process is gone, a whole one is put in place;
+    /// a temporary file of a live writer is kept; the spooled records are untouched.
     @Test func aCrashedWritersTemporaryFileIsClearedAndRecordsKept() throws {
         let dir = try ScratchFolder(under: "/tmp")
         let spool = Spool(directory: dir.path + "/spool")
@@ -314,9 +314,15 @@ func startCollector(_ dir: ScratchFolder, endpoints: [Endpoint]? = nil, maxPaylo
         let stale = dir.path + "/spool/\(UUID().uuidString.lowercased()).json.tmp-\(gone.processIdentifier)"
         let live = dir.path + "/spool/\(UUID().uuidString.lowercased()).json.tmp-\(getpid())"
         for f in [stale, live] { try Data("{\"half".utf8).write(to: URL(fileURLWithPath: f)) }
+        // Whole but not renamed: the writer died after its fsync. Put in place, not thrown away
+        // (an old spool's .json.tmp the same).
+        let whole = sampleRecord(2), old = sampleRecord(3)
+        try whole.jsonData().write(to: URL(fileURLWithPath: dir.path + "/spool/\(whole.runId.uuidString.lowercased()).json.tmp-\(gone.processIdentifier)"))
+        try old.jsonData().write(to: URL(fileURLWithPath: dir.path + "/spool/\(old.runId.uuidString.lowercased()).json.tmp"))
         let loaded = try spool.load()
-        #expect(loaded.records.map(\.runId) == [kept.runId] && loaded.unreadable.isEmpty)
+        #expect(Set(loaded.records.map(\.runId)) == [kept.runId, whole.runId, old.runId] && loaded.unreadable.isEmpty)
         #expect(!FileManager.default.fileExists(atPath: stale) && FileManager.default.fileExists(atPath: live))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/spool").filter { $0.contains(".tmp") } == [live.split(separator: "/").last.map(String.init)!])
         #expect(!AtomicFile.isStaleTemporary("r.json") && !AtomicFile.isStaleTemporary("r.json.tmp-x") && !AtomicFile.isStaleTemporary("r.json.tmp-0"))
     }
 
