@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#include <spawn.h>
+#include <unistd.h>
 #include <linux/fs.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -191,4 +193,10 @@ int vbench_eventfd(unsigned int initval, int nonblock) {
 int vbench_memfd(const char *name) {
     int fd = memfd_create(name, MFD_CLOEXEC);
     return fd < 0 ? -errno : fd;
+}
+
+int vbench_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC) == 0 ? 0 : -errno; }
+
+int vbench_spawn_addchdir(void *actions, const char *path) {
+    return posix_spawn_file_actions_addchdir_np((posix_spawn_file_actions_t *)actions, path);
 }

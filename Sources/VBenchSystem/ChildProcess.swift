@@ -1,3 +1,4 @@
+import CVBenchShims
 import Glibc
 import SystemPackage
 
@@ -21,8 +22,59 @@ public struct ChildProcess: Sendable {
         }
     }
 
+    /// Where a child's standard stream goes.
+    public enum Stream: Sendable, Equatable {
+        /// The caller's own.
+        case inherit
+        /// /dev/null.
+        case null
+        /// A file, created or truncated (mode 0644); for standard input, read.
+        case file(String)
+        /// A descriptor of the caller's, e.g. the write end of a pipe (`ChildProcess.pipe()`).
+        case descriptor(Int32)
+    }
+
+    /// A pipe whose ends close on exec (a child gets one only through `Stream.descriptor`).
+    /// The corresponding C function is `pipe2`.
+    public static func pipe() throws(SystemError) -> (read: Int32, write: Int32) {
+        var fds: [Int32] = [0, 0]
+        let rc = vbench_pipe_cloexec(&fds)
+        guard rc == 0 else { throw SystemError("pipe2", nil, errno: Errno(rawValue: -rc)) }
+        return (fds[0], fds[1])
+    }
+
     /// Starts `path` with `arguments` (argv[0] is `path`) and the caller's environment.
     public static func spawn(_ path: String, _ arguments: [String]) throws(SystemError) -> ChildProcess {
+        try spawn(path, arguments, stdin: .inherit, stdout: .inherit, stderr: .inherit)
+    }
+
+    /// Starts `path` with its standard streams where asked and, with `directory`, in that folder.
+    /// The corresponding C functions are `posix_spawn_file_actions_addopen`, `…_adddup2` and
+    /// `…_addchdir_np`.
+    public static func spawn(_ path: String, _ arguments: [String], stdin: Stream, stdout: Stream, stderr: Stream,
+                             directory: String? = nil) throws(SystemError) -> ChildProcess {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for (fd, stream) in [(Int32(0), stdin), (1, stdout), (2, stderr)] {
+            let rc: Int32
+            switch stream {
+            case .inherit: rc = 0
+            case .null: rc = posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0)
+            case .file(let file):
+                rc = posix_spawn_file_actions_addopen(&actions, fd, file, fd == 0 ? O_RDONLY : O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            case .descriptor(let d): rc = posix_spawn_file_actions_adddup2(&actions, d, fd)
+            }
+            guard rc == 0 else { throw SystemError("posix_spawn_file_actions", path, errno: Errno(rawValue: rc)) }
+        }
+        if let directory {
+            let rc = vbench_spawn_addchdir(&actions, directory)
+            guard rc == 0 else { throw SystemError("posix_spawn_file_actions_addchdir_np", directory, errno: Errno(rawValue: rc)) }
+        }
+        return try spawn(path, arguments, actions: &actions)
+    }
+
+    private static func spawn(_ path: String, _ arguments: [String], actions: inout posix_spawn_file_actions_t) throws(SystemError) -> ChildProcess {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -38,7 +90,7 @@ public struct ChildProcess: Sendable {
         let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, path, nil, &attributes, argv, environ)
+        let rc = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
         guard rc == 0 else { throw SystemError("posix_spawn", path, errno: Errno(rawValue: rc)) }
         return ChildProcess(pid: pid)
     }

@@ -187,3 +187,29 @@ import Testing
         #expect(throws: SystemError.self) { try TCPSocket.connectUnix(path: path + ".missing") }
     }
 }
+
+/// posix_spawn with the standard streams redirected, as the lab will start QEMU and its tools.
+@Suite struct ChildProcessTests {
+    @Test func streamsGoToFilesPipesOrNullAndTheFolderIsSet() throws {
+        let dir = "/var/tmp/vbench-spawn-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // Files: stdout and stderr apart, in the folder asked for.
+        let child = try ChildProcess.spawn("/bin/sh", ["-c", "echo out; echo err >&2; pwd; exit 3"],
+                                           stdin: .null, stdout: .file(dir + "/out"), stderr: .file(dir + "/err"), directory: dir)
+        #expect(try child.wait() == .exited(3))
+        #expect(try String(contentsOfFile: dir + "/out", encoding: .utf8) == "out\n\(dir)\n")
+        #expect(try String(contentsOfFile: dir + "/err", encoding: .utf8) == "err\n")
+        // A pipe: the child writes, the caller reads to EOF once its own write end is closed.
+        let (r, w) = try ChildProcess.pipe()
+        let cat = try ChildProcess.spawn("/bin/cat", [], stdin: .null, stdout: .descriptor(w), stderr: .inherit)
+        close(w)
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let n = read(r, &buffer, buffer.count)
+        close(r)
+        #expect(n == 0, "cat of /dev/null writes nothing, and the pipe ends with the child")
+        #expect(try cat.wait() == .exited(0))
+        // A missing program is an error, not a child.
+        #expect(throws: SystemError.self) { _ = try ChildProcess.spawn("/nonexistent/program", [], stdin: .null, stdout: .null, stderr: .null) }
+    }
+}

@@ -59,4 +59,10 @@ void vbench_memory_barrier(void);
 int vbench_eventfd(unsigned int initval, int nonblock);
 int vbench_memfd(const char *name);
 
+/// pipe2(fds, O_CLOEXEC): 0 or -errno.
+int vbench_pipe_cloexec(int fds[2]);
+/// posix_spawn_file_actions_addchdir_np (glibc 2.29+), which <spawn.h> declares only with
+/// _GNU_SOURCE: 0 or an errno value, as posix_spawn's functions return.
+int vbench_spawn_addchdir(void *actions, const char *path);
+
 #endif
