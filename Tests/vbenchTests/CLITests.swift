@@ -365,12 +365,13 @@ extension GoldenFiles {
     /// `vbench serve` as its own process on loopback, `vbench run --device net` against it.
     @Test func networkRunAgainstServeOnLoopback() throws {
         let out = try ScratchFolder()
-        let port = Int.random(in: 20_000..<60_000)
         let serve = Process()
         // Not under timeout(1): it would inherit this test thread's blocked SIGTERM and never
         // pass ours on. vbench clears its own mask; the defer below bounds it with SIGKILL.
         serve.executableURL = URL(fileURLWithPath: Binary.path)
-        serve.arguments = ["serve", "--listen", "127.0.0.1:\(port)"]
+        // Port 0: the kernel picks a free one and serve says which. A random port once met a
+        // parallel test's connection on it (the ephemeral range) and serve could not bind.
+        serve.arguments = ["serve", "--listen", "127.0.0.1:0"]
         let err = Pipe()
         serve.standardError = err
         try serve.run()
@@ -378,8 +379,13 @@ extension GoldenFiles {
             if serve.isRunning { kill(serve.processIdentifier, SIGKILL) }
             serve.waitUntilExit()
         }
+        var first = ""
         let deadline = Date().addingTimeInterval(30)
-        while !Self.listening(port) && Date() < deadline { usleep(50_000) }
+        while !first.contains("\n") && serve.isRunning && Date() < deadline {
+            first += String(decoding: err.fileHandleForReading.availableData, as: UTF8.self)
+        }
+        let port = try #require(first.firstRange(of: "on 127.0.0.1:").flatMap { Int(first[$0.upperBound...].prefix { $0.isNumber }) },
+                                "serve said: \(first)")
         let r = try Binary.run(["run", "--runs", "1", "--device", "net", "--peer", "127.0.0.1:\(port)", "--runtime", "0.3", "--repeat", "2",
                                 "--streams", "2", "--json", "--out", out.path], timeout: 120)
         #expect(r.status == 0, "\(r.stderr)")
