@@ -104,6 +104,11 @@ public struct LatencyHistogram: Sendable, Equatable {
         guard other.precisionBits == precisionBits else {
             throw .precisionMismatch(precisionBits, other.precisionBits)
         }
+        add(other)
+    }
+
+    /// Adds the counts of `other`, of the same precision.
+    private mutating func add(_ other: LatencyHistogram) {
         guard other.totalCount > 0 else { return }
         if other.counts.count > counts.count {
             counts.append(contentsOf: repeatElement(0, count: other.counts.count - counts.count))
@@ -141,8 +146,7 @@ public struct LatencyHistogram: Sendable, Equatable {
     public mutating func absorb(_ other: LatencyHistogram) {
         let p = min(precisionBits, other.precisionBits)
         if p < precisionBits { self = reduced(toPrecision: p) }
-        // Same precision now: merge cannot fail.
-        try! merge(other.reduced(toPrecision: p))
+        add(other.reduced(toPrecision: p))
     }
 
     /// Arithmetic mean of the recorded values (exact), or nil when empty.

@@ -27,7 +27,7 @@ struct NetOptions: ParsableArguments {
 
     var peerHostPort: (String, UInt16)? {
         guard let p = peer else { return nil }
-        if let split = ServeCommand.split(p), !p.hasSuffix("]") { return split }
+        if let hp = HostPort(argument: p), !p.hasSuffix("]") { return (hp.host, hp.port) }
         let host = p.hasPrefix("[") && p.hasSuffix("]") ? String(p.dropFirst().dropLast()) : p
         return (host, 5201)
     }

@@ -26,8 +26,6 @@ public struct ServeCommand: ParsableCommand {
         guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be more than 0 seconds") }
     }
 
-    /// `1.2.3.4:5201`, `[::1]:5201` → (host, port).
-    static func split(_ text: String) -> (String, UInt16)? { HostPort(argument: text).map { ($0.host, $0.port) } }
 
     public func run() throws {
         Signals.blockTermination()
