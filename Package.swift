@@ -119,7 +119,7 @@ let package = Package(
         // The lab: guest appliance, QEMU boots with a device matrix, KVM/TCG choice, collection.
         .target(
             name: "VBenchLab",
-            dependencies: ["VBenchCore", "VBenchSystem", "VBenchProbe", "VBenchStore", "VBenchStoreAPI", "VBenchCollector", "VBenchWire"]
+            dependencies: ["VBenchCore", "VBenchSystem", "VBenchProbe", "VBenchReport", "VBenchStore", "VBenchStoreAPI", "VBenchCollector", "VBenchWire"]
         ),
         // Helpers shared by the test targets (scratch folders).
         .target(name: "VBenchTestSupport", dependencies: ["VBenchCore"], path: "Tests/VBenchTestSupport"),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FoundationEssentials
 import VBenchCore
+import VBenchReport
 import VBenchMemory
 import VBenchProbe
 import VBenchSystem
@@ -61,7 +62,7 @@ struct MemRunService {
 /// The table `vbench run --device mem` prints.
 enum MemTable {
     static func render(_ r: RunRecord) -> String {
-        var table = TextTable(header: ["WORKLOAD", "SIZE", "THREADS", "BEST", "MEDIAN", "COV", "N"], rightAligned: [1, 2, 3, 4, 5, 6])
+        var table = ReportTable(title: "", header: ["WORKLOAD", "SIZE", "THREADS", "BEST", "MEDIAN", "COV", "N"], numeric: [1, 2, 3, 4, 5, 6])
         for w in r.workloads {
             guard let spec = w.spec.mem else { continue }
             let isChase = spec.test == .chase
@@ -72,12 +73,12 @@ enum MemTable {
             }
             // STREAM reports the best (minimum time = maximum rate); latency's best is the minimum.
             let best = isChase ? s.min : s.max
-            table.rows.append([w.name, ByteCount.human(spec.arrayBytes), "\(spec.threads)", show(best), show(s.median),
+            table.append([w.name, ByteCount.human(spec.arrayBytes), "\(spec.threads)", show(best), show(s.median),
                                formatFixed(s.cov * 100, digits: 1) + "%", "\(w.repetitions.count)"])
         }
         let env = r.environment
         return "memory of \(r.role == .native ? "the native host" : "a guest") on \(env.hypervisor.vendor.displayName), kernel \(env.kernelRelease), \(env.onlineCpus) CPUs, \(env.numaNodes) NUMA node(s)\n"
-            + table.render()
+            + TableRenderer.text(table)
             + "\nSTREAM: GB/s = 10^9 bytes/s as STREAM counts them, best of the iterations after the first; first touch: the three arrays' first writes (page faults per second in the record); chase: ns per dependent load."
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FoundationEssentials
 import VBenchCore
+import VBenchReport
 import VBenchNet
 import VBenchProbe
 import VBenchSystem
@@ -128,8 +129,8 @@ struct NetRunService {
 /// The table `vbench run --device net` prints.
 enum NetTable {
     static func render(_ r: RunRecord) -> String {
-        var table = TextTable(header: ["NIC", "DRIVER", "CLASS", "MTU", "WORKLOAD", "RESULT", "P50", "P99", "RETRANS", "COV", "N"],
-                              rightAligned: [3, 5, 6, 7, 8, 9, 10])
+        var table = ReportTable(title: "", header: ["NIC", "DRIVER", "CLASS", "MTU", "WORKLOAD", "RESULT", "P50", "P99", "RETRANS", "COV", "N"],
+                              numeric: [3, 5, 6, 7, 8, 9, 10])
         for w in r.workloads {
             guard let spec = w.spec.net else { continue }
             let key = spec.test == .stream ? Metric.throughput.key : spec.test == .rr ? Metric.transactions.key : Metric.connections.key
@@ -139,11 +140,11 @@ enum NetTable {
             let p50 = w.latencyNs?.percentiles["p50"].map(BlockTable.formatDuration) ?? "-"
             let p99 = w.latencyNs?.percentiles["p99"].map(BlockTable.formatDuration) ?? "-"
             let retrans = w.summary[Metric.retransmits.key].map { formatFixed($0.median, digits: 0) } ?? "-"
-            table.rows.append([r.device.name, r.device.driver ?? "-", r.device.deviceClass.rawValue, r.device.mtuBytes.map(String.init) ?? "-",
+            table.append([r.device.name, r.device.driver ?? "-", r.device.deviceClass.rawValue, r.device.mtuBytes.map(String.init) ?? "-",
                                w.name, result, p50, p99, retrans, formatFixed(s.cov * 100, digits: 1) + "%", "\(w.repetitions.count)"])
         }
         return "network of \(r.role == .native ? "the native host" : "a guest") on \(r.environment.hypervisor.vendor.displayName), kernel \(r.environment.kernelRelease), peer \(r.workloads.first?.spec.net?.peer ?? "-")\n"
-            + table.render()
+            + TableRenderer.text(table)
             + "\nStreams: goodput at the receiver, median of repetitions; request/response: transactions/s and round-trip latency."
     }
 }

@@ -45,8 +45,7 @@ public struct ProbeCommand: ParsableCommand {
             print(ProbeTable.render(report))
         }
         if let recorder, !recorder.failedPaths.isEmpty {
-            throw fail("could not record \(recorder.failedPaths.count) paths into \(recorder.destination), first \(recorder.failedPaths[0])",
-                       code: VBenchExit.error)
+            throw VBenchFailure(.error, "could not record \(recorder.failedPaths.count) paths into \(recorder.destination), first \(recorder.failedPaths[0])")
         }
     }
 }

@@ -1,4 +1,5 @@
 import VBenchCore
+import VBenchReport
 import VBenchProbe
 
 /// The human form of a probe report.
@@ -17,18 +18,18 @@ public enum ProbeTable {
 
 
             """
-        var disks = TextTable(header: ["DISK", "SIZE", "DRIVER", "CONTROLLER", "CLASS", "PCI", "MODEL"])
+        var disks = ReportTable(title: "", header: ["DISK", "SIZE", "DRIVER", "CONTROLLER", "CLASS", "PCI", "MODEL"])
         for d in r.disks {
-            disks.rows.append([d.name, d.sizeBytes.map(ByteCount.human) ?? "-", d.driver ?? "-", d.controllerDriver ?? "-",
+            disks.append([d.name, d.sizeBytes.map(ByteCount.human) ?? "-", d.driver ?? "-", d.controllerDriver ?? "-",
                                d.deviceClass.rawValue, d.pciId ?? "-", d.model ?? ""])
         }
-        var nics = TextTable(header: ["NIC", "DRIVER", "CONTROLLER", "CLASS", "PCI", "MTU"])
+        var nics = ReportTable(title: "", header: ["NIC", "DRIVER", "CONTROLLER", "CLASS", "PCI", "MTU"])
         for n in r.nics {
-            nics.rows.append([n.name, n.driver ?? "-", n.controllerDriver ?? "-", n.deviceClass.rawValue,
+            nics.append([n.name, n.driver ?? "-", n.controllerDriver ?? "-", n.deviceClass.rawValue,
                               n.pciId ?? "-", n.mtuBytes.map(String.init) ?? "-"])
         }
-        out += (r.disks.isEmpty ? "No disks with a device behind them." : disks.render()) + "\n\n"
-        out += (r.nics.isEmpty ? "No NICs with a device behind them." : nics.render()) + "\n\n"
+        out += (r.disks.isEmpty ? "No disks with a device behind them." : TableRenderer.text(disks)) + "\n\n"
+        out += (r.nics.isEmpty ? "No NICs with a device behind them." : TableRenderer.text(nics)) + "\n\n"
         out += "Paravirtual drivers and guest additions: "
             + (r.paravirtualDrivers.isEmpty ? "none" : r.paravirtualDrivers.joined(separator: ", "))
         if !r.advice.isEmpty {

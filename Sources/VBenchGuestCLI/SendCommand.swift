@@ -42,10 +42,10 @@ public struct SendCommand: ParsableCommand {
         var records: [RunRecord] = []
         for f in files {
             guard let data = FileManager.default.contents(atPath: f) else {
-                throw fail("cannot read \(f); name a RunRecord JSON file", code: VBenchExit.error)
+                throw VBenchFailure(.error, "cannot read \(f); name a RunRecord JSON file")
             }
             do { records.append(try RunRecord.decode(data)) } catch {
-                throw fail("\(f): \(error)", code: VBenchExit.error)
+                throw VBenchFailure(.error, "\(f): \(error)")
             }
         }
         let spoolFolder = Spool(directory: spool)
@@ -53,13 +53,13 @@ public struct SendCommand: ParsableCommand {
         for u in unreadable { note("\(u) is not a readable RunRecord; left in place") }
         let uplink: Uplink
         do { uplink = try security.uplink(to: to, timeout: .nanoseconds(Int64(timeout * 1e9))) } catch {
-            throw fail("\(error)", code: VBenchExit.usage)
+            throw VBenchFailure(.usage, "\(error)")
         }
         let outcome: Delivery.Outcome
         do { outcome = try Delivery(uplink: uplink, spool: spoolFolder).deliver(records) } catch {
-            throw fail("\(error)", code: VBenchExit.error)
+            throw VBenchFailure(.error, "\(error)")
         }
         print("stored \(outcome.stored), already stored \(outcome.duplicates), still spooled \(outcome.spooled)")
-        if let failure = outcome.failure { throw fail(failure, code: VBenchExit.error) }
+        if let failure = outcome.failure { throw VBenchFailure(.error, failure) }
     }
 }

@@ -34,7 +34,7 @@ public struct ServeCommand: ParsableCommand {
         config.idleTimeoutMs = Int(idleTimeout * 1000)
         let server: NetServer
         do { server = try NetServer(configuration: config) } catch {
-            throw fail("cannot listen on \(listen): \(error)", code: VBenchExit.error)
+            throw VBenchFailure(.error, "cannot listen on \(listen): \(error)")
         }
         try ThreadGroup.detached { server.serve() }
         note("serving network tests on \(host):\(server.port); SIGINT or SIGTERM stops")

@@ -1,4 +1,5 @@
 import Foundation
+import VBenchCore
 import VBenchSystem
 
 /// A finished child process.
@@ -14,7 +15,8 @@ public struct ProcessOutcome: Sendable {
 }
 
 /// Why a child process could not do its job.
-public struct LabError: Error, CustomStringConvertible, Sendable {
+public struct LabError: CausedError, Sendable {
+    public var cause: FailureCause { .error }
     public var message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }

@@ -31,6 +31,22 @@ public enum ValueFormat {
         return formatFixed(ns, digits: 0) + " ns"
     }
 
+    /// Terminal tables' compact count: `1.20M`, `12.3k`, `850`.
+    public static func compactCount(_ v: Double) -> String {
+        if v >= 1e6 { return formatFixed(v / 1e6, digits: 2) + "M" }
+        if v >= 1e4 { return formatFixed(v / 1e3, digits: 1) + "k" }
+        return formatFixed(v, digits: 0)
+    }
+
+    /// Terminal tables' compact latency: `85.0µs`, `1.25ms`, `950ns`.
+    public static func compactDuration(_ ns: UInt64) -> String {
+        let v = Double(ns)
+        if v >= 1e9 { return formatFixed(v / 1e9, digits: 2) + "s" }
+        if v >= 1e6 { return formatFixed(v / 1e6, digits: 2) + "ms" }
+        if v >= 1e3 { return formatFixed(v / 1e3, digits: 1) + "µs" }
+        return "\(ns)ns"
+    }
+
     /// `+12.3%`, `-4.0%`.
     public static func percentChange(_ c: Double) -> String { (c >= 0 ? "+" : "") + formatFixed(c * 100, digits: 1) + "%" }
 

@@ -55,9 +55,7 @@ public enum TableRenderer {
 
     /// CSV with the raw number where a numeric cell has one (machines want 22050.3, not 22.1k).
     public static func csv(_ t: ReportTable) -> String {
-        func field(_ s: String) -> String {
-            s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) ? "\"" + s.replacing("\"", with: "\"\"") + "\"" : s
-        }
+        let field = csvField
         var out = t.header.map(field).joined(separator: ",") + "\r\n"
         for (i, r) in t.rows.enumerated() {
             let cells = r.indices.map { j -> String in
@@ -67,6 +65,11 @@ public enum TableRenderer {
             out += cells.joined(separator: ",") + "\r\n"
         }
         return out
+    }
+
+    /// A CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180).
+    public static func csvField(_ s: String) -> String {
+        s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) ? "\"" + s.replacing("\"", with: "\"\"") + "\"" : s
     }
 
     /// Shortest exact-enough decimal: integers bare, others to 6 significant digits.

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import VBenchCore
 
 /// Where a results store is: a SQLite file, or a PostgreSQL database named by a URL.
 /// `--store results/vbench.sqlite` and `--store postgres://vbench@db.example:5432/vbench`.
@@ -27,7 +28,8 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Why a `--store` value was refused.
-public struct StoreLocationError: Error, CustomStringConvertible, Sendable {
+public struct StoreLocationError: CausedError, Sendable {
+    public var cause: FailureCause { .usage }
     public var text: String
     public var reason: String
     public var description: String { "--store '\(text)': \(reason)" }

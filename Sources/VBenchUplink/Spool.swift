@@ -79,7 +79,8 @@ public struct Spool: Sendable {
 }
 
 /// A record that could not be spooled, and why; what was spooled before is untouched.
-public struct SpoolError: Error, CustomStringConvertible, Sendable {
+public struct SpoolError: CausedError, Sendable {
+    public var cause: FailureCause { .error }
     public var directory: String
     public var runId: UUID?
     public var reason: String

@@ -26,7 +26,7 @@ struct VBench: ParsableCommand {
             var command = try parseAsRoot()
             try command.run()
         } catch {
-            exit(withError: error)
+            VBenchExit.exit(for: error, command: self)
         }
     }
 }

@@ -4,6 +4,8 @@ import VBenchTestSupport
 @testable import vbench
 import ArgumentParser
 import VBenchCore
+import VBenchGuestCLI
+import VBenchStoreAPI
 
 /// The built `vbench` next to the test bundle.
 enum Binary {
@@ -98,6 +100,7 @@ extension GoldenFiles {
         (["run", "--device", "net", "--peer", "127.0.0.1", "--streams", "0"], "--streams must be 1…128; got 0"),
         (["lab", "run", "--guests", "1,0"], "--guests must be a comma-separated list of counts 1…16"),
         (["compare", "kernel=a"], "Missing expected argument"),
+        (["compare", "kernel", "kernel=a"], "selection 'kernel': 'kernel' is not key=value"),
         (["serve", "--listen", "nowhere"], "--listen <addr:port>': must be ADDR:PORT (e.g. 0.0.0.0:5201"),
         (["run", "--device", "disk"], "--device must be blk, net, mem or all; got 'disk'"),
         (["run", "--device", "mem", "--threads", "0"], "--threads must be 1…1024; got 0"),
@@ -113,6 +116,25 @@ extension GoldenFiles {
         let r = try Binary.run(arguments)
         #expect(r.status == 64, "\(arguments) exited \(r.status)")
         #expect(r.stderr.contains(message), "stderr: \(r.stderr)")
+    }
+
+    /// The one mapping from causes to exit codes gives each documented code, and the README's
+    /// list is the same list.
+    @Test func everyCauseHasItsDocumentedExitCode() throws {
+        let documented: [FailureCause: Int32] = [.error: 1, .regression: 2, .benchmarkFailed: 3, .baselineMissing: 5, .usage: 64]
+        #expect(Set(FailureCause.allCases) == Set(documented.keys))
+        for cause in FailureCause.allCases {
+            #expect(VBenchExit.code(for: VBenchFailure(cause, "x")).rawValue == documented[cause])
+        }
+        #expect(VBenchExit.code(for: SelectionError("x")) == VBenchExit.usage)
+        #expect(VBenchExit.code(for: ValidationError("x")) == VBenchExit.usage)
+        #expect(VBenchExit.code(for: CocoaError(.fileNoSuchFile)) == VBenchExit.error)
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        let line = try #require(readme.components(separatedBy: "## Exit codes").dropFirst().first)
+        for (cause, code) in documented {
+            #expect(line.contains("\(code) "), "README's exit codes lack \(code) (\(cause))")
+        }
     }
 
     @Test func missingFolderExitsOneAndNamesIt() throws {

@@ -75,7 +75,7 @@ extension VBench {
             } else {
                 records = try storeOptions.open().compareRuns(query, metrics: wanted)
             }
-            guard !records.isEmpty else { throw fail("no runs match; check the filters (vbench runs list takes the same ones)", code: VBenchExit.error) }
+            guard !records.isEmpty else { throw VBenchFailure(.error, "no runs match; check the filters (vbench runs list takes the same ones)") }
             var parts: [String] = []
             var answered = false
             var warnings: [String] = []
@@ -95,25 +95,25 @@ extension VBench {
                     enc.outputFormatting = [.prettyPrinted, .sortedKeys]
                     body = String(decoding: try enc.encode(plan), as: UTF8.self)
                     if let value, let key = groupBy {
-                        body = RunGrouping.json(key, value, field: "plan", body)
+                        body = GroupedOutput.json(key: key.rawValue, value: value, field: "plan", body)
                     } else {
                         body += "\n"
                     }
                 default: body = CapacityRender.text(plan)
                 }
                 if let value, let key = groupBy, format != "json" {
-                    body = RunGrouping.heading(key, value, markdown: format == "markdown") + body + "\n"
+                    body = GroupedOutput.heading(key: key.rawValue, value: value, markdown: format == "markdown") + body + "\n"
                 }
                 parts.append(body)
             }
-            let text = groupBy != nil && format == "json" ? RunGrouping.jsonArray(parts) : parts.joined()
+            let text = groupBy != nil && format == "json" ? GroupedOutput.jsonArray(parts) : parts.joined()
             if let path = output {
                 try AtomicFile.write(Array(text.utf8), to: path, replace: true)
                 note("capacity plan (\(format)) written to \(path)")
             } else {
                 print(text, terminator: "")
             }
-            if !answered { throw fail("nothing to plan from: \(warnings.joined(separator: "; "))", code: VBenchExit.error) }
+            if !answered { throw VBenchFailure(.error, "nothing to plan from: \(warnings.joined(separator: "; "))") }
         }
     }
 }

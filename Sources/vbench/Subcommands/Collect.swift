@@ -89,7 +89,7 @@ extension VBench {
             let vsockHost = Signals.isVsockHost()
             let endpoints = try (listen.isEmpty ? [vsockHost ? "vsock://any:5000" : "unix:results/vbench.sock"] : listen).map { try Endpoint($0) }
             let tcpSecurity: ListenerSecurity?
-            do { tcpSecurity = try security.load() } catch { throw fail("\(error)", code: VBenchExit.usage) }
+            do { tcpSecurity = try security.load() } catch { throw VBenchFailure(.usage, "\(error)") }
             let location = try StoreLocation(store)
             if case .sqlite(let path) = location {
                 let storeDir = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
@@ -103,7 +103,7 @@ extension VBench {
             do {
                 runStore = try RunStores.open(location, create: true, retryWindow: .milliseconds(Int64(storeRetry * 1000)))
             } catch {
-                throw fail("\(error)", code: VBenchExit.error)
+                throw VBenchFailure(.error, "\(error)")
             }
             defer { runStore.close() }
             var config = Collector.Configuration(endpoints: endpoints, collectorHost: hostLabel ?? hostName(),
@@ -116,7 +116,7 @@ extension VBench {
             config.tcpSecurity = tcpSecurity
             if !allowCID.isEmpty {
                 guard endpoints.contains(where: { switch $0 { case .vsock, .vhostUserVsock: true; default: false } }) else {
-                    throw fail("--allow-cid applies to vsock endpoints; none is listened on", code: VBenchExit.usage)
+                    throw VBenchFailure(.usage, "--allow-cid applies to vsock endpoints; none is listened on")
                 }
                 config.allowedCIDs = Set(allowCID)
             }
@@ -130,7 +130,7 @@ extension VBench {
             let bound: [String]
             do { bound = try collector.start() } catch {
                 collector.stop()
-                throw fail("\(error)", code: VBenchExit.error)
+                throw VBenchFailure(.error, "\(error)")
             }
             for b in bound { note("listening on \(b)") }
             if let demands = security.demands { note("tcp senders need \(demands)") }

@@ -7,116 +7,6 @@ import VBenchStore
 import VBenchStoreAPI
 import VBenchSystem
 
-/// One side of a comparison: a filter over the store, or a file of records.
-struct RunSelection {
-    var text: String
-    var query: RunQuery?
-    var file: String?
-    /// `last=K`: a history baseline, the K runs of each machine and device that started last
-    /// before the other side's first run.
-    var last: Int?
-
-    /// `kernel=6.1.0-56-amd64,role=guest,lab.disk=ide` (keys family, role, class, driver,
-    /// kernel, hypervisor, host, since, until, last; any other key is a tag), or the path of a
-    /// records file (a JSON array as lab runs write, one record, or a folder of record files).
-    static func parse(_ text: String, common: RunQuery) throws -> RunSelection {
-        if text.contains("/") || text.hasSuffix(".json") || FileManager.default.fileExists(atPath: text) {
-            guard FileManager.default.fileExists(atPath: text) else {
-                throw ValidationError("\(text): no such records file or folder")
-            }
-            return RunSelection(text: text, file: text)
-        }
-        var q = common
-        var last: Int?
-        for part in text.split(separator: ",") {
-            let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
-            guard kv.count == 2, !kv[0].isEmpty else {
-                throw ValidationError("selection '\(text)': '\(part)' is not key=value (e.g. kernel=6.1.0-56-amd64,lab.disk=ide)")
-            }
-            let (k, v) = (kv[0], kv[1])
-            switch k {
-            case "family": q.family = v
-            case "role":
-                guard let r = RunRole(rawValue: v) else { throw ValidationError("selection '\(text)': role must be guest or native; got \(v)") }
-                q.role = r
-            case "class":
-                guard let c = DeviceClass(rawValue: v) else { throw ValidationError("selection '\(text)': unknown device class \(v)") }
-                q.deviceClass = c
-            case "driver": q.driver = v
-            case "kernel": q.kernel = v
-            case "host": q.collectorHost = v
-            case "hypervisor":
-                guard let h = Hypervisor(rawValue: v) else { throw ValidationError("selection '\(text)': unknown hypervisor \(v)") }
-                q.hypervisor = h
-            case "last":
-                guard let k = Int(v), (1...100_000).contains(k) else {
-                    throw ValidationError("selection '\(text)': last must be a number of runs, 1…100000 (last=10: the 10 latest runs of each machine and device before the other side's first); got \(v)")
-                }
-                last = k
-            case "since", "until":
-                guard let d = try? Date(v, strategy: .iso8601) else { throw ValidationError("selection '\(text)': \(k) must be ISO 8601; got \(v)") }
-                if k == "since" { q.since = d } else { q.until = d }
-            default: q.tags[k.hasPrefix("tag.") ? String(k.dropFirst(4)) : k] = v
-            }
-        }
-        return RunSelection(text: text, query: q, last: last)
-    }
-
-    /// What compare reads of the selected runs: from a store only that (`RunStore.compareRuns`),
-    /// from a file its records reduced to it, filtered by the common options too.
-    func compareRuns(store: () throws -> any RunStore, common: RunQuery, metrics: [String]) throws -> [CompareRun] {
-        if let q = query { return try store().compareRuns(q, metrics: metrics) }
-        return try records(store: store, common: common).map { CompareRun($0, metrics: metrics) }
-    }
-
-    /// The selected records; a file's records are filtered by the common options too.
-    /// From a store only `metrics` are read (nil: all).
-    func records(store: () throws -> any RunStore, common: RunQuery, metrics: [String]? = nil) throws -> [RunRecord] {
-        if let q = query {
-            return try store().records(q, metrics: metrics)
-        }
-        let path = file!
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw ValidationError("\(path): no such records file or folder") }
-        let files = isDir.boolValue
-            ? try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".json") }.sorted().map { "\(path)/\($0)" }
-            : [path]
-        var out: [RunRecord] = []
-        for f in files {
-            guard let data = FileManager.default.contents(atPath: f) else { throw ValidationError("\(f): cannot be read") }
-            do {
-                if data.first(where: { !($0 == 0x20 || $0 == 0x0a || $0 == 0x0d || $0 == 0x09) }) == UInt8(ascii: "[") {
-                    let items = try JSONSerialization.jsonObject(with: data) as? [Any] ?? []
-                    for item in items { out.append(try RunRecord.decode(JSONSerialization.data(withJSONObject: item))) }
-                } else {
-                    out.append(try RunRecord.decode(data))
-                }
-            } catch {
-                throw ValidationError("\(f): not vbench records (\(error))")
-            }
-        }
-        return out.filter { common.matches($0) }
-    }
-}
-
-extension RunQuery {
-    /// The same filter applied to a record in memory (for records read from files).
-    func matches(_ r: RunRecord) -> Bool {
-        if let f = family, r.family != f { return false }
-        if let x = role, r.role != x { return false }
-        if let c = deviceClass, r.device.deviceClass != c { return false }
-        if let d = driver, r.device.driver != d && r.device.controllerDriver != d { return false }
-        if let k = kernel, r.environment.kernelRelease != k { return false }
-        if let h = hypervisor, r.environment.hypervisor.vendor != h { return false }
-        // A records file has no receipt: only records that carry the label match a host.
-        if let h = collectorHost, r.tags[RunGrouping.hostTag] != h { return false }
-        if let s = since, r.startTime < s { return false }
-        if let u = until, r.startTime >= u { return false }
-        for (k, v) in tags where r.tags[k] != v { return false }
-        return true
-    }
-}
-
 extension SampleUnit: ExpressibleByArgument {}
 extension DriftModel: ExpressibleByArgument {}
 
@@ -243,8 +133,8 @@ extension VBench {
                 do { found = try store().compareRuns(q, metrics: judged) } catch { return [] }
             default:
                 let source = try RunSelection.parse(sessions, common: common)
-                do { found = try source.compareRuns(store: store, common: common, metrics: judged) } catch let e as ValidationError {
-                    throw ValidationError("--sessions: \(e.message)")
+                do { found = try source.compareRuns(store: store, common: common, metrics: judged) } catch let e as SelectionError {
+                    throw SelectionError("--sessions: \(e.message)")
                 }
             }
             return found.filter { r in
@@ -269,18 +159,18 @@ extension VBench {
             do {
                 b = try base.compareRuns(store: store, common: common, metrics: judged)
                 c = try cand.compareRuns(store: store, common: common, metrics: judged)
-            } catch let e as ValidationError {
+            } catch let e as any CausedError {
                 throw e
             } catch {
-                throw fail("reading the runs: \(error)", code: VBenchExit.error)
+                throw VBenchFailure(.error, "reading the runs: \(error)")
             }
             if cand.last != nil { throw ValidationError("last=K selects a history baseline; put it on the baseline (the first selection)") }
-            guard !c.isEmpty else { throw fail("the candidate '\(candidate)' selects no runs; check the selection (vbench runs list takes the same filters)", code: VBenchExit.error) }
+            guard !c.isEmpty else { throw VBenchFailure(.error, "the candidate '\(candidate)' selects no runs; check the selection (vbench runs list takes the same filters)") }
             if let k = base.last {
                 b = RunHistory.last(k, of: b, before: c.map(\.startTime).min())
             }
             if let problem = Comparator.pairingProblem(baseline: b, candidate: c) {
-                throw fail(problem, code: VBenchExit.usage)
+                throw VBenchFailure(.usage, problem)
             }
             let driftModel = drift
             let history = try sessionHistory(base: base, cand: cand, baseline: b, candidate: c, common: common, store: store)
@@ -299,7 +189,7 @@ extension VBench {
             if !unread.isEmpty {
                 let values: [UUID: [Int: [String: [Double]]]]
                 do { values = try store().repetitions(unread.map { ($0.runId.uuidString, $0.runId) }.sorted { $0.0 < $1.0 }.map(\.1), metrics: judged) } catch {
-                    throw fail("reading the repetitions: \(error)", code: VBenchExit.error)
+                    throw VBenchFailure(.error, "reading the repetitions: \(error)")
                 }
                 for i in b.indices { if let v = values[b[i].runId] { b[i].setRepetitions(v) } }
                 for i in c.indices { if let v = values[c[i].runId] { c[i].setRepetitions(v) } }
@@ -324,26 +214,26 @@ extension VBench {
                     enc.outputFormatting = [.prettyPrinted, .sortedKeys]
                     body = String(decoding: try enc.encode(comparison), as: UTF8.self)
                     if let value, let key = groupBy {
-                        jsonParts.append(RunGrouping.json(key, value, field: "comparison", body))
+                        jsonParts.append(GroupedOutput.json(key: key.rawValue, value: value, field: "comparison", body))
                     }
                     body += "\n"
                 default: body = TableRenderer.text(CompareReport.table(comparison, baseline: baseline + label, candidate: candidate + label)) + "\n"
                 }
                 if let value, let key = groupBy, format != "json" {
-                    body = RunGrouping.heading(key, value, markdown: format == "markdown") + body + "\n"
+                    body = GroupedOutput.heading(key: key.rawValue, value: value, markdown: format == "markdown") + body + "\n"
                 }
                 parts.append(body)
                 if comparison.baselineMissing { missing.append(value ?? "") }
                 if !comparison.regressions.isEmpty { regressed = true }
             }
-            let text = groupBy != nil && format == "json" ? RunGrouping.jsonArray(jsonParts) : parts.joined()
+            let text = groupBy != nil && format == "json" ? GroupedOutput.jsonArray(jsonParts) : parts.joined()
             print(text, terminator: "")
             if let path = output { try AtomicFile.write(Array(text.utf8), to: path, replace: true) }
             if !missing.isEmpty {
                 if groupBy == nil {
-                    throw fail(b.isEmpty ? "the baseline '\(baseline)' selects no runs" : "nothing in the baseline '\(baseline)' matches the candidate's workloads and devices", code: VBenchExit.baselineMissing)
+                    throw VBenchFailure(.baselineMissing, b.isEmpty ? "the baseline '\(baseline)' selects no runs" : "nothing in the baseline '\(baseline)' matches the candidate's workloads and devices")
                 }
-                throw fail("no baseline for \(groupBy!.rawValue) \(missing.joined(separator: ", ")) in '\(baseline)'", code: VBenchExit.baselineMissing)
+                throw VBenchFailure(.baselineMissing, "no baseline for \(groupBy!.rawValue) \(missing.joined(separator: ", ")) in '\(baseline)'")
             }
             if regressed { throw VBenchExit.regression }
         }

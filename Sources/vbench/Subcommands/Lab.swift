@@ -2,6 +2,7 @@ import ArgumentParser
 import VBenchGuestCLI
 import Foundation
 import VBenchCore
+import VBenchReport
 import VBenchLab
 import VBenchPostgres
 import VBenchStore
@@ -98,7 +99,7 @@ extension VBench.Lab {
                     print("initrd   \(a.initrd) (\(a.bytes) bytes, \(a.moduleCount) modules, hash \(a.hash))")
                 }
             } catch let e as LabError {
-                throw fail(e.message, code: VBenchExit.error)
+                throw VBenchFailure(.error, e.message)
             }
         }
     }
@@ -203,7 +204,7 @@ extension VBench.Lab {
                 result = try runner.spoolCrash(kills: kills, recordsPerBoot: perBoot, accel: acceleration, control: control)
             } catch let e as LabError {
                 live.clear()
-                throw fail(e.message, code: VBenchExit.error)
+                throw VBenchFailure(.error, e.message)
             }
             live.clear()
             let seconds = Double(Clock.monotonicNs() - started) / 1e9
@@ -213,8 +214,7 @@ extension VBench.Lab {
                   + "last resend: \(result.finalResend ?? "none"); \(formatFixed(seconds, digits: 0)) s")
             if !result.passed {
                 let lost = result.lost.map { $0.uuidString.lowercased() }.sorted().prefix(5).joined(separator: ", ")
-                throw fail("the spool lost or damaged records (lost: \(lost.isEmpty ? "none" : lost); corrupt: \(result.corrupt.count)); boot logs under \(result.consoles.first.map { (($0 as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent } ?? "the lab cache")",
-                           code: VBenchExit.error)
+                throw VBenchFailure(.error, "the spool lost or damaged records (lost: \(lost.isEmpty ? "none" : lost); corrupt: \(result.corrupt.count)); boot logs under \(result.consoles.first.map { (($0 as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent } ?? "the lab cache")")
             }
         }
     }
@@ -260,7 +260,7 @@ extension VBench.Lab {
                 options.bootTimeout = bootTimeout
                 let runner = LabRunner(options: options, appliance: appliance, store: nil, log: say, progress: { live.show($0) })
                 let markers = LabRunner.hostMarkers()
-                var table = TextTable(header: ["SEED", "DMI VENDOR", "DMI PRODUCT", "EXPECTED", "DETECTED", "EVIDENCE", "BOOT"], rightAligned: [6])
+                var table = ReportTable(title: "", header: ["SEED", "DMI VENDOR", "DMI PRODUCT", "EXPECTED", "DETECTED", "EVIDENCE", "BOOT"], numeric: [6])
                 var failures: [String] = []
                 var audits: [String] = []
                 for seed in HypervisorSeed.all where only.isEmpty || only.contains(seed.name) {
@@ -268,7 +268,7 @@ extension VBench.Lab {
                     live.clear()
                     if let audit = r.report?.audit { audits.append("== seed \(seed.name) ==\n" + ProbeTable.renderAudit(audit)) }
                     let h = r.report?.environment.hypervisor
-                    table.rows.append([seed.name, h?.dmiSysVendor ?? "-", h?.dmiProductName ?? "-", seed.expected.rawValue,
+                    table.append([seed.name, h?.dmiSysVendor ?? "-", h?.dmiProductName ?? "-", seed.expected.rawValue,
                                        h?.vendor.rawValue ?? "-", h?.evidence.joined(separator: " ") ?? (r.failure ?? "-"),
                                        "\(formatFixed(r.seconds, digits: 1)) s"])
                     if let f = r.failure { failures.append("\(seed.name): \(f)"); continue }
@@ -291,7 +291,7 @@ extension VBench.Lab {
                         say("\(seed.name): tree recorded in \(dest)")
                     }
                 }
-                print(table.render())
+                print(TableRenderer.text(table))
                 for a in audits { print("\n" + a) }
                 if !failures.isEmpty {
                     for f in failures { say("failed: \(f)") }
@@ -299,7 +299,7 @@ extension VBench.Lab {
                 }
             } catch let e as LabError {
                 live.clear()
-                throw fail(e.message, code: VBenchExit.error)
+                throw VBenchFailure(.error, e.message)
             }
         }
     }
@@ -374,205 +374,44 @@ struct LabRunOptions: ParsableArguments {
         _ = try guestCounts()
     }
 
+    /// Runs the campaign (VBenchLab's `LabCampaign`), prints its table, and exits 3 when a
+    /// boot failed.
     func execute(lab: LabOptions, matrixName: String) throws {
-        let started = Clock.monotonicNs()
         let live = ProgressLine(logLines: true)
         func say(_ s: String) { live.clear(); note(s) }
+        var request = LabCampaign.Request(matrixName: matrixName, cache: lab.labCache, store: store, out: out)
+        request.boot = boot
+        request.runtimeSeconds = runtime
+        request.repetitions = `repeat`
+        request.rounds = rounds
+        request.guestCounts = guests == nil ? nil : try guestCounts()
+        request.nativeBaseline = native
+        request.bootTimeout = bootTimeout
+        request.timeout = timeout
+        request.uplink = LabUplink(transport: transport) ?? .automatic
+        request.acceleration = accel
+        for t in tags {
+            let p = t.split(separator: "=", maxSplits: 1)
+            request.tags[String(p[0])] = p.count > 1 ? String(p[1]) : ""
+        }
+        let outcome: LabCampaign.Outcome
         do {
-            var matrix = try LabMatrix.named(matrixName)
-            if let b = boot { matrix.boot = b }
-            if let r = runtime { matrix.runtimeSeconds = r }
-            if let r = `repeat` { matrix.repetitions = r }
-            try matrix.check(source: "--matrix \(matrixName)")
-            if !matrix.nics.isEmpty {
-                do { try LabNetwork.checkPrerequisites() } catch let e as LabError where matrixName == "demo" {
-                    say("the demo leaves out its NICs: \(e.message)")
-                    matrix.nics = []
-                }
-            }
             let appliances = try lab.appliances(log: say)
-            let (qemuVersion, qemuLine) = try LabRunner.qemuVersion()
             try AtomicFile.makeDirectories(out)
             let runStore = try RunStores.open(try StoreLocation(store), create: true)
             defer { runStore.close() }
-            let runId = ISO8601Stamp.compact(Date()) + "-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
-            var options = LabRunner.Options(matrix: matrix, cache: lab.labCache, runId: runId)
-            options.acceleration = accel
-            options.uplink = LabUplink(transport: transport) ?? .automatic
-            options.bootTimeout = bootTimeout ?? (matrix.boots.map(matrix.defaultBootTimeout).max() ?? 600)
-            for t in tags {
-                let p = t.split(separator: "=", maxSplits: 1)
-                options.extraTags[String(p[0])] = p.count > 1 ? String(p[1]) : ""
-            }
-            say("lab run \(runId): matrix \(matrix.name) (\(LabMatrix.Boot(disks: matrix.disks, nics: matrix.nics).label)), \(matrix.boot.rawValue) boot, cache=\(matrix.cache) aio=\(matrix.aio); kernels \(lab.kernelVersions.joined(separator: ", ")); \(rounds) round(s); \(qemuLine)")
-            let (acceleration, why) = try LabRunner(options: options, appliance: appliances[0], store: runStore, log: say,
-                                                    progress: { live.show($0) }).chooseAcceleration()
-            say("acceleration: \(why)")
-            if matrixName == "demo" {
-                let (demo, leftOut) = matrix.demo(under: acceleration)
-                if let leftOut {
-                    say(leftOut)
-                    matrix = demo
-                    options.matrix = demo
-                    options.bootTimeout = bootTimeout ?? (demo.boots.map(demo.defaultBootTimeout).max() ?? 600)
-                }
-            }
-            var boots: [BootResult] = []
-            var failures: [String] = []
-            var index = 0
-            // One boot's report and checks (boots of a concurrency step finish together).
-            func check(_ b: BootResult, _ devices: LabMatrix.Boot, _ i: Int, _ round: Int, _ appliance: Appliance, guests: Int) throws {
-                boots.append(b)
-                var statuses = devices.disks.enumerated().map { i, d in "\(d.rawValue)\(Set(devices.disks).count < devices.disks.count ? "#\(i)" : "") \(b.slotStatus[i].map { $0 == 0 ? "ok" : "exit \($0)" } ?? "no result")" }
-                if !devices.nics.isEmpty {
-                    statuses.append("net \(b.netStatus.map { $0 == 0 ? "ok" : "exit \($0)" } ?? "no result") (\(devices.nics.map { "\($0.rawValue) \(b.nicInterfaces[$0] ?? "missing")" }.joined(separator: ", ")); peer \(b.serveReport ?? "said nothing"))")
-                }
-                say("boot \(i) (kernel \(appliance.kernel.version), round \(round)\(guests > 1 ? ", one of \(guests) concurrent guests" : "")): \(formatFixed(b.seconds, digits: 1)) s, \(b.recordsStored) records (\(b.bytesStored) bytes) collected over \(b.uplink.rawValue); \(statuses.joined(separator: ", "))")
-                if matrix.vsockLoopback {
-                    say("boot \(i): AF_VSOCK inside the guest (vsock_loopback): \(b.vsockReport ?? "no report")")
-                    if b.vsockReport?.hasPrefix("vsock send exit 0") != true { failures.append("boot \(i): the vsock loopback check failed (\(b.vsockReport ?? "no report"); console: \(b.console))") }
-                }
-                for (slot, d) in devices.disks.enumerated() where b.slotStatus[slot] != 0 { failures.append("\(d.rawValue) (disk \(slot)): \(b.slotStatus[slot].map { "vbench run exited \($0)" } ?? "no result") (console: \(b.console))") }
-                if !devices.nics.isEmpty {
-                    if b.netStatus != 0 { failures.append("net (\(devices.nics.map(\.rawValue).joined(separator: ", "))): \(b.netStatus.map { "vbench run --device net exited \($0)" } ?? "no result") (console: \(b.console))") }
-                    // Every NIC must have its own record, named by its driver.
-                    let stored = try runStore.runs(RunQuery(tags: ["lab.run": runId, "lab.boot": "\(i)"])).compactMap { try runStore.record($0.runId) }
-                    for nic in devices.nics where !stored.contains(where: { $0.family == "net" && $0.device.driver == nic.guestDriver }) {
-                        failures.append("\(nic.rawValue): no network record with driver \(nic.guestDriver) reached the store (console: \(b.console))")
-                    }
-                }
-                if matrix.transportCheckMiB > 0 {
-                    say("boot \(i): a \(matrix.transportCheckMiB) MiB record over \(b.uplink.rawValue): \(b.transportCheck ?? "no report")")
-                    let checks = try runStore.runs(RunQuery(tags: ["lab.run": runId, "lab.boot": "\(i)", "lab.check": "transport"])).compactMap { try runStore.record($0.runId) }
-                    if b.transportCheck?.hasPrefix("transport check exit 0") != true {
-                        failures.append("boot \(i): the \(matrix.transportCheckMiB) MiB record did not arrive (\(b.transportCheck ?? "no report"); console: \(b.console))")
-                    } else if checks.count != 1 || !LabRunner.transportCheckIntact(checks[0]) {
-                        failures.append("boot \(i): the \(matrix.transportCheckMiB) MiB record is not in the store whole (\(checks.count) stored)")
-                    } else {
-                        say("boot \(i): the stored record matches its SHA-256 (\(checks[0].workloads.reduce(0) { $0 + $1.repetitions.count }) repetitions)")
-                    }
-                }
-                if matrix.transportBenchmark != nil {
-                    let lines = b.transportBench.compactMap(TransportBenchLine.init)
-                    for l in lines.sorted(by: { ($0.size, $0.transport) > ($1.size, $1.transport) }) {
-                        say("boot \(i): transport bench \(l.transport) \(l.size): \(l.records) records, \(l.bytes) bytes in \(formatFixed(l.seconds, digits: 2)) s: \(formatFixed(l.recordsPerSecond, digits: 1)) records/s, \(formatFixed(l.megabytesPerSecond, digits: 2)) MB/s (\(l.sendReport))")
-                    }
-                    for size in ["small", "large"] {
-                        let pair = lines.filter { $0.size == size }
-                        if let v = pair.first(where: { $0.transport == b.uplink.rawValue }), let s = pair.first(where: { $0.transport == LabUplink.virtioSerial.rawValue }), s.seconds > 0, v.seconds > 0 {
-                            say("boot \(i): transport bench \(size): \(b.uplink.rawValue) / virtio-serial = \(formatFixed(s.seconds / v.seconds, digits: 2))x the rate")
-                        }
-                    }
-                    if lines.count != 4 || !lines.allSatisfy(\.delivered) {
-                        failures.append("boot \(i): the transport benchmark did not deliver every record (\(b.transportBench.isEmpty ? "no report" : b.transportBench.joined(separator: " | ")); console: \(b.console))")
-                    }
-                }
-                if let f = b.throttleFailure { failures.append("boot \(i): throttling: \(f)") }
-                if !b.throttles.isEmpty {
-                    say("boot \(i): throttled \(b.throttles.sorted { $0.key < $1.key }.map { "disk \($0.key) to \($0.value) IOPS" }.joined(separator: ", ")) from the reference's \(formatFixed(b.throttleReference ?? 0, digits: 0)) IOPS")
-                }
-                if b.timedOut { failures.append("boot \(i) timed out after \(Int(b.seconds)) s (console: \(b.console))") }
-                if b.sendStatus != 0 { failures.append("boot \(i): records were not all sent (send \(b.sendStatus.map(String.init) ?? "never ran"); console: \(b.console))") }
-            }
-            let sweep = try guestCounts()
-            for round in 0..<rounds {
-                for appliance in appliances {
-                    for devices in matrix.boots {
-                        for n in sweep {
-                            let first = index
-                            index += n
-                            let elapsed = Double(Clock.monotonicNs() - started) / 1e9
-                            guard elapsed + 30 < timeout else {
-                                failures.append("boot \(first)\(n > 1 ? "…\(first + n - 1)" : "") (\(devices.label), kernel \(appliance.kernel.version)) skipped: the --timeout of \(Int(timeout)) s is spent")
-                                continue
-                            }
-                            var o = options
-                            // Concurrent guests share the host's cores: each runs slower.
-                            o.bootTimeout = min(options.bootTimeout * Double(max(1, n)), timeout - elapsed)
-                            o.extraTags["lab.round"] = "\(round)"
-                            o.extraTags["lab.kernel"] = appliance.kernel.version
-                            if guests != nil { o.extraTags["lab.guests"] = "\(n)" }
-                            if n > 1 { say("\(n) concurrent guests (boots \(first)…\(first + n - 1)) with \(devices.label)") }
-                            let results = LockedResults(count: n)
-                            // Each guest's runner on its own thread; messages serialized.
-                            let runners = (0..<n).map { k -> UncheckedBox<LabRunner> in
-                                var ok = o
-                                if guests != nil { ok.extraTags["lab.guest"] = "\(k)" }
-                                let lock = results.lock
-                                return UncheckedBox(LabRunner(options: ok, appliance: appliance, store: runStore,
-                                                              log: { m in lock.lock(); say(m); lock.unlock() },
-                                                              progress: { m in lock.lock(); live.show(m); lock.unlock() }))
-                            }
-                            let (devs, accel, qv) = (devices, acceleration, qemuVersion)
-                            DispatchQueue.concurrentPerform(iterations: n) { k in
-                                results.set(k, Result { try runners[k].value.boot(index: first + k, devices: devs, accel: accel, qemuVersion: qv) })
-                            }
-                            for k in 0..<n {
-                                switch results.get(k) {
-                                case .success(let b): try check(b, devices, first + k, round, appliance, guests: n)
-                                case .failure(let e): failures.append("boot \(first + k) (one of \(n) concurrent guests): \(e)")
-                                case nil: failures.append("boot \(first + k): no result")
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            if native && !matrix.disks.isEmpty {
-                say("native baseline: the same workloads on this machine (a file under \(out)/lab)")
-                let dir = "\(out)/lab/native-\(runId)"
-                try AtomicFile.makeDirectories(dir)
-                defer { try? FileManager.default.removeItem(atPath: dir) }
-                var args = ["run", "--device", "blk", "--runs", "1", "--native", "--target", dir, "--size", "\(matrix.diskSizeMiB)m",
-                            "--profile", matrix.profile, "--out", out, "--store", store,
-                            "--tag", "lab.run=\(runId)", "--tag", "lab.disk=native", "--tag", "lab.matrix=\(matrix.name)"]
-                if let r = matrix.runtimeSeconds { args += ["--runtime", "\(r)"] }
-                if let r = matrix.repetitions { args += ["--repeat", "\(r)"] }
-                for (k, v) in options.extraTags { args += ["--tag", "\(k)=\(v)"] }
-                let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-                let o = try Subprocess.run(me, args, timeout: max(60, min(options.bootTimeout, timeout - Double(Clock.monotonicNs() - started) / 1e9)))
-                if o.status != 0 { failures.append("native baseline: vbench run exited \(o.status): \(o.stderr.split(separator: "\n").suffix(3).joined(separator: " | "))") }
-            }
+            outcome = try LabCampaign.run(request, appliances: appliances, store: runStore, log: say, progress: { live.show($0) })
+        } catch {
             live.clear()
-            // The transport check's synthetic record stays in the store, out of the table and records.json.
-            let records = try runStore.runs(RunQuery(tags: ["lab.run": runId])).compactMap { try runStore.record($0.runId) }.filter { $0.tags["lab.check"] == nil }
-            let table = LabTable.render(records)
-            print(table)
-            let summary = LabTable.summary(runId: runId, matrix: matrix, acceleration: why, qemu: qemuLine, appliances: appliances,
-                                           boots: boots, table: table, failures: failures)
-            // Everything of the run under results/lab/RUN: the summary and the records as JSON.
-            let folder = "\(out)/lab/\(runId)"
-            try AtomicFile.makeDirectories(folder)
-            try AtomicFile.write(Array(summary.utf8), to: "\(folder)/summary.md")
-            let json = try records.map { String(decoding: try $0.jsonData(pretty: false), as: UTF8.self) }
-            try AtomicFile.write(Array(("[\n" + json.joined(separator: ",\n") + "\n]\n").utf8), to: "\(folder)/records.json")
-            say("\(records.count) records in \(store) (tag lab.run=\(runId)) and \(folder)/records.json; summary in \(folder)/summary.md; took \(Int(Double(Clock.monotonicNs() - started) / 1e9)) s")
-            if !failures.isEmpty {
-                for f in failures { say("failed: \(f)") }
-                throw VBenchExit.benchmarkFailed
-            }
-        } catch let e as LabError {
-            live.clear()
-            throw fail(e.message, code: VBenchExit.error)
+            throw error
+        }
+        live.clear()
+        print(outcome.table)
+        for f in outcome.failures { say("failed: \(f)") }
+        if !outcome.failures.isEmpty {
+            throw VBenchFailure(.benchmarkFailed, "\(outcome.failures.count) of the lab run's checks failed (listed above); its records and summary are in \(outcome.folder)")
         }
     }
-}
-
-/// Results of concurrent boots, one slot per guest.
-final class LockedResults: @unchecked Sendable {
-    let lock = NSLock()
-    private var items: [Result<BootResult, any Error>?]
-    init(count: Int) { items = Array(repeating: nil, count: count) }
-    private let itemsLock = NSLock()
-    func set(_ i: Int, _ r: Result<BootResult, any Error>) { itemsLock.lock(); items[i] = r; itemsLock.unlock() }
-    func get(_ i: Int) -> Result<BootResult, any Error>? { itemsLock.lock(); defer { itemsLock.unlock() }; return items[i] }
-}
-
-/// A value handed to concurrent code that only this file's discipline keeps safe (each runner
-/// is used by one thread; their messages go through a lock).
-final class UncheckedBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
 }
 
 // Typed option values: ArgumentParser lists the choices and refuses others (exit 64).

@@ -46,7 +46,7 @@ extension VBench.Runs {
                 source = try RunStores.open(try StoreLocation(from), create: false)
                 destination = try RunStores.open(try StoreLocation(to), create: true)
             } catch {
-                throw fail("\(error)", code: VBenchExit.error)
+                throw VBenchFailure(.error, "\(error)")
             }
             defer { source.close(); destination.close() }
             var after: UUID?
@@ -57,7 +57,7 @@ extension VBench.Runs {
                 let page: [StoredRun]
                 do { page = try source.export(after: after, limit: batch) } catch {
                     live.clear()
-                    throw fail("reading \(source.location) after run \(after.map { $0.uuidString.lowercased() } ?? "(start)"): \(error); nothing after it was copied; run again to continue", code: VBenchExit.error)
+                    throw VBenchFailure(.error, "reading \(source.location) after run \(after.map { $0.uuidString.lowercased() } ?? "(start)"): \(error); nothing after it was copied; run again to continue")
                 }
                 if page.isEmpty { break }
                 do {
@@ -66,7 +66,7 @@ extension VBench.Runs {
                     already += outcomes.filter { $0 == .duplicate }.count
                 } catch {
                     live.clear()
-                    throw fail("writing \(destination.location): \(error); \(stored) runs were copied before this batch; run again to continue (copied runs are not copied twice)", code: VBenchExit.error)
+                    throw VBenchFailure(.error, "writing \(destination.location): \(error); \(stored) runs were copied before this batch; run again to continue (copied runs are not copied twice)")
                 }
                 let ids = page.map(\.record.runId)
                 let present = try destination.contains(ids)
@@ -78,7 +78,7 @@ extension VBench.Runs {
             live.clear()
             print("migrated \(read) runs from \(source.location) to \(destination.location): \(stored) stored, \(already) already there")
             guard missing.isEmpty else {
-                throw fail("\(missing.count) runs of the source are not in the destination after the copy (first: \(missing[0].uuidString.lowercased()))", code: VBenchExit.error)
+                throw VBenchFailure(.error, "\(missing.count) runs of the source are not in the destination after the copy (first: \(missing[0].uuidString.lowercased()))")
             }
             print("verified: all \(read) source runs are in the destination")
         }

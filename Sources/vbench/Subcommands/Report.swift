@@ -70,7 +70,7 @@ extension VBench {
             }
             let total = inputs.reduce(0) { $0 + $1.input.runs }
             guard total > 0 else {
-                throw fail("no runs match\(from.map { " in \($0)" } ?? ""); check the filters (vbench runs list takes the same ones)", code: VBenchExit.error)
+                throw VBenchFailure(.error, "no runs match\(from.map { " in \($0)" } ?? ""); check the filters (vbench runs list takes the same ones)")
             }
             var texts: [(String, String)] = []
             var jsonGroups: [String] = []
@@ -91,21 +91,21 @@ extension VBench {
                     enc.outputFormatting = [.prettyPrinted, .sortedKeys]
                     body = String(decoding: try enc.encode(report), as: UTF8.self)
                     if let value, let key = groupBy {
-                        jsonGroups.append(RunGrouping.json(key, value, field: "report", body))
+                        jsonGroups.append(GroupedOutput.json(key: key.rawValue, value: value, field: "report", body))
                     }
                     body += "\n"
                 default: body = ReportRender.text(report)
                 }
                 if let value, let key = groupBy, format == "text" || format == "markdown" {
-                    body = RunGrouping.heading(key, value, markdown: format == "markdown") + body + "\n"
+                    body = GroupedOutput.heading(key: key.rawValue, value: value, markdown: format == "markdown") + body + "\n"
                 }
                 texts.append((value ?? "", body))
             }
             let text: String
             if let key = groupBy {
                 switch format {
-                case "json": text = RunGrouping.jsonArray(jsonGroups)
-                case "csv": text = RunGrouping.csv(texts, key: key)
+                case "json": text = GroupedOutput.jsonArray(jsonGroups)
+                case "csv": text = GroupedOutput.csv(texts, key: key.rawValue)
                 default: text = texts.map(\.1).joined()
                 }
             } else {

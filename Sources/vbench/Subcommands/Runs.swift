@@ -2,6 +2,7 @@ import ArgumentParser
 import VBenchGuestCLI
 import FoundationEssentials
 import VBenchCore
+import VBenchReport
 import VBenchPostgres
 import VBenchStore
 import VBenchStoreAPI
@@ -33,17 +34,6 @@ struct StoreOptions: ParsableArguments {
             throw ValidationError("no results store at \(path); run `vbench run` first or pass --store PATH|postgres://…")
         }
         return try RunStores.open(location, create: false)
-    }
-}
-
-extension RunStore {
-    /// The runs `query` selects, newest first, read from the store's summary rows (no record's
-    /// JSON is decoded), each with the collector that received it as the in-memory label
-    /// `collector.host` (for grouping; the stored record is not changed). `latency` adds each
-    /// workload's merged latency histogram (for curves).
-    /// `metrics` limits the repetitions' metrics read to those named (nil: all).
-    func records(_ query: RunQuery, latency: Bool = false, metrics: [String]? = nil) throws -> [RunRecord] {
-        try summaryRecords(query, latency: latency, metrics: metrics)
     }
 }
 
@@ -96,12 +86,12 @@ extension VBench.Runs {
 
         func run() throws {
             let rows = try storeOptions.open().runs(try selection.query(limit: limit))
-            var table = TextTable(header: ["RUN", "STARTED", "FAMILY", "ROLE", "HYPERVISOR", "KERNEL", "DEVICE", "DRIVER", "CLASS", "HOST", "FROM"])
+            var table = ReportTable(title: "", header: ["RUN", "STARTED", "FAMILY", "ROLE", "HYPERVISOR", "KERNEL", "DEVICE", "DRIVER", "CLASS", "HOST", "FROM"])
             for r in rows {
-                table.rows.append([String(r.runId.uuidString.prefix(8)).lowercased(), r.startTime.formatted(.iso8601), r.family,
+                table.append([String(r.runId.uuidString.prefix(8)).lowercased(), r.startTime.formatted(.iso8601), r.family,
                                    r.role.rawValue, r.hypervisor, r.kernel, r.device, r.driver ?? "-", r.deviceClass, r.collectorHost, r.peer])
             }
-            print(rows.isEmpty ? "No runs match." : table.render())
+            print(rows.isEmpty ? "No runs match." : TableRenderer.text(table))
         }
     }
 

@@ -1,12 +1,11 @@
 import Foundation
 import VBenchCore
-import VBenchGuestCLI
-import VBenchLab
+import VBenchReport
 import VBenchSystem
 
 /// The lab's table: per workload and device model, IOPS, MB/s, p99, and the ratios to the
 /// native baseline and to virtio-blk.
-enum LabTable {
+public enum LabTable {
     struct Row {
         var model: String
         var kernel: String
@@ -20,7 +19,7 @@ enum LabTable {
     /// One row per workload, device model and (guest) kernel; records of several rounds are
     /// averaged and counted in N. Ratios are of mean IOPS, to the native row and to virtio-blk
     /// of the same kernel.
-    static func render(_ records: [RunRecord]) -> String {
+    public static func render(_ records: [RunRecord]) -> String {
         // A throttled boot's reference pass only sets the limits; the table shows the passes.
         let disks = renderDisks(records.filter { $0.family == "blk" && $0.tags["lab.phase"] != "reference" })
         let nics = renderNics(records.filter { $0.family == "net" })
@@ -34,7 +33,7 @@ enum LabTable {
 
     /// The NIC rows: per network workload, NIC model and kernel, the result (goodput, transactions
     /// or connections per second), p99, and the ratio to virtio-net of the same kernel.
-    static func renderNics(_ records: [RunRecord]) -> String? {
+    public static func renderNics(_ records: [RunRecord]) -> String? {
         struct NicRow {
             var model: String
             var kernel: String
@@ -75,7 +74,7 @@ enum LabTable {
         if showKernel { header.append("KERNEL") }
         header += ["IFACE", "DRIVER", "CLASS", "RESULT", "P99", "RETRANS", "×VIRTIO", "N"]
         let first = showKernel ? 6 : 5
-        var table = TextTable(header: header, rightAligned: Set(first..<(first + 5)))
+        var table = ReportTable(title: "", header: header, numeric: Set(first..<(first + 5)))
         let rank = ["virtio-net": 0, "vmxnet3": 1, "e1000e": 2, "e1000": 3, "rtl8139": 4]
         for (name, test) in workloads {
             let group = order.filter { $0.hasPrefix(name + "|") }.compactMap { rows[$0] }
@@ -84,22 +83,22 @@ enum LabTable {
                 let virtio = group.first { $0.model == "virtio-net" && $0.kernel == row.kernel }.flatMap { mean($0.values) }
                 let value = mean(row.values)
                 let result = value.map { test == .stream ? formatFixed($0 / 1e9, digits: 2) + " Gbit/s"
-                    : BlockTable.formatCount($0) + (test == .rr ? " trans/s" : " conn/s") } ?? "-"
+                    : ValueFormat.compactCount($0) + (test == .rr ? " trans/s" : " conn/s") } ?? "-"
                 let ratio = row.model == "virtio-net" ? "1.00"
                     : (virtio.flatMap { b in value.map { b > 0 ? formatFixed($0 / b, digits: 2) : "-" } } ?? "-")
                 var cells = [name, row.model]
                 if showKernel { cells.append(row.kernel) }
                 cells += [row.interface, row.driver, row.deviceClass, result,
-                          mean(row.p99).map { BlockTable.formatDuration(UInt64($0)) } ?? "-",
+                          mean(row.p99).map { ValueFormat.compactDuration(UInt64($0)) } ?? "-",
                           test == .stream ? (mean(row.retrans).map { formatFixed($0, digits: 0) } ?? "-") : "-",
                           ratio, "\(row.values.count)"]
-                table.rows.append(cells)
+                table.append(cells)
             }
         }
-        return table.render() + "\nNICs against vbench serve in the lab's network namespace (tap devices, no vhost-net): streams are goodput at the receiver, request/response transactions/s with round-trip p99; means of repetitions; ×VIRTIO is the ratio to virtio-net."
+        return TableRenderer.text(table) + "\nNICs against vbench serve in the lab's network namespace (tap devices, no vhost-net): streams are goodput at the receiver, request/response transactions/s with round-trip p99; means of repetitions; ×VIRTIO is the ratio to virtio-net."
     }
 
-    static func renderDisks(_ records: [RunRecord]) -> String? {
+    public static func renderDisks(_ records: [RunRecord]) -> String? {
         var rows: [String: Row] = [:]
         var order: [String] = []
         var workloadOrder: [String] = []
@@ -134,7 +133,7 @@ enum LabTable {
         if showKernel { header.append("KERNEL") }
         header += ["DRIVER", "CLASS", "IOPS", "MB/s", "P99", "×NATIVE", "×VIRTIO", "N"]
         let first = showKernel ? 5 : 4
-        var table = TextTable(header: header, rightAligned: Set(first..<(first + 6)))
+        var table = ReportTable(title: "", header: header, numeric: Set(first..<(first + 6)))
         func base(_ model: String) -> String { String(model.split(separator: "#").first?.split(separator: " ").first ?? "") }
         let rank = ["native": 0, "virtio-blk": 1, "virtio-scsi": 2, "nvme": 3, "ahci": 4, "pvscsi": 5, "ide": 6]
         for name in workloadOrder {
@@ -148,23 +147,23 @@ enum LabTable {
                     guard let b = base, b > 0, let v = mean(row.iops) else { return "-" }
                     return formatFixed(v / b, digits: 2)
                 }
-                let iops: String = mean(row.iops).map(BlockTable.formatCount) ?? "-"
+                let iops: String = mean(row.iops).map(ValueFormat.compactCount) ?? "-"
                 let bw: String = mean(row.bw).map { formatFixed($0 / 1e6, digits: 1) } ?? "-"
-                let p99: String = mean(row.p99).map { BlockTable.formatDuration(UInt64($0)) } ?? "-"
+                let p99: String = mean(row.p99).map { ValueFormat.compactDuration(UInt64($0)) } ?? "-"
                 let isNative = row.model == "native"
                 var cells: [String] = [name, row.model]
                 if showKernel { cells.append(isNative ? "(host)" : row.kernel) }
                 cells += [row.driver, row.deviceClass, iops, bw, p99, isNative ? "1.00" : ratio(native),
                           isNative ? "-" : (row.model == "virtio-blk" || row.model == "virtio-blk#0" ? "1.00" : ratio(virtio)),
                           "\(row.iops.count)"]
-                table.rows.append(cells)
+                table.append(cells)
             }
         }
         guard !table.rows.isEmpty else { return nil }
-        return table.render() + "\nIOPS and MB/s: mean of repetitions (and of N records when a matrix ran several rounds); P99: latency from submission to completion; ratios of mean IOPS."
+        return TableRenderer.text(table) + "\nIOPS and MB/s: mean of repetitions (and of N records when a matrix ran several rounds); P99: latency from submission to completion; ratios of mean IOPS."
     }
 
-    static func summary(runId: String, matrix: LabMatrix, acceleration: String, qemu: String, appliances: [Appliance],
+    public static func summary(runId: String, matrix: LabMatrix, acceleration: String, qemu: String, appliances: [Appliance],
                         boots: [BootResult], table: String, failures: [String]) -> String {
         var s = "# vbench lab run \(runId)\n\n"
         s += "- command: `\(CommandLine.arguments.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " "))`\n"
