@@ -153,7 +153,7 @@ let package = Package(
         ),
         .testTarget(name: "VBenchNetTests", dependencies: ["VBenchNet", "VBenchCore", "VBenchSystem"]),
         .testTarget(name: "VBenchMemoryTests", dependencies: ["VBenchMemory", "VBenchCore", "VBenchSystem", "VBenchProbe", "VBenchTestSupport"]),
-        .testTarget(name: "VBenchLabTests", dependencies: ["VBenchTestSupport", "VBenchLab", "VBenchSystem", "VBenchCore", "VBenchStore", "VBenchStoreAPI"]),
+        .testTarget(name: "VBenchLabTests", dependencies: ["VBenchTestSupport", "VBenchLab", "VBenchSystem", "VBenchCore", "VBenchStore", "VBenchStoreAPI", "VBenchGuestCLI", "VBenchWire"]),
         .testTarget(name: "VBenchBlockTests", dependencies: ["VBenchTestSupport", "VBenchBlock", "VBenchCore", "VBenchSystem", "VBenchProbe"]),
         .testTarget(name: "VBenchReportTests", dependencies: ["VBenchReport", "VBenchCore", "VBenchTestSupport"], exclude: ["Golden"]),
         .testTarget(

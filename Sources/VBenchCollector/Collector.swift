@@ -81,6 +81,9 @@ public final class Collector: Sendable {
         /// What tcp listeners demand of senders (TLS client certificates, tokens); nil: nothing,
         /// which only a loopback address may do.
         public var tcpSecurity: ListenerSecurity?
+        /// Where lab guests' events go (`vbench lab`): with it, event frames are handed over with
+        /// the peer's name and acknowledged; without it (a plain collector) they are refused.
+        public var onLabEvent: (@Sendable (LabEvent, String) -> Void)?
 
         public init(endpoints: [Endpoint], collectorHost: String, collectorKernel: String, vsockAllowed: Bool) {
             self.endpoints = endpoints
@@ -390,8 +393,16 @@ final class CollectorHandler: ChannelInboundHandler {
                         handler.reject(WireFailure(code: code, message: "\(error)"), context: context, close: code == "store-unavailable")
                     }
                 }
+        case .event(let event):
+            guard let deliver = config.onLabEvent else {
+                reject(WireFailure(code: "not-allowed", message: "this collector takes records, not lab events (only vbench lab's collector does)"),
+                       context: context, close: false)
+                return
+            }
+            deliver(event, peer)
+            send(.ack(Ack(runId: event.id, status: .stored)), context: context)
         case .ack, .error:
-            reject(WireFailure(code: "protocol", message: "a collector accepts hello and record messages only"), context: context, close: true)
+            reject(WireFailure(code: "protocol", message: "a collector accepts hello, record and event messages only"), context: context, close: true)
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import VBenchCore
 import VBenchStoreAPI
 import VBenchSystem
@@ -104,8 +105,8 @@ public enum LabCampaign {
             }
             log("boot \(i) (kernel \(appliance.kernel.version), round \(round)\(guests > 1 ? ", one of \(guests) concurrent guests" : "")): \(formatFixed(b.seconds, digits: 1)) s, \(b.recordsStored) records (\(b.bytesStored) bytes) collected over \(b.uplink.rawValue); \(statuses.joined(separator: ", "))")
             if matrix.vsockLoopback {
-                log("boot \(i): AF_VSOCK inside the guest (vsock_loopback): \(b.vsockReport ?? "no report")")
-                if b.vsockReport?.hasPrefix("vsock send exit 0") != true { failures.append("boot \(i): the vsock loopback check failed (\(b.vsockReport ?? "no report"); console: \(b.console))") }
+                log("boot \(i): AF_VSOCK inside the guest (vsock_loopback): \(b.vsock?.text ?? "no report")")
+                if b.vsock?.exitStatus != 0 { failures.append("boot \(i): the vsock loopback check failed (\(b.vsock?.text ?? "no report"); console: \(b.console))") }
             }
             for (slot, d) in devices.disks.enumerated() where b.slotStatus[slot] != 0 { failures.append("\(d.rawValue) (disk \(slot)): \(b.slotStatus[slot].map { "vbench run exited \($0)" } ?? "no result") (console: \(b.console))") }
             if !devices.nics.isEmpty {
@@ -117,10 +118,10 @@ public enum LabCampaign {
                 }
             }
             if matrix.transportCheckMiB > 0 {
-                log("boot \(i): a \(matrix.transportCheckMiB) MiB record over \(b.uplink.rawValue): \(b.transportCheck ?? "no report")")
+                log("boot \(i): a \(matrix.transportCheckMiB) MiB record over \(b.uplink.rawValue): transport check \(b.transportCheck?.text ?? "no report")")
                 let checks = try runStore.runs(RunQuery(tags: ["lab.run": runId, "lab.boot": "\(i)", "lab.check": "transport"])).compactMap { try runStore.record($0.runId) }
-                if b.transportCheck?.hasPrefix("transport check exit 0") != true {
-                    failures.append("boot \(i): the \(matrix.transportCheckMiB) MiB record did not arrive (\(b.transportCheck ?? "no report"); console: \(b.console))")
+                if b.transportCheck?.exitStatus != 0 {
+                    failures.append("boot \(i): the \(matrix.transportCheckMiB) MiB record did not arrive (\(b.transportCheck?.text ?? "no report"); console: \(b.console))")
                 } else if checks.count != 1 || !LabRunner.transportCheckIntact(checks[0]) {
                     failures.append("boot \(i): the \(matrix.transportCheckMiB) MiB record is not in the store whole (\(checks.count) stored)")
                 } else {
@@ -128,7 +129,7 @@ public enum LabCampaign {
                 }
             }
             if matrix.transportBenchmark != nil {
-                let lines = b.transportBench.compactMap(TransportBenchLine.init)
+                let lines = b.transportBench
                 for l in lines.sorted(by: { ($0.size, $0.transport) > ($1.size, $1.transport) }) {
                     log("boot \(i): transport bench \(l.transport) \(l.size): \(l.records) records, \(l.bytes) bytes in \(formatFixed(l.seconds, digits: 2)) s: \(formatFixed(l.recordsPerSecond, digits: 1)) records/s, \(formatFixed(l.megabytesPerSecond, digits: 2)) MB/s (\(l.sendReport))")
                 }
@@ -139,7 +140,7 @@ public enum LabCampaign {
                     }
                 }
                 if lines.count != 4 || !lines.allSatisfy(\.delivered) {
-                    failures.append("boot \(i): the transport benchmark did not deliver every record (\(b.transportBench.isEmpty ? "no report" : b.transportBench.joined(separator: " | ")); console: \(b.console))")
+                    failures.append("boot \(i): the transport benchmark did not deliver every record (\(b.transportBench.isEmpty ? "no report" : b.transportBench.map { "\($0.transport) \($0.size) exit \($0.exitStatus): \($0.sendReport)" }.joined(separator: " | ")); console: \(b.console))")
                 }
             }
             if let f = b.throttleFailure { failures.append("boot \(i): throttling: \(f)") }
@@ -173,13 +174,13 @@ public enum LabCampaign {
                         let runners = (0..<n).map { k -> UncheckedBox<LabRunner> in
                             var ok = o
                             if request.guestCounts != nil { ok.extraTags["lab.guest"] = "\(k)" }
-                            let lock = results.lock
                             return UncheckedBox(LabRunner(options: ok, appliance: appliance, store: runStore,
-                                                          log: { m in lock.lock(); log(m); lock.unlock() },
-                                                          progress: { m in lock.lock(); progress(m); lock.unlock() }))
+                                                          log: { m in results.serialized { log(m) } },
+                                                          progress: { m in results.serialized { progress(m) } }))
                         }
                         let (devs, accel, qv) = (devices, acceleration, qemuVersion)
-                        DispatchQueue.concurrentPerform(iterations: n) { k in
+                        // One thread per guest (at most 16), each boot bounded by its own timeout.
+                        try ThreadGroup.run(count: n) { k in
                             results.set(k, Result { try runners[k].value.boot(index: first + k, devices: devs, accel: accel, qemuVersion: qv) })
                         }
                         for k in 0..<n {
@@ -217,19 +218,30 @@ public enum LabCampaign {
         try AtomicFile.write(Array(summary.utf8), to: "\(folder)/summary.md")
         let json = try records.map { String(decoding: try $0.jsonData(pretty: false), as: UTF8.self) }
         try AtomicFile.write(Array(("[\n" + json.joined(separator: ",\n") + "\n]\n").utf8), to: "\(folder)/records.json")
-        log("\(records.count) records in \(request.store) (tag lab.run=\(runId)) and \(folder)/records.json; summary in \(folder)/summary.md; took \(Int(Double(Clock.monotonicNs() - started) / 1e9)) s")
+        // What each boot's guest reported, as values (events.json): tests and tools read these.
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        try AtomicFile.write(Array(try encoder.encode(boots.map { BootEvents(boot: $0.index, events: $0.events) })), to: "\(folder)/events.json")
+        log("\(records.count) records in \(request.store) (tag lab.run=\(runId)) and \(folder)/records.json; events in \(folder)/events.json; summary in \(folder)/summary.md; took \(Int(Double(Clock.monotonicNs() - started) / 1e9)) s")
         return Outcome(runId: runId, records: records, table: table, folder: folder, failures: failures)
     }
 }
 
-/// Results of concurrent boots, one slot per guest.
-final class LockedResults: @unchecked Sendable {
-    let lock = NSLock()
-    private var items: [Result<BootResult, any Error>?]
-    init(count: Int) { items = Array(repeating: nil, count: count) }
-    private let itemsLock = NSLock()
-    func set(_ i: Int, _ r: Result<BootResult, any Error>) { itemsLock.lock(); items[i] = r; itemsLock.unlock() }
-    func get(_ i: Int) -> Result<BootResult, any Error>? { itemsLock.lock(); defer { itemsLock.unlock() }; return items[i] }
+/// One boot's events, as `events.json` keeps them.
+public struct BootEvents: Codable, Sendable, Equatable {
+    public var boot: Int
+    public var events: [LabEvent]
+}
+
+/// Results of concurrent boots, one slot per guest; `lock` serializes their messages.
+final class LockedResults: Sendable {
+    private let lock = Mutex(())
+    private let items: Mutex<[Result<BootResult, any Error>?]>
+    init(count: Int) { items = Mutex(Array(repeating: nil, count: count)) }
+    func set(_ i: Int, _ r: Result<BootResult, any Error>) { items.withLock { $0[i] = r } }
+    func get(_ i: Int) -> Result<BootResult, any Error>? { items.withLock { $0[i] } }
+    /// Runs `body` while no other guest's message is being written.
+    func serialized(_ body: () -> Void) { lock.withLock { _ in body() } }
 }
 
 /// A value handed to concurrent code that only this file's discipline keeps safe (each runner

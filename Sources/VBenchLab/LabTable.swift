@@ -174,7 +174,7 @@ public enum LabTable {
         s += "- host: \(hostName()), kernel \(Signals.kernelRelease())\n\n"
         for b in boots {
             s += "Boot \(b.index) (\(formatFixed(b.seconds, digits: 1)) s, \(b.recordsStored) records, \(b.bytesStored) bytes over \(b.uplink.rawValue)"
-            if let v = b.vsockReport { s += "; AF_VSOCK in the guest: \(v)" }
+            if let v = b.vsock { s += "; AF_VSOCK in the guest: \(v.text)" }
             if !b.throttles.isEmpty { s += "; throttled \(b.throttles.sorted { $0.key < $1.key }.map { "disk \($0.key) to \($0.value) IOPS" }.joined(separator: ", ")) from disk reference \(formatFixed(b.throttleReference ?? 0, digits: 0)) IOPS" }
             if let f = b.throttleFailure { s += "; throttling failed: \(f)" }
             if !b.nics.isEmpty { s += "; NICs \(b.nics.map { "\($0.rawValue) as \(b.nicInterfaces[$0] ?? "missing")" }.joined(separator: ", ")), peer: \(b.serveReport ?? "no report")" }

@@ -97,12 +97,12 @@ extension LabRunner {
                                        stdoutPath: "\(bootDir)/qemu.out", stderrPath: "\(bootDir)/qemu.err",
                                        killWhen: last ? nil : {
                                            let text = (try? String(contentsOfFile: console, encoding: .utf8)) ?? ""
-                                           return ConsoleMarkers(console: text).lines.filter { $0.hasPrefix("spooled ") }.count >= killAfter
+                                           return ConsoleLines.markers(text).filter { $0.hasPrefix("spooled ") }.count >= killAfter
                                        })
             collector.stop()
             result.duplicates += collector.stats.duplicates
             result.consoles.append(console)
-            let lines = ConsoleMarkers(console: (try? String(contentsOfFile: console, encoding: .utf8)) ?? "").lines
+            let lines = ConsoleLines.markers((try? String(contentsOfFile: console, encoding: .utf8)) ?? "")
             if let failure = lines.first(where: { $0.hasPrefix("spool disk ") }) {
                 throw LabError("crash boot \(boot): \(failure) (console: \(console))")
             }

@@ -123,6 +123,38 @@ public struct ChildProcess: Sendable {
         return signal == 0 ? .exited((status >> 8) & 0xff) : .signalled(signal)
     }
 
+    /// Sends `signal` to the child (`kill`).
+    public func signal(_ signal: Int32) {
+        _ = kill(pid, signal)
+    }
+
+    /// Asks the child to stop (SIGTERM).
+    public func terminate() { signal(SIGTERM) }
+
+    /// Waits at most `seconds` for the child to end: its ending, or nil while it still runs.
+    public func wait(seconds: Double) throws(SystemError) -> Ending? {
+        let deadline = Clock.monotonicNs() + UInt64(max(0, seconds) * 1e9)
+        while true {
+            if let ending = try poll() { return ending }
+            if Clock.monotonicNs() >= deadline { return nil }
+            usleep(20_000)
+        }
+    }
+
+    /// Runs `path` to its end, at most `seconds`: then SIGTERM, and SIGKILL 5 s later. The
+    /// ending, and whether the bound ended it (its status then 124, as `timeout` reports).
+    public static func run(_ path: String, _ arguments: [String], stdin: Stream = .null, stdout: Stream, stderr: Stream,
+                           seconds: Double) throws(SystemError) -> (ending: Ending, timedOut: Bool) {
+        let child = try spawn(path, arguments, stdin: stdin, stdout: stdout, stderr: stderr)
+        if let ending = try child.wait(seconds: seconds) { return (ending, false) }
+        child.signal(SIGTERM)
+        if try child.wait(seconds: 5) == nil {
+            child.signal(SIGKILL)
+            _ = try child.wait()
+        }
+        return (.exited(124), true)
+    }
+
     /// The path of the running executable (`/proc/self/exe`), to start another copy of it.
     public static func currentExecutable() -> String? {
         var buffer = [CChar](repeating: 0, count: 4096)

@@ -33,6 +33,8 @@ public struct Uplink: Sendable {
     public struct Outcome: Sendable {
         public var acks: [UUID: Ack.Status]
         public var refusals: [String]
+        /// Why the connection ended before every ack came (a refusal, a timeout), if it did.
+        public var failure: String? = nil
     }
 
     /// Sends `records` over one connection; returns the ack of each record the collector
@@ -46,11 +48,13 @@ public struct Uplink: Sendable {
     /// `send`, saying also which records were not sent and why: a record larger than the frame
     /// limit in the collector's hello is not written (the collector would close the connection
     /// on it, and the sender would see only a broken pipe).
-    public func deliver(_ records: [RunRecord], on shared: (any EventLoopGroup)? = nil) throws -> Outcome {
+    /// `events` (a lab guest's) go after the records on the same connection; each is
+    /// acknowledged by its id like a record.
+    public func deliver(_ records: [RunRecord], events: [LabEvent] = [], on shared: (any EventLoopGroup)? = nil) throws -> Outcome {
         let own = shared == nil ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
         defer { try? own?.syncShutdownGracefully() }
-        guard let group = shared ?? own, !records.isEmpty else { return Outcome(acks: [:], refusals: []) }
-        let expected = Set(records.map(\.runId))
+        guard let group = shared ?? own, !records.isEmpty || !events.isEmpty else { return Outcome(acks: [:], refusals: []) }
+        let expected = Set(records.map(\.runId) + events.map(\.id))
         let done = group.next().makePromise(of: [UUID: Ack.Status].self)
         let greeted = group.next().makePromise(of: Hello.self)
         let collector = AckCollector(expected: expected, promise: done, hello: greeted)
@@ -130,6 +134,9 @@ public struct Uplink: Sendable {
                 }
                 try channel.writeAndFlush(frame).wait()
             }
+            for e in events {
+                try channel.writeAndFlush(try WireMessage.event(e).frame(allocator: channel.allocator)).wait()
+            }
         } catch let failure as UplinkError {
             throw UplinkError(endpoint: endpoint.description, reason: failure.reason)
         } catch {
@@ -146,7 +153,7 @@ public struct Uplink: Sendable {
             return Outcome(acks: try done.futureResult.wait(), refusals: refusals)
         } catch {
             // Whatever was acknowledged before the failure is safe; the caller spools the rest.
-            return Outcome(acks: collector.acked, refusals: refusals)
+            return Outcome(acks: collector.acked, refusals: refusals, failure: (error as? UplinkError)?.reason ?? "\(error)")
         }
     }
 }

@@ -10,6 +10,9 @@ public enum FrameType: UInt16, Sendable, CaseIterable {
     case ack = 3
     /// Something went wrong; the message says what.
     case error = 4
+    /// A lab guest's event (`LabEvent`): what a step of its job did. A collector that runs no
+    /// lab refuses it; the lab's acknowledges it like a record, by the event's id.
+    case event = 5
 }
 
 /// One frame of wire protocol v1 (docs/wire-protocol.md): a 16-byte little-endian header —

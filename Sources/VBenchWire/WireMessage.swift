@@ -70,6 +70,7 @@ public enum WireMessage: Sendable, Equatable {
     case record(RunRecord)
     case ack(Ack)
     case error(WireFailure)
+    case event(LabEvent)
 
     /// The frame that carries this message; a record is written in `recordSchemaVersion`.
     public func frame(allocator: ByteBufferAllocator = ByteBufferAllocator(),
@@ -81,6 +82,7 @@ public enum WireMessage: Sendable, Equatable {
         case .record(let r): (.record, try r.jsonData(pretty: false, schemaVersion: recordSchemaVersion))
         case .ack(let a): (.ack, try encoder.encode(a))
         case .error(let e): (.error, try encoder.encode(e))
+        case .event(let e): (.event, try encoder.encode(e))
         }
         return WireFrame(type: type, payload: allocator.buffer(bytes: data))
     }
@@ -94,6 +96,7 @@ public enum WireMessage: Sendable, Equatable {
             case .hello: self = .hello(try decoder.decode(Hello.self, from: data))
             case .ack: self = .ack(try decoder.decode(Ack.self, from: data))
             case .error: self = .error(try decoder.decode(WireFailure.self, from: data))
+            case .event: self = .event(try decoder.decode(LabEvent.self, from: data))
             case .record:
                 do { self = .record(try RunRecord.decode(data)) } catch {
                     switch error {

@@ -9,14 +9,14 @@ import VBenchSystem
 struct VBenchGuest: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vbench",
-        abstract: "Measure a guest's disks, NICs and memory (the guest binary: probe, run, send, serve).",
+        abstract: "Measure a guest's disks, NICs and memory (the guest binary: probe, run, send, serve, lab agent).",
         discussion: """
             The full vbench (collect, report, compare, capacity, lab, a results store, TLS) runs on
             the host; this binary keeps records as files under --out and sends them to its collector.
             Exit codes: 0 ok, 1 error, 3 a benchmark failed, 64 usage.
             """,
         version: VBenchVersion.current,
-        subcommands: [RunCommand.self, ServeCommand.self, SendCommand.self, ProbeCommand.self]
+        subcommands: [RunCommand.self, ServeCommand.self, SendCommand.self, ProbeCommand.self, GuestLabCommand.self]
     )
 
     /// Starts from a clean signal mask, then runs the command as ArgumentParser's main does.

@@ -38,13 +38,15 @@ struct Running {
 }
 
 func startCollector(_ dir: ScratchFolder, endpoints: [Endpoint]? = nil, maxPayload: Int = WireFrame.defaultMaxPayloadBytes,
-                    idle: Duration = .seconds(60), frame: Duration = .seconds(30)) throws -> Running {
+                    idle: Duration = .seconds(60), frame: Duration = .seconds(30),
+                    onLabEvent: (@Sendable (LabEvent, String) -> Void)? = nil) throws -> Running {
     let store = try SQLiteRunStore(path: dir.path + "/vbench.sqlite")
     var config = Collector.Configuration(endpoints: endpoints ?? [.unix(path: dir.path + "/c.sock"), .tcp(host: "127.0.0.1", port: 0)],
                                         collectorHost: "host", collectorKernel: "6.18", vsockAllowed: false)
     config.maxPayloadBytes = maxPayload
     config.idleTimeout = idle
     config.frameTimeout = frame
+    config.onLabEvent = onLabEvent
     let collector = Collector(configuration: config, store: store)
     let bound = try collector.start().map { try Endpoint($0) }
     return Running(collector: collector, store: store, endpoints: bound)
@@ -383,4 +385,39 @@ func rawExchange(host: String, port: Int, send bytes: [UInt8], waitSeconds: Int 
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     return String(decoding: data, as: UTF8.self)
+}
+
+@Suite struct LabEventWireTests {
+    /// A lab guest's events go over the uplink after its records and reach the lab's handler
+    /// as values, each acknowledged by its id; a plain collector refuses them and the sender
+    /// hears why.
+    @Test func eventsReachTheLabAndAPlainCollectorRefusesThem() throws {
+        let dir = try ScratchFolder(under: "/tmp")
+        final class Seen: @unchecked Sendable {
+            let lock = NSLock()
+            var events: [(LabEvent, String)] = []
+        }
+        let seen = Seen()
+        let lab = try startCollector(dir, endpoints: [.unix(path: dir.path + "/lab.sock")]) { e, peer in
+            seen.lock.lock(); seen.events.append((e, peer)); seen.lock.unlock()
+        }
+        defer { lab.collector.stop() }
+        let record = sampleRecord()
+        let events = [LabEvent(uptimeSeconds: 12.5, kind: .diskRun(slot: 1, model: "ide", device: "/dev/sda", exitStatus: 3)),
+                      LabEvent(uptimeSeconds: 13, kind: .throttles(iops: [1: 22500, 2: 17500]))]
+        let outcome = try Uplink(endpoint: lab.endpoints[0], timeout: .seconds(30)).deliver([record], events: events)
+        #expect(outcome.acks == [record.runId: .stored, events[0].id: .stored, events[1].id: .stored])
+        seen.lock.lock()
+        let got = seen.events
+        seen.lock.unlock()
+        #expect(got.map(\.0) == events && got.allSatisfy { !$0.1.isEmpty })
+        #expect(try lab.store.record(record.runId) != nil, "the record beside the events is stored as ever")
+
+        let plainDir = try ScratchFolder(under: "/tmp")
+        let plain = try startCollector(plainDir, endpoints: [.unix(path: plainDir.path + "/c.sock")])
+        defer { plain.collector.stop() }
+        let refused = try Uplink(endpoint: plain.endpoints[0], timeout: .seconds(30)).deliver([], events: [events[0]])
+        #expect(refused.acks.isEmpty)
+        #expect(refused.failure?.contains("not-allowed") == true && refused.failure?.contains("lab events") == true, "\(refused.failure ?? "no failure")")
+    }
 }

@@ -3,6 +3,8 @@ import Testing
 import VBenchCore
 import VBenchSystem
 import VBenchTestSupport
+import VBenchGuestCLI
+import VBenchWire
 @testable import VBenchLab
 
 @Suite struct DeviceArgumentTests {
@@ -101,17 +103,18 @@ import VBenchTestSupport
         #expect(bigSize <= limit && bigSize > limit * 99 / 100, "\(bigSize) bytes")
     }
 
-    /// The guest's benchmark lines, as its job script prints them, and what is not one.
-    @Test func transportBenchLinesAreParsed() throws {
-        let l = try #require(TransportBenchLine("transport bench vhost-user-vsock small exit 0: 100 records 1638400 bytes from 20.51 to 24.51 s: stored 100, already stored 0, still spooled 0"))
+    /// The guest's benchmark sends, as its agent reports them.
+    @Test func transportBenchEventsGiveRatesAndDelivery() throws {
+        let events = LabEvents([
+            LabEvent(uptimeSeconds: 24.5, kind: .transportBench(transport: "vhost-user-vsock", size: "small", exitStatus: 0, records: 100, bytes: 1_638_400,
+                                                               seconds: 4, report: "stored 100, already stored 0, still spooled 0")),
+            LabEvent(uptimeSeconds: 90, kind: .transportBench(transport: "virtio-serial", size: "large", exitStatus: 1, records: 4, bytes: 16_777_216,
+                                                             seconds: 60, report: "stored 1, already stored 0, still spooled 3")),
+        ])
+        let l = try #require(events.transportBench.first)
         #expect(l.transport == "vhost-user-vsock" && l.size == "small" && l.exitStatus == 0 && l.records == 100 && l.bytes == 1_638_400)
-        #expect(abs(l.seconds - 4) < 1e-9 && abs(l.recordsPerSecond - 25) < 1e-9 && abs(l.megabytesPerSecond - 0.4096) < 1e-9 && l.delivered)
-        let failed = try #require(TransportBenchLine("transport bench virtio-serial large exit 75: 4 records 16777216 bytes from 30.00 to 90.00 s: stored 1, already stored 0, still spooled 3"))
-        #expect(!failed.delivered && failed.exitStatus == 75)
-        #expect(TransportBenchLine("transport bench virtio-serial large exit 0: 4 records 16 bytes from 9.0 to 8.0 s: x") == nil)
-        #expect(TransportBenchLine("transport check exit 0: stored 1") == nil)
-        let markers = ConsoleMarkers(console: "VBENCH-LAB: transport bench a small exit 0: 1 records 2 bytes from 1.00 to 2.00 s: ok at 3.00 s\n")
-        #expect(markers.transportBench.count == 1)
+        #expect(abs(l.recordsPerSecond - 25) < 1e-9 && abs(l.megabytesPerSecond - 0.4096) < 1e-9 && l.delivered)
+        #expect(events.transportBench.count == 2 && !events.transportBench[1].delivered)
     }
 
     @Test func moduleNamesDropPathsAndCompression() {
@@ -151,48 +154,48 @@ import VBenchTestSupport
     }
 }
 
-@Suite struct ConsoleMarkerTests {
-    /// Lines as a real TCG boot printed them on ttyS0 (CR LF line ends, kernel messages between).
-    @Test func markersOfARealBootAreRead() {
-        let console = [
-            "[    3.120000] virtio_blk virtio1: [vda] 131072 512-byte logical blocks",
-            "VBENCH-LAB: ready at 5.48 s",
-            "VBENCH-LAB: run virtio-blk on /dev/vda at 5.50 s",
-            "VBENCH-LAB: run virtio-blk exit 0 at 15.53 s",
-            "VBENCH-LAB: run ide exit 3 at 24.97 s",
-            "VBENCH-LAB: run nvme exit 127 (no disk with serial vbd2nvme) at 25.00 s",
-            "VBENCH-LAB: vsock send exit 0; collector stopped: 1 connections, 2 stored (319465 bytes), 0 duplicates, 0 rejected at 28.74 s",
-            "VBENCH-LAB: send exit 0 at 31.03 s",
-        ].joined(separator: "\r\n") + "\r\n"
-        let m = ConsoleMarkers(console: console)
-        #expect(m.runStatus == [.virtioBlk: 0, .ide: 3, .nvme: 127])
-        #expect(m.sendStatus == 0)
-        #expect(m.vsockReport == "vsock send exit 0; collector stopped: 1 connections, 2 stored (319465 bytes), 0 duplicates, 0 rejected")
-        #expect(m.lines.first == "ready" && m.lines.count == 7)
-        #expect(ConsoleMarkers(console: "no markers\n").runStatus.isEmpty)
+@Suite struct LabEventsTests {
+    /// What a boot's agent reports, and what the lab reads of it: values, not console text.
+    @Test func eventsOfABootGiveEachSlotNICAndStep() throws {
+        let kinds: [LabEvent.Kind] = [
+            .diskRun(slot: 0, model: "virtio-blk", device: "/dev/vda", exitStatus: 0),
+            .send(after: "virtio-blk", exitStatus: 0, report: "stored 1, already stored 0, still spooled 0"),
+            .diskRun(slot: 1, model: "ide", device: "/dev/sda", exitStatus: 3),
+            .diskRun(slot: 2, model: "nvme", device: nil, exitStatus: 127),
+            // Passes: a slot keeps its first failure.
+            .diskRun(slot: 1, model: "ide", device: "/dev/sda", exitStatus: 0),
+            .nic(model: "virtio-net", interface: "eth0", driver: "virtio_net"),
+            .nic(model: "e1000", interface: "eth1", driver: "e1000"),
+            .nic(model: "vmxnet3", interface: nil, driver: nil),
+            .netRun(exitStatus: 0),
+            .vsockLoopback(exitStatus: 0, report: "stored 2; collector stopped: 1 connections"),
+            .transportCheck(exitStatus: 0, report: "stored 1, already stored 0, still spooled 0"),
+            .done(sendStatus: 0),
+        ]
+        // Through the wire's JSON and back, as the collector hands them to the lab.
+        let events = try kinds.map { kind -> LabEvent in
+            let e = LabEvent(uptimeSeconds: 5, kind: kind)
+            guard case .event(let back) = try WireMessage(frame: try WireMessage.event(e).frame()) else { throw LabError("not an event") }
+            #expect(back == e)
+            return back
+        }
+        let r = LabEvents(events)
+        #expect(r.slotStatus == [0: 0, 1: 3, 2: 127])
+        #expect(r.nicInterfaces == [.virtioNet: "eth0", .e1000: "eth1"])
+        #expect(r.netStatus == 0 && r.sendStatus == 0)
+        #expect(r.vsock == LabEvents.Outcome(exitStatus: 0, report: "stored 2; collector stopped: 1 connections"))
+        #expect(r.transportCheck?.exitStatus == 0)
+        #expect(LabEvents([]).sendStatus == nil, "a job that never ended has no send status")
     }
 
-    @Test func networkMarkersNameEachNICAndTheRunStatus() {
-        let console = [
-            "VBENCH-LAB: nic virtio-net eth0 virtio_net at 6.01 s",
-            "VBENCH-LAB: nic e1000 eth1 e1000 at 6.02 s",
-            "VBENCH-LAB: nic vmxnet3 missing (no interface with MAC 52:54:00:77:03:02) at 6.03 s",
-            "VBENCH-LAB: run net on eth0:1:10.77.1.1 eth1:2:10.77.2.1 at 7.00 s",
-            "VBENCH-LAB: run net exit 0 at 60.00 s",
-            "VBENCH-LAB: send net exit 0 at 61.00 s",
-            "VBENCH-LAB: send exit 0 at 61.10 s",
-        ].joined(separator: "\r\n")
-        let m = ConsoleMarkers(console: console)
-        #expect(m.nicInterfaces == [.virtioNet: "eth0", .e1000: "eth1"])
-        // Identical models on several disks: each slot keeps its own first failure.
-        let slots = ConsoleMarkers(console: ["VBENCH-LAB: run virtio-blk exit 0 slot 0 at 1 s", "VBENCH-LAB: run virtio-blk exit 3 slot 1 at 2 s",
-                                             "VBENCH-LAB: run virtio-blk exit 0 slot 1 at 3 s", "VBENCH-LAB: run virtio-blk exit 0 slot 0 at 4 s"].joined(separator: "\n"))
-        #expect(slots.slotStatus == [0: 0, 1: 3] && slots.runStatus == [.virtioBlk: 3])
-        #expect(m.netStatus == 0 && m.sendStatus == 0 && m.runStatus.isEmpty)
+    /// The console keeps lines for people (and the crash test's trigger).
+    @Test func consoleLinesDropPrefixAndUptime() {
+        let console = ["[    3.12] virtio_blk virtio1: [vda]", "VBENCH-LAB: ready at 5.48 s", "VBENCH-LAB: spooled a at 6.00 s"].joined(separator: "\r\n")
+        #expect(ConsoleLines.markers(console) == ["ready", "spooled a"])
     }
 }
 
-@Suite struct JobScriptTests {
+@Suite struct LabJobTests {
     static func runner(_ matrix: LabMatrix) -> LabRunner {
         let appliance = Appliance(kernel: GuestKernel(version: "6.1.0-56-amd64", root: "/nonexistent"), initrd: "/nonexistent",
                                   hash: "0", bytes: 0, moduleCount: 0)
@@ -228,41 +231,66 @@ import VBenchTestSupport
         #expect(control.contains("cp /job/crash/a.json /spooldisk/spool/a.json") && !control.contains("unix:/nonexistent.sock"))
     }
 
-    @Test func jobMeasuresEveryDiskBySerialAndSendsAfterEach() {
+    @Test func jobMeasuresEveryDiskBySerialAndSendsAfterEach() throws {
         var m = LabMatrix(name: "t", disks: [.virtioBlk, .ide], runtimeSeconds: 0.5, repetitions: 3, vsockLoopback: true)
         let r = Self.runner(m)
-        let job = r.jobScript(disks: m.disks, tags: ["lab.run": "t", "qemu.accel": "tcg"], commandLine: ["-accel", "tcg", "-append", "a b 'c'"])
-        #expect(job.contains("if dev=$(disk vbd0virtioblk); then") && job.contains("if dev=$(disk vbd1ide); then"))
-        #expect(job.contains("'--runtime' '0.5' '--repeat' '3'") && job.contains("'--tag' 'lab.disk=ide'"))
-        // The command line survives the guest shell's quoting.
-        #expect(job.contains(#"'qemu.cmdline=qemu-system-x86_64 -accel tcg -append a b '\''c'\'''"#))
-        #expect(job.components(separatedBy: "\n    send\n").count == 3, "a send after each disk")
-        #expect(job.contains("/vbench send --to serial:/dev/virtio-ports/org.vbench.0"))
-        #expect(job.contains("vsock://any:5000") && job.contains("--to vsock://1:5000"))
+        let job = r.labJob(disks: m.disks, tags: ["lab.run": "t", "qemu.accel": "tcg"], commandLine: ["-accel", "tcg", "-append", "a b 'c'"])
+        #expect(job.disks == [
+            LabJob.Disk(slot: 0, model: "virtio-blk", serial: "vbd0virtioblk", tags: ["lab.disk": "virtio-blk", "lab.slot": "0"]),
+            LabJob.Disk(slot: 1, model: "ide", serial: "vbd1ide", tags: ["lab.disk": "ide", "lab.slot": "1"]),
+        ])
+        #expect(job.steps == [LabJob.Step(slot: 0), LabJob.Step(slot: 1)])
+        // The command line is a value: no shell quoting to survive.
+        #expect(job.tags["qemu.cmdline"] == "qemu-system-x86_64 -accel tcg -append a b 'c'" && job.tags["qemu.accel"] == "tcg")
+        #expect(job.sendTo == "serial:/dev/virtio-ports/org.vbench.0" && job.vsockLoopback && job.network == nil && job.controlPort == nil)
         // Each guest run is bounded: 4 workloads x 3 repetitions x (0.5 + 0.5 ramp) s x 2 + 60.
-        #expect(m.guestRunBound() == 84 && job.contains("timeout 84 /vbench run"))
-        let vsockJob = r.jobScript(disks: m.disks, tags: [:], commandLine: [], sendTo: "vsock://2:40000")
-        #expect(vsockJob.contains("/vbench send --to vsock://2:40000"))
-        // A guest binary (no collect) says so instead of failing the loopback check.
-        #expect(job.contains("/vbench collect --help >/dev/null 2>&1") && job.contains("this vbench has no collect"))
+        #expect(m.guestRunBound() == 84 && job.block == LabJob.BlockPlan(profile: m.profile, runtimeSeconds: 0.5, repetitions: 3, boundSeconds: 84))
+        #expect(r.labJob(disks: m.disks, tags: [:], commandLine: [], sendTo: "vsock://2:40000").sendTo == "vsock://2:40000")
+        // The agent turns a step into the run's arguments: the disk found, the plan's settings, every tag.
+        let agent = LabAgent(job: job, executable: "/vbench", out: "/out", jobFolder: "/job")
+        let args = agent.runArguments(job.steps[1], device: "/dev/sda", throttleIOPS: nil)
+        #expect(Array(args.prefix(13)) == ["run", "--target", "/dev/sda", "--device", "blk", "--runs", "1", "--allow-destructive", "--profile", m.profile, "--out", "/out", "--runtime"])
+        #expect(args.contains("lab.disk=ide") && args.contains("lab.slot=1") && args.contains("qemu.accel=tcg") && !args.contains("lab.disk=virtio-blk"))
+        // Through the job file and back.
+        #expect(try LabJob.decode(job.jsonData()) == job)
         m.vsockLoopback = false
-        #expect(!Self.runner(m).jobScript(disks: m.disks, tags: [:], commandLine: []).contains("vsock_loopback"))
+        #expect(!Self.runner(m).labJob(disks: m.disks, tags: [:], commandLine: []).vsockLoopback)
         #expect(!LabMatrix(name: "d", disks: [.virtioBlk]).vsockLoopback, "off unless asked for")
     }
 
-    @Test func nicsAreFoundByMACAddressedRoutedAndTestedInOneAutoRun() {
+    @Test func nicsAreFoundByMACAddressedRoutedAndTestedInOneAutoRun() throws {
         let m = LabMatrix(name: "t", disks: [.virtioBlk], nics: [.virtioNet, .e1000], runtimeSeconds: 1, repetitions: 2)
-        let job = Self.runner(m).jobScript(disks: m.disks, nics: m.nics, tags: ["lab.run": "t"], commandLine: [])
-        #expect(job.contains("if ifc=$(nicif 52:54:00:77:01:02); then") && job.contains("if ifc=$(nicif 52:54:00:77:02:02); then"))
-        #expect(job.contains("ip addr add 10.77.2.2/24 dev \"$ifc\"") && job.contains("nets=\"$nets $ifc:2:10.77.2.1\""))
-        #expect(job.contains("ip route add 10.77.0.1/32 via \"$gw\" dev \"$ifc\" metric \"$metric\""))
+        let job = Self.runner(m).labJob(disks: m.disks, nics: m.nics, tags: ["lab.run": "t"], commandLine: [])
         // 2 NICs x 7 workloads x 2 repetitions x (1 + 1) s x 2 + 60 = 172.
-        #expect(job.contains("timeout 172 /vbench run '--device' 'net' '--runs' '1' '--peer' '10.77.0.1' '--iface' 'auto' '--runtime' '1.0' '--repeat' '2'"))
-        #expect(job.contains("'--tag' 'lab.nics=virtio-net,e1000'") && job.contains("say \"run net exit $status\""))
-        // The NICs run after the disks, and their records are sent before the final marker.
-        let disk = job.range(of: "disk vbd0virtioblk")!.lowerBound, net = job.range(of: "run net on")!.lowerBound
-        #expect(disk < net && job.range(of: "say \"send exit $sendfail\"")!.lowerBound > net)
-        #expect(!Self.runner(m).jobScript(disks: m.disks, tags: [:], commandLine: []).contains("nicif"))
+        #expect(job.network == LabJob.NetworkPlan(
+            peer: "10.77.0.1",
+            nics: [LabJob.Nic(model: "virtio-net", mac: "52:54:00:77:01:02", address: "10.77.1.2", gateway: "10.77.1.1", metric: 1),
+                   LabJob.Nic(model: "e1000", mac: "52:54:00:77:02:02", address: "10.77.2.2", gateway: "10.77.2.1", metric: 2)],
+            runtimeSeconds: 1, repetitions: 2, boundSeconds: 172, tags: ["lab.nics": "virtio-net,e1000"]))
+        #expect(Self.runner(m).labJob(disks: m.disks, tags: [:], commandLine: []).network == nil)
+    }
+
+    /// The agent finds disks by serial and NICs by MAC in a sysfs tree, whatever they are named.
+    @Test func agentFindsDisksBySerialAndNICsByMAC() throws {
+        let root = try ScratchFolder()
+        func put(_ path: String, _ text: String) throws {
+            let full = root.path + path
+            try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try text.write(toFile: full, atomically: true, encoding: .utf8)
+        }
+        try put("/sys/block/vda/serial", "vbd0virtioblk\n")
+        try put("/sys/block/sdb/device/vpd_pg80", "\u{0}\u{80}\u{0}\u{7}vbd1ide")
+        try put("/sys/block/nvme0n1/device/serial", "vbd2nvme            \n")
+        try put("/sys/class/net/eth3/address", "52:54:00:77:02:02\n")
+        try put("/sys/class/net/lo/address", "00:00:00:00:00:00\n")
+        let m = LabMatrix(name: "t", disks: [.virtioBlk, .ide, .nvme])
+        let agent = LabAgent(job: Self.runner(m).labJob(disks: m.disks, tags: [:], commandLine: []), executable: "/vbench", out: "/out",
+                             jobFolder: "/job", fs: RootedFileSystem(root: root.path))
+        #expect(agent.disk(serial: "vbd0virtioblk") == "/dev/vda")
+        #expect(agent.disk(serial: "vbd1ide") == "/dev/sdb")
+        #expect(agent.disk(serial: "vbd2nvme") == "/dev/nvme0n1")
+        #expect(agent.disk(serial: "vbd3nvme") == nil)
+        #expect(agent.interface(mac: "52:54:00:77:02:02") == "eth3" && agent.interface(mac: "52:54:00:77:01:02") == nil)
     }
 
     @Test func throttledDisksWaitForTheHostsLimitsAndAreTaggedBySlot() throws {
@@ -270,13 +298,19 @@ import VBenchTestSupport
                           throttle: .init(reference: 0, disks: ["1": 0.9, "2": 0.7]))
         try m.check(source: "t")
         #expect(m.throttleWorkload == "randread-4k-qd32")
-        let job = Self.runner(m).jobScript(disks: m.disks, tags: [:], commandLine: [])
-        #expect(job.contains("'--rw' 'randread' '--bs' '4k' '--iodepth' '32'"))
-        #expect(job.contains("'--tag' 'lab.slot=0'") && job.contains("'--tag' 'lab.slot=2' '--tag' 'lab.throttle=0.7'"))
-        // One wait, before the first throttled disk, on the control port; each disk tags its own limit.
-        #expect(job.components(separatedBy: "head -n 1 /dev/virtio-ports/org.vbench.ctl").count == 3, "the wait is guarded by [ -z $limits ] before each throttled disk")
-        #expect(job.range(of: "waiting for throttles")!.lowerBound > job.range(of: "disk vbd0virtioblk")!.lowerBound)
-        #expect(job.contains(#"--tag "lab.throttle.iops=$(echo "$limits" | tr ' ' '\n' | sed -n 's/^d2=//p')""#))
+        let job = Self.runner(m).labJob(disks: m.disks, tags: [:], commandLine: [])
+        #expect(job.block.rw == "randread" && job.block.bs == "4k" && job.block.iodepth == 32)
+        #expect(job.disks.map(\.throttled) == [false, true, true])
+        #expect(job.disks[2].tags == ["lab.disk": "virtio-blk", "lab.slot": "2", "lab.throttle": "0.7"])
+        #expect(job.controlPort == "/dev/virtio-ports/org.vbench.ctl")
+        // The host's line on the control port, and the limit each disk tags.
+        let limits = try #require(LabAgent.parseLimits("d1=22500 d2=17500"))
+        #expect(limits == [1: 22500, 2: 17500])
+        #expect(LabAgent.parseLimits("d1=fast") == nil && LabAgent.parseLimits("x=1") == nil)
+        let agent = LabAgent(job: job, executable: "/vbench", out: "/out", jobFolder: "/job")
+        let args = agent.runArguments(job.steps[2], device: "/dev/vdc", throttleIOPS: limits[2])
+        #expect(args.contains("lab.throttle.iops=17500") && args.contains("lab.throttle=0.7"))
+        #expect(Array(args[12..<18]) == ["--rw", "randread", "--bs", "4k", "--iodepth", "32"])
         // A single workload bounds the guest run by one shape: 1 x 2 repetitions x (2 + 0.5 ramp) s x 2 + 60.
         #expect(m.guestRunBound() == 70)
     }
@@ -285,11 +319,18 @@ import VBenchTestSupport
         let m = LabMatrix(name: "sched", disks: [.virtioBlk], rw: "randread", bs: "4k", iodepth: 1, passes: 4,
                           ioschedulers: ["none", "mq-deadline"])
         try m.check(source: "t")
-        let job = Self.runner(m).jobScript(disks: m.disks, tags: [:], commandLine: [])
-        #expect(job.contains("for pass in $(seq 1 4); do"))
-        #expect(job.contains(#"if [ $((pass % 2)) -eq 1 ]; then order="none mq-deadline"; else order="mq-deadline none"; fi"#))
-        #expect(job.contains("for sched in $order; do"))
-        #expect(job.contains(#"--tag "lab.pass=$pass" --ioscheduler "$sched" --tag "lab.ioscheduler=$sched""#))
+        let job = Self.runner(m).labJob(disks: m.disks, tags: [:], commandLine: [])
+        #expect(job.steps.map(\.ioscheduler) == ["none", "mq-deadline", "mq-deadline", "none", "none", "mq-deadline", "mq-deadline", "none"])
+        #expect(job.steps.map { $0.tags["lab.pass"] } == ["1", "1", "2", "2", "3", "3", "4", "4"])
+        #expect(job.steps.allSatisfy { $0.tags["lab.ioscheduler"] == $0.ioscheduler && $0.tags["lab.phase"] == "measure" })
+        let args = LabAgent(job: job, executable: "/vbench", out: "/out", jobFolder: "/job").runArguments(job.steps[1], device: "/dev/vda", throttleIOPS: nil)
+        #expect(args.contains("--ioscheduler") && args[args.firstIndex(of: "--ioscheduler")! + 1] == "mq-deadline" && args.contains("lab.ioscheduler=mq-deadline"))
+        // A throttled matrix with passes: the reference pass first, 5 repetitions with a 3 s ramp.
+        let cal = LabMatrix(name: "cal", disks: [.virtioBlk, .virtioBlk], rw: "randread", bs: "4k", iodepth: 1,
+                            throttle: .init(reference: 0, disks: ["1": 0.9]), passes: 2)
+        let calJob = Self.runner(cal).labJob(disks: cal.disks, tags: [:], commandLine: [])
+        #expect(calJob.steps.first == LabJob.Step(slot: 0, tags: ["lab.phase": "reference", "lab.pass": "0"], repetitions: 5, rampSeconds: 3))
+        #expect(calJob.steps.dropFirst().map(\.slot) == [0, 1, 0, 1])
         // Two runs per disk and pass: the boot's bound doubles the disks' share.
         let one = LabMatrix(name: "one", disks: [.virtioBlk], rw: "randread", bs: "4k", iodepth: 1, passes: 4)
         #expect(m.defaultBootTimeout(m.boots[0]) - 180 == 2 * (one.defaultBootTimeout(one.boots[0]) - 180))

@@ -107,6 +107,31 @@ enum LabPrerequisites {
         #expect(FileManager.default.fileExists(atPath: folder + "/summary.md"))
         let saved = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/records.json"))) as? [Any]
         #expect(saved?.count == 5)
+        // What the guest's agent reported, as values: each disk's run by slot, each NIC by its
+        // interface and driver, the network run, the 16 MiB check, every send, the end.
+        let boots = try JSONDecoder().decode([BootEvents].self, from: Data(contentsOf: URL(fileURLWithPath: folder + "/events.json")))
+        #expect(boots.count == 1 && boots.first?.boot == 0)
+        let events = boots.first?.events ?? []
+        let reported = LabEvents(events)
+        #expect(reported.slotStatus == [0: 0, 1: 0] && reported.netStatus == 0 && reported.sendStatus == 0)
+        #expect(reported.transportCheck?.exitStatus == 0)
+        #expect(Set(reported.nicInterfaces.keys) == [.virtioNet, .e1000])
+        let diskRuns = events.compactMap { e -> String? in
+            if case let .diskRun(slot, model, device, status) = e.kind, status == 0, device?.hasPrefix("/dev/") == true { return "\(slot) \(model)" }
+            return nil
+        }
+        #expect(diskRuns == ["0 virtio-blk", "1 ide"])
+        let drivers = events.compactMap { e -> String? in
+            if case let .nic(model, interface, driver) = e.kind, interface != nil { return "\(model) \(driver ?? "-")" }
+            return nil
+        }
+        #expect(drivers == ["virtio-net virtio_net", "e1000 e1000"])
+        let sends = events.compactMap { e -> Int? in
+            if case let .send(_, status, report) = e.kind, report.hasSuffix("still spooled 0") { return status }
+            return nil
+        }
+        #expect(sends == [0, 0, 0], "a send after each disk and after the NICs")
+        #expect(events.map(\.uptimeSeconds) == events.map(\.uptimeSeconds).sorted(), "in the order they happened")
     }
 
     /// The short version of Benchmarks/calibrate-compare.sh: three identical virtio-blk disks in

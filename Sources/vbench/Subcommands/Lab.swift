@@ -22,7 +22,7 @@ extension VBench {
                 devices in a network namespace the lab creates (root, iproute2 and /dev/net/tun),
                 with vbench serve inside as their peer: guests reach nothing else.
                 """,
-            subcommands: [Image.self, RunMatrix.self, Demo.self, Seeds.self, Crash.self]
+            subcommands: [Image.self, RunMatrix.self, Demo.self, Seeds.self, Crash.self, LabAgentCommand.self]
         )
     }
 }
