@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import VBenchCore
 import VBenchSystem
 
@@ -23,74 +24,63 @@ public struct LabError: CausedError, Sendable {
 }
 
 /// Runs programs the lab needs (qemu, apt-get, dpkg, cpio, busybox), each bounded by a time
-/// limit. On timeout the child gets SIGTERM, then SIGKILL 5 s later, by its own PID only.
+/// limit, through `ChildProcess` (posix_spawn, a clean signal mask). On timeout the child gets
+/// SIGTERM, then SIGKILL 5 s later, by its own PID only.
 public enum Subprocess {
     /// Runs `executable` with `arguments` and waits at most `timeout` seconds. Output goes to the
-    /// given files when set (for long logs), else it is captured. `killWhen` is asked every 20 ms
-    /// while the child runs; when it answers true the child gets SIGKILL.
+    /// given files when set (for long logs), else it is captured (through a temporary file, so
+    /// a child never blocks on a full pipe). `killWhen` is asked every 20 ms while the child
+    /// runs; when it answers true the child gets SIGKILL.
     public static func run(_ executable: String, _ arguments: [String], timeout: Double,
                            stdoutPath: String? = nil, stderrPath: String? = nil, currentDirectory: String? = nil,
                            onTick: ((Double) -> Void)? = nil, killWhen: (() -> Bool)? = nil) throws -> ProcessOutcome {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try resolve(executable))
-        process.arguments = arguments
-        if let dir = currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: dir) }
-        let outPipe = Pipe(), errPipe = Pipe()
-        if let p = stdoutPath {
-            _ = FileManager.default.createFile(atPath: p, contents: nil)
-            process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: p))
-        } else {
-            process.standardOutput = outPipe
+        let path = try resolve(executable)
+        let scratch = NSTemporaryDirectory() + "vbench-sub-\(ProcessInfo.processInfo.processIdentifier)-\(UInt64.random(in: 0...UInt64.max))"
+        let outPath = stdoutPath ?? scratch + ".out", errPath = stderrPath ?? scratch + ".err"
+        defer {
+            if stdoutPath == nil { try? FileManager.default.removeItem(atPath: outPath) }
+            if stderrPath == nil { try? FileManager.default.removeItem(atPath: errPath) }
         }
-        if let p = stderrPath {
-            _ = FileManager.default.createFile(atPath: p, contents: nil)
-            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: p))
-        } else {
-            process.standardError = errPipe
-        }
-        process.standardInput = FileHandle.nullDevice
         let start = Clock.monotonicNs()
-        try process.run()
-        // Drain pipes while the child runs so it never blocks on a full pipe.
-        let outBox = DataBox(), errBox = DataBox()
-        let group = DispatchGroup()
-        if stdoutPath == nil {
-            group.enter()
-            DispatchQueue.global().async { outBox.data = outPipe.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        let child: ChildProcess
+        do {
+            child = try ChildProcess.spawn(path, arguments, stdin: .null, stdout: .file(outPath), stderr: .file(errPath),
+                                           directory: currentDirectory)
+        } catch {
+            throw LabError("cannot start \(path): \(error)")
         }
-        if stderrPath == nil {
-            group.enter()
-            DispatchQueue.global().async { errBox.data = errPipe.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        }
-        let pid = process.processIdentifier
         var timedOut = false, killed = false
         let deadline = start + UInt64(timeout * 1e9)
         var nextTick = start + 1_000_000_000
-        while process.isRunning {
+        var ending: ChildProcess.Ending?
+        while true {
+            ending = try child.poll()
+            if ending != nil { break }
             if let tick = onTick, Clock.monotonicNs() >= nextTick {
                 tick(Double(Clock.monotonicNs() - start) / 1e9)
                 nextTick += 1_000_000_000
             }
             // Checked every 20 ms: a crash test kills the child (by its PID) the moment it asks.
             if let killWhen, !killed, killWhen() {
-                ProcessControl.signal(pid: pid, ProcessControl.kill)
+                child.signal(ProcessControl.kill)
                 killed = true
             }
             if Clock.monotonicNs() >= deadline {
                 timedOut = true
-                ProcessControl.signal(pid: pid, ProcessControl.terminate)
-                let killAt = Clock.monotonicNs() + 5_000_000_000
-                while process.isRunning && Clock.monotonicNs() < killAt { Clock.sleep(nanoseconds: 50_000_000) }
-                if process.isRunning { ProcessControl.signal(pid: pid, ProcessControl.kill) }
+                child.signal(ProcessControl.terminate)
+                ending = try child.wait(seconds: 5)
+                if ending == nil {
+                    child.signal(ProcessControl.kill)
+                    ending = try child.wait()
+                }
                 break
             }
             Clock.sleep(nanoseconds: 20_000_000)
         }
-        process.waitUntilExit()
-        group.wait()
-        return ProcessOutcome(status: process.terminationStatus,
-                              stdout: String(decoding: outBox.data, as: UTF8.self),
-                              stderr: String(decoding: errBox.data, as: UTF8.self),
+        func text(_ p: String) -> String { FileManager.default.contents(atPath: p).map { String(decoding: $0, as: UTF8.self) } ?? "" }
+        return ProcessOutcome(status: ending?.status ?? -1,
+                              stdout: stdoutPath == nil ? text(outPath) : "",
+                              stderr: stderrPath == nil ? text(errPath) : "",
                               timedOut: timedOut, seconds: Double(Clock.monotonicNs() - start) / 1e9, killed: killed)
     }
 
@@ -125,37 +115,42 @@ public enum Subprocess {
     }
 }
 
-private final class DataBox: @unchecked Sendable {
-    var data = Data()
-}
-
 /// A program the lab keeps running beside a boot (the guest's network peer), output to files,
 /// stopped by its own PID: SIGTERM, then SIGKILL after a grace period.
-public final class BackgroundProcess: @unchecked Sendable {
-    let process = Process()
+public final class BackgroundProcess: Sendable {
+    let child: ChildProcess
+    /// How it ended, once `waitpid` has reaped it (nil while it runs).
+    private let ending = Mutex<ChildProcess.Ending?>(nil)
     public let stderrPath: String
 
     public init(_ executable: String, _ arguments: [String], stdoutPath: String, stderrPath: String) throws {
         self.stderrPath = stderrPath
-        process.executableURL = URL(fileURLWithPath: try Subprocess.resolve(executable))
-        process.arguments = arguments
-        _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
-        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        let path = try Subprocess.resolve(executable)
+        do {
+            child = try ChildProcess.spawn(path, arguments, stdin: .null, stdout: .file(stdoutPath), stderr: .file(stderrPath))
+        } catch {
+            throw LabError("cannot start \(path): \(error)")
+        }
     }
 
-    public var pid: Int32 { process.processIdentifier }
-    public var isRunning: Bool { process.isRunning }
+    public var pid: Int32 { child.pid }
+
+    /// Reaps the child if it has ended; its ending, or nil while it runs.
+    private func reaped() -> ChildProcess.Ending? {
+        ending.withLock { e in
+            if e == nil { e = try? child.poll() }
+            return e
+        }
+    }
+
+    public var isRunning: Bool { reaped() == nil }
 
     /// Waits until its error output contains `text`, it exits, or `timeout` seconds pass.
     public func waitForOutput(_ text: String, timeout: Double) -> Bool {
         let deadline = Clock.monotonicNs() + UInt64(timeout * 1e9)
         while Clock.monotonicNs() < deadline {
             if let s = try? String(contentsOfFile: stderrPath, encoding: .utf8), s.contains(text) { return true }
-            if !process.isRunning { return false }
+            if !isRunning { return false }
             Clock.sleep(nanoseconds: 50_000_000)
         }
         return false
@@ -164,13 +159,13 @@ public final class BackgroundProcess: @unchecked Sendable {
     /// Stops it (SIGTERM, SIGKILL after `grace` seconds) and returns its exit status.
     @discardableResult
     public func stop(grace: Double = 5) -> Int32 {
-        if process.isRunning {
-            ProcessControl.signal(pid: pid, ProcessControl.terminate)
+        if isRunning {
+            child.signal(ProcessControl.terminate)
             let killAt = Clock.monotonicNs() + UInt64(grace * 1e9)
-            while process.isRunning && Clock.monotonicNs() < killAt { Clock.sleep(nanoseconds: 50_000_000) }
-            if process.isRunning { ProcessControl.signal(pid: pid, ProcessControl.kill) }
+            while isRunning && Clock.monotonicNs() < killAt { Clock.sleep(nanoseconds: 50_000_000) }
+            if isRunning { child.signal(ProcessControl.kill) }
         }
-        process.waitUntilExit()
-        return process.terminationStatus
+        while isRunning { Clock.sleep(nanoseconds: 10_000_000) }
+        return reaped()?.status ?? -1
     }
 }
