@@ -4,6 +4,7 @@ import FoundationEssentials
 import NIOCore
 import VBenchCollector
 import VBenchCore
+import VBenchReport
 import VBenchPostgres
 import VBenchStore
 import VBenchStoreAPI
@@ -163,24 +164,5 @@ enum CollectLog {
         flushStandardOutput()
     }
 
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
+    static func quote(_ s: String) -> String { JSONText.quote(s) }
 }

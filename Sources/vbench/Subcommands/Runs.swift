@@ -144,7 +144,7 @@ extension VBench.Runs {
                                               record.role.rawValue, record.environment.hypervisor.vendor.rawValue,
                                               record.environment.kernelRelease, record.device.name, record.device.driver ?? "",
                                               record.device.deviceClass.rawValue, w.name, "\(rep.index)", metric, "\(value)"]
-                                print(fields.map(csvField).joined(separator: ","))
+                                print(fields.map(TableRenderer.csvField).joined(separator: ","))
                             }
                         }
                     }
@@ -152,10 +152,4 @@ extension VBench.Runs {
             }
         }
     }
-}
-
-/// A CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180).
-func csvField(_ s: String) -> String {
-    guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return s }
-    return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
 }
