@@ -356,6 +356,38 @@ extension GoldenFiles {
         #expect(usage.status == 64 && usage.stderr.contains("--device names a device of this machine"))
     }
 
+    /// -P 4, -R and --bidir, each from a real iperf3 3.12 run on loopback: goodput per
+    /// direction is iperf3's receiver sum, to the bit.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/iperf3"), "needs Debian's iperf3 (scripts/deps installs it)"))
+    func iperf3ParallelReverseAndBidirAgreeWithIperf3() throws {
+        let out = try ScratchFolder()
+        let store = out.path + "/s.sqlite"
+        for (name, args) in [("p4", ["-t", "1", "-P", "4"]), ("p4r", ["-t", "1", "-P", "4", "-R"]), ("bidir", ["-t", "1", "--bidir"])] {
+            let path = out.path + "/\(name).json"
+            if let failed = try Self.iperf3(args, into: path) { Issue.record("\(name): \(failed)"); return }
+            let imported = try Binary.run(["import", "--store", store, path])
+            #expect(imported.status == 0, "\(name): \(imported.stderr)")
+            let id = try #require(imported.stdout.split(separator: "\n").first?.split(separator: " ").dropFirst().first, "\(imported.stdout)")
+            let record = try RunRecord.decode(Data(try Binary.run(["runs", "show", String(id), "--store", store]).stdout.utf8))
+            let end = try #require((try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])?["end"] as? [String: Any])
+            func bits(_ key: String) -> Double? { ((end[key] as? [String: Any])?["bits_per_second"] as? NSNumber)?.doubleValue }
+            let byDirection = Dictionary(record.workloads.compactMap { w in w.spec.net.map { ($0.direction, w) } }, uniquingKeysWith: { a, _ in a })
+            func goodput(_ d: NetDirection) -> Double? { byDirection[d]?.repetitions.first?.metrics[Metric.throughput.key] }
+            switch name {
+            case "p4":
+                #expect(record.workloads.count == 1 && byDirection[.send]?.spec.net?.streams == 4)
+                #expect(goodput(.send) == bits("sum_received"), "\(name)")
+            case "p4r":
+                #expect(record.workloads.count == 1 && byDirection[.receive]?.spec.net?.streams == 4)
+                #expect(goodput(.receive) == bits("sum_received"), "\(name)")
+            default:
+                #expect(record.workloads.count == 2 && record.tags["iperf3.bidir"] == "1", "\(record.workloads.map(\.name))")
+                #expect(goodput(.send) == bits("sum_received") && goodput(.receive) == bits("sum_received_bidir_reverse"), "\(name)")
+                #expect(Set(record.workloads.map(\.name)).count == 2, "the two halves are two workloads")
+            }
+        }
+    }
+
     @Test func memoryRunWritesAVerifiedStreamRecord() throws {
         let out = try ScratchFolder()
         let r = try Binary.run(["run", "--runs", "1", "--device", "mem", "--size", "8m", "--repeat", "3", "--threads", "2", "--json", "--out", out.path,
