@@ -33,7 +33,9 @@ let package = Package(
         .systemLibrary(name: "CLibNUMA", path: "Sources/CLibNUMA", pkgConfig: "numa",
                        providers: [.apt(["libnuma-dev"])]),
         // Inline C that Swift cannot express (CPUID, libaio's inline preparers, O_DIRECT).
-        .target(name: "CVBenchShims"),
+        // liburing (Debian liburing-dev) is wrapped here in plain C: its own copy of
+        // <linux/io_uring.h> clashes with the kernel's, which swift-system's CSystem imports.
+        .target(name: "CVBenchShims", linkerSettings: [.linkedLibrary("uring")]),
         // The only target that calls C for I/O.
         .target(
             name: "VBenchSystem",
@@ -154,7 +156,8 @@ let package = Package(
         .testTarget(name: "VBenchNetTests", dependencies: ["VBenchNet", "VBenchCore", "VBenchSystem"]),
         .testTarget(name: "VBenchMemoryTests", dependencies: ["VBenchMemory", "VBenchCore", "VBenchSystem", "VBenchProbe", "VBenchTestSupport"]),
         .testTarget(name: "VBenchLabTests", dependencies: ["VBenchTestSupport", "VBenchLab", "VBenchSystem", "VBenchCore", "VBenchStore", "VBenchStoreAPI", "VBenchGuestCLI", "VBenchWire"]),
-        .testTarget(name: "VBenchBlockTests", dependencies: ["VBenchTestSupport", "VBenchBlock", "VBenchCore", "VBenchSystem", "VBenchProbe"]),
+        .testTarget(name: "VBenchBlockTests", dependencies: ["VBenchTestSupport", "VBenchBlock", "VBenchCore", "VBenchSystem", "VBenchProbe",
+                                                       .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(name: "VBenchReportTests", dependencies: ["VBenchReport", "VBenchCore", "VBenchTestSupport"], exclude: ["Golden"]),
         .testTarget(
             name: "vbenchTests",

@@ -6,6 +6,8 @@ import VBenchSystem
 public enum EngineKind: String, Sendable, CaseIterable {
     /// Linux native AIO with batched submit and reap.
     case libaio
+    /// io_uring through liburing, file and buffers registered where the kernel allows.
+    case ioUring = "io_uring"
     /// Completes every request at once: measures the harness.
     case null
 }
@@ -81,6 +83,9 @@ public struct BlockHarness: Sendable {
                     switch engine {
                     case .libaio:
                         var e = try LibAIOEngine(descriptor: file.descriptor, depth: spec.ioDepth)
+                        outcome = startTogether(&e)
+                    case .ioUring:
+                        var e = try IOURingEngine(descriptor: file.descriptor, depth: spec.ioDepth, buffers: buffers.base, count: buffers.count)
                         outcome = startTogether(&e)
                     case .null:
                         var e = NullEngine(depth: spec.ioDepth)

@@ -91,6 +91,56 @@ public struct LibAIOEngine: IOEngine, ~Copyable {
     }
 }
 
+/// io_uring (liburing): requests are queued in the shared submission ring and handed to the
+/// kernel with the wait for completions, one `io_uring_enter` per batch; the file and the
+/// job's buffer are registered when the kernel allows (fio's `registerfiles` and `fixedbufs`).
+public struct IOURingEngine: IOEngine, ~Copyable {
+    public static let name = "io_uring"
+    private var ring: IOURing
+    private let descriptor: Int32
+    private let tags: UnsafeMutablePointer<UInt64>
+    private let results: UnsafeMutablePointer<Int32>
+    private let depth: Int
+
+    /// Creates an engine for `depth` operations in flight on `descriptor`, with `buffers`
+    /// (`count` bytes) registered when possible.
+    public init(descriptor: Int32, depth: Int, buffers: UnsafeMutableRawPointer, count: Int) throws(SystemError) {
+        ring = try IOURing(entries: depth)
+        self.descriptor = descriptor
+        self.depth = depth
+        tags = .allocate(capacity: depth)
+        results = .allocate(capacity: depth)
+        _ = ring.register(file: descriptor)
+        _ = ring.register(buffer: buffers, count: count)
+    }
+
+    deinit {
+        tags.deallocate()
+        results.deallocate()
+    }
+
+    /// Whether the file and the buffer are registered (for tests).
+    public var registration: (file: Bool, buffer: Bool) { (ring.registeredFile != nil, ring.registeredBuffer != nil) }
+
+    public mutating func submit(_ requests: UnsafeMutableBufferPointer<IORequest>) -> Result<Int, SystemError> {
+        var accepted = 0
+        for r in requests {
+            guard ring.prepare(write: r.isWrite, fd: descriptor, buffer: r.buffer, count: r.count, offset: r.offset, tag: UInt64(r.tag)) else { break }
+            accepted += 1
+        }
+        return .success(accepted)
+    }
+
+    public mutating func reap(minimum: Int, into completions: UnsafeMutableBufferPointer<IOCompletion>) -> Result<Int, SystemError> {
+        if case .failure(let e) = ring.submit(waitingFor: minimum) {
+            return .failure(SystemError("io_uring_enter", "waiting for \(minimum) completions", errno: e))
+        }
+        let n = ring.reap(maximum: min(completions.count, depth), tags: tags, results: results)
+        for i in 0..<n { completions[i] = IOCompletion(tag: Int(tags[i]), result: Int64(results[i])) }
+        return .success(n)
+    }
+}
+
 /// Completes every request at once without touching a device: measures the harness itself.
 public struct NullEngine: IOEngine, ~Copyable {
     public static let name = "null"

@@ -135,7 +135,7 @@ struct BlockRunService {
                                environment: environment, device: device, family: "blk",
                                target: target.info, workloads: results)
         record.target?.ioScheduler = scheduler?.current
-        if options.engine == .null { record.tags["engine"] = "null" }
+        if options.engine != .libaio { record.tags["engine"] = options.engine.rawValue }
         return emit(record)
     }
 

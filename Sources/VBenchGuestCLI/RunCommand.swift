@@ -214,7 +214,7 @@ struct BlockOptions: ParsableArguments {
     @Flag(name: .customLong("allow-destructive"), help: "Allow writes to a block device or an existing file.")
     var allowDestructive = false
 
-    @Option(help: "I/O engine: libaio, or null to measure the harness itself.")
+    @Option(help: "I/O engine: libaio, io_uring (liburing; file and buffers registered where the kernel allows), or null to measure the harness itself.")
     var engine: EngineKind = .libaio
 
     @Option(name: .customLong("submit-batch"), help: ArgumentHelp("Submit in fixed batches of n operations per io_submit (default: 1, 2, 4, … up to the queue depth).", valueName: "n"))

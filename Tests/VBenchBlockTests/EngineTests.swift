@@ -3,6 +3,7 @@ import Testing
 @testable import VBenchBlock
 import VBenchCore
 import VBenchSystem
+import SystemPackage
 
 /// The engine on real files with O_DIRECT.
 @Suite(.serialized) struct EngineTests {
@@ -21,15 +22,18 @@ import VBenchSystem
         #expect(!FileManager.default.fileExists(atPath: target.path))
     }
 
-    @Test(arguments: [(IOPattern.read, 4096, 1, 1), (.randread, 4096, 16, 1), (.write, 65536, 8, 2), (.randwrite, 512, 4, 1)])
-    func sizeBoundRunsMoveExactlyTheAskedBytes(pattern: IOPattern, bs: Int, depth: Int, jobs: Int) throws {
+    /// Both real engines move the same bytes, op for op.
+    @Test(arguments: [(IOPattern.read, 4096, 1, 1), (.randread, 4096, 16, 1), (.write, 65536, 8, 2), (.randwrite, 512, 4, 1)],
+          [EngineKind.libaio, .ioUring])
+    func sizeBoundRunsMoveExactlyTheAskedBytes(shape: (pattern: IOPattern, bs: Int, depth: Int, jobs: Int), engine: EngineKind) throws {
+        let (pattern, bs, depth, jobs) = shape
         let dir = try ScratchFolder()
         let target = try prepare(dir.path + "/t.dat", size: 8 << 20, bs: bs)
         defer { try? BlockTargetPreparer.cleanUp(target) }
         let perJob: UInt64 = 2 << 20
         let spec = BlockWorkloadSpec(pattern: pattern, blockSizeBytes: bs, ioDepth: depth, numJobs: jobs,
                                      sizeBytes: perJob, repetitions: 2)
-        let result = try BlockHarness(target: target).run(spec)
+        let result = try BlockHarness(target: target, engine: engine).run(spec)
         #expect(result.repetitions.count == 2)
         for rep in result.repetitions {
             #expect(rep.readBytes + rep.writeBytes == perJob * UInt64(jobs))
@@ -58,23 +62,25 @@ import VBenchSystem
         #expect(rep.jobs[0].reapCalls < rep.readOps)
     }
 
-    @Test func readMixIsHonoured() throws {
+    @Test(arguments: [EngineKind.libaio, .ioUring])
+    func readMixIsHonoured(engine: EngineKind) throws {
         let dir = try ScratchFolder()
         let target = try prepare(dir.path + "/t.dat", size: 8 << 20)
         defer { try? BlockTargetPreparer.cleanUp(target) }
         let spec = BlockWorkloadSpec(pattern: .randrw, blockSizeBytes: 4096, ioDepth: 4, readPercent: 70,
                                      sizeBytes: 16 << 20, repetitions: 1)
-        let rep = try #require(try BlockHarness(target: target).run(spec).repetitions.first)
+        let rep = try #require(try BlockHarness(target: target, engine: engine).run(spec).repetitions.first)
         let share = Double(rep.readOps) / Double(rep.readOps + rep.writeOps)
         #expect(abs(share - 0.70) < 0.03, "read share \(share)")
         #expect(rep.readLatencyNs != nil && rep.writeLatencyNs != nil)
     }
 
-    @Test func verifyRoundTripPassesAndCatchesCorruption() throws {
+    @Test(arguments: [EngineKind.libaio, .ioUring])
+    func verifyRoundTripPassesAndCatchesCorruption(engine: EngineKind) throws {
         let dir = try ScratchFolder()
         let target = try prepare(dir.path + "/t.dat", size: 4 << 20)
         defer { try? BlockTargetPreparer.cleanUp(target) }
-        let harness = BlockHarness(target: target)
+        let harness = BlockHarness(target: target, engine: engine)
         // Random writes of the pattern, then the read-back pass over the whole file.
         _ = try harness.run(BlockWorkloadSpec(pattern: .randwrite, blockSizeBytes: 8192, ioDepth: 8,
                                               sizeBytes: 4 << 20, repetitions: 1, verify: true))
@@ -94,6 +100,27 @@ import VBenchSystem
             guard case .verifyFailed(_, let mismatch) = error as? BlockError else { return false }
             return mismatch.offset == 3 * 4096 + 512
         }
+    }
+
+    /// io_uring registers the file and the job's buffers here (fio's registerfiles and
+    /// fixedbufs), hands a batch to the kernel with one io_uring_enter, and names what to use
+    /// when a kernel refuses it.
+    @Test func ioUringRegistersFileAndBuffersAndSaysWhatToUseWhenRefused() throws {
+        let dir = try ScratchFolder()
+        let target = try prepare(dir.path + "/t.dat", size: 4 << 20)
+        defer { try? BlockTargetPreparer.cleanUp(target) }
+        let file = try BenchmarkFile(path: target.path, writable: false, direct: true)
+        let buffers = try AlignedBuffer(count: 8 * 4096)
+        let engine = try IOURingEngine(descriptor: file.descriptor, depth: 8, buffers: buffers.base, count: buffers.count)
+        #expect(engine.registration.file && engine.registration.buffer)
+        let spec = BlockWorkloadSpec(pattern: .randread, blockSizeBytes: 4096, ioDepth: 8, runtimeNs: 200_000_000, repetitions: 1)
+        let rep = try #require(try BlockHarness(target: target, engine: .ioUring).run(spec).repetitions.first)
+        #expect(rep.readOps > 0 && rep.jobs[0].reapCalls < rep.readOps, "one io_uring_enter serves several operations at QD8")
+        for e in [Errno.noFunction, .notPermitted, .invalidArgument] {
+            #expect(IOURing.refusal(e).hasSuffix("use --engine libaio"), "\(e)")
+        }
+        #expect(IOURing.refusal(.notPermitted).contains("io_uring_disabled"))
+        #expect(IOURing.disabledSetting() == nil || ["0", "1", "2"].contains(IOURing.disabledSetting()!))
     }
 
     @Test func nullEngineExercisesTheHarnessWithoutIO() throws {

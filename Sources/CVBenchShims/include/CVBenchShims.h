@@ -65,4 +65,19 @@ int vbench_pipe_cloexec(int fds[2]);
 /// _GNU_SOURCE: 0 or an errno value, as posix_spawn's functions return.
 int vbench_spawn_addchdir(void *actions, const char *path);
 
+/// io_uring through liburing, behind an opaque handle (liburing's types stay in uring.c).
+/// vbench_uring_new: a ring with `entries` slots, or NULL with -errno in *error.
+void *vbench_uring_new(unsigned entries, int *error);
+void vbench_uring_free(void *ring);
+/// io_uring_register_files with one descriptor / io_uring_register_buffers with one iovec: 0 or -errno.
+int vbench_uring_register_file(void *ring, int fd);
+int vbench_uring_register_buffer(void *ring, void *base, unsigned long count);
+/// Queues one read or write (fixed file: index 0; fixed: buffer index 0): 1, or 0 when the ring is full.
+int vbench_uring_prep(void *ring, int write, int fd, int fixed_file, int fixed_buffer, void *buffer,
+                      unsigned count, uint64_t offset, uint64_t tag);
+/// io_uring_submit_and_wait: submitted count or -errno.
+int vbench_uring_submit_wait(void *ring, unsigned wait_nr);
+/// Takes up to `max` ready completions into tags[] and results[]: how many.
+int vbench_uring_reap(void *ring, int max, uint64_t *tags, int32_t *results);
+
 #endif
