@@ -3,15 +3,17 @@
 # and print how vbench compares (IOPS, CPU seconds per IO, p50 completion latency).
 #
 # Usage: Benchmarks/fio-compare.sh [--vbench PATH] [--dir DIR] [--size 1g] [--runtime 5]
-#                                  [--reps 5] [--out FILE.md]
+#                                  [--reps 5] [--engine libaio|io_uring] [--out FILE.md]
 #
-# Jobs (all O_DIRECT, libaio, one job, --runtime seconds measured after a 1 s ramp):
+# Jobs (all O_DIRECT, one job, --runtime seconds measured after a 1 s ramp):
 #   A  4 KiB random read, QD32
 #   B  4 KiB random read, QD1
 #   C  1 MiB sequential read, QD8
-# Each repetition runs, for every job, vbench, fio with default options and fio with batching
-# options (--iodepth_batch_submit=QD --iodepth_batch_complete_min=1
-# --iodepth_batch_complete_max=QD); the variant that goes first rotates every repetition.
+# With --engine libaio (default) each repetition runs, for every job, vbench, fio with default
+# options and fio with batching options (--iodepth_batch_submit=QD --iodepth_batch_complete_min=1
+# --iodepth_batch_complete_max=QD). With --engine io_uring: vbench --engine io_uring, fio's
+# io_uring engine with its defaults, and with --fixedbufs --registerfiles. The variant that goes
+# first rotates every repetition.
 # The test file is created once (by vbench, which writes every block), read by both tools,
 # and removed on exit. Nothing is ever written to a block device.
 set -euo pipefail
@@ -26,9 +28,10 @@ RUNTIME=5
 REPS=5
 OUT=""
 RAMP=1
+ENGINE=libaio
 
 usage() {
-    sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 die() { echo "fio-compare: $*" >&2; exit 1; }
@@ -49,6 +52,7 @@ while [[ $# -gt 0 ]]; do
         --runtime) RUNTIME=$val ;;
         --reps) REPS=$val ;;
         --out) OUT=$val ;;
+        --engine) ENGINE=$val ;;
         *) die "unknown option $opt (see --help)" ;;
     esac
 done
@@ -63,6 +67,7 @@ command -v python3 >/dev/null 2>&1 || die "python3 is needed to read the JSON re
 command -v timeout >/dev/null 2>&1 || die "timeout (coreutils) is needed"
 
 [[ $RUNTIME =~ ^[1-9][0-9]*$ ]] || die "--runtime must be a whole number of seconds ≥ 1; got '$RUNTIME'"
+[[ $ENGINE == libaio || $ENGINE == io_uring ]] || die "--engine must be libaio or io_uring; got '$ENGINE'"
 [[ $REPS =~ ^[1-9][0-9]*$ ]] || die "--reps must be a whole number ≥ 1; got '$REPS'"
 [[ ${SIZE,,} =~ ^[1-9][0-9]*[kmgt]?$ ]] || die "--size must be a size such as 256m or 1g; got '$SIZE'"
 (( REPS >= 5 )) || say "warning: --reps $REPS is below 5; medians over so few runs are rough"
@@ -194,8 +199,9 @@ cat >"$TMP/report.py" <<'PY'
 import math, statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 reps = int(sys.argv[2])
+# variants: "key:label,key:label,…", vbench first
+VARS = [tuple(v.split(":", 1)) for v in sys.argv[3].split(",")]
 JOBS = [("A", "4 KiB random read, QD32"), ("B", "4 KiB random read, QD1"), ("C", "1 MiB sequential read, QD8")]
-VARS = [("vbench", "vbench"), ("fio-default", "fio (default)"), ("fio-batched", "fio (batched)")]
 # rows: job variant rep iops cpu_s ios cpu_per_io p50_ns mean_lat_ns  (iops == "NA" when the run failed)
 data = {}
 for job, var, rep, iops, cpu, ios, cpio, p50, mean in rows:
@@ -229,7 +235,7 @@ for job, title in JOBS:
         meds[var] = (med(iops), med(cpio), med(p50), med(meanlat))
         out.append(f"| {label} | {len(runs)}/{reps} | {fmt_int(med(iops))} | {rng(iops, fmt_int)} | "
                    f"{fmt(med(cpio))} | {rng(cpio, fmt)} | {fmt(med(p50), 1)} | {rng(p50, lambda v: fmt(v, 1))} |")
-    fio_vars = [v for v in ("fio-default", "fio-batched") if not math.isnan(meds[v][0])]
+    fio_vars = [v for v, _ in VARS[1:] if not math.isnan(meds[v][0])]
     if math.isnan(meds["vbench"][0]) or not fio_vars:
         out.append("")
         out.append("Ratios: not available (runs failed).")
@@ -252,10 +258,9 @@ for job, title in JOBS:
     out.append(f"| IOPS (≥ 1.00 wanted) | {iops_ratio:.3f} | {rng(pr_iops, lambda v: f'{v:.3f}')} |")
     out.append(f"| CPU s per IO (≤ 1.00 wanted) | {cpu_ratio:.3f} | {rng(pr_cpu, lambda v: f'{v:.3f}')} |")
     if job == "B":
-        out.append(f"| p50 latency µs: vbench / fio default / fio batched | "
-                   f"{fmt(meds['vbench'][2], 1)} / {fmt(meds['fio-default'][2], 1)} / {fmt(meds['fio-batched'][2], 1)} | |")
-        out.append(f"| mean latency µs (fio: slat+clat): vbench / fio default / fio batched | "
-                   f"{fmt(meds['vbench'][3], 1)} / {fmt(meds['fio-default'][3], 1)} / {fmt(meds['fio-batched'][3], 1)} | |")
+        names = " / ".join(label for _, label in VARS)
+        out.append(f"| p50 latency µs: {names} | " + " / ".join(fmt(meds[v][2], 1) for v, _ in VARS) + " | |")
+        out.append(f"| mean latency µs (fio: slat+clat): {names} | " + " / ".join(fmt(meds[v][3], 1) for v, _ in VARS) + " | |")
     out.append("")
     ok_i = iops_ratio >= 1.0
     ok_c = cpu_ratio <= 1.0
@@ -296,7 +301,13 @@ declare -A JOB_RW=([A]=randread [B]=randread [C]=read)
 declare -A JOB_BS=([A]=4k [B]=4k [C]=1m)
 declare -A JOB_BSB=([A]=4096 [B]=4096 [C]=1048576)
 declare -A JOB_QD=([A]=32 [B]=1 [C]=8)
-VARIANTS=(vbench fio-default fio-batched)
+if [[ $ENGINE == io_uring ]]; then
+    VARIANTS=(vbench fio-uring fio-uring-fixed)
+    VARIANT_LABELS="vbench:vbench (io_uring),fio-uring:fio io_uring (default),fio-uring-fixed:fio io_uring (fixedbufs registerfiles)"
+else
+    VARIANTS=(vbench fio-default fio-batched)
+    VARIANT_LABELS="vbench:vbench,fio-default:fio (default),fio-batched:fio (batched)"
+fi
 
 # Fills CMD with the command of one variant of one job.
 build_cmd() {
@@ -305,15 +316,18 @@ build_cmd() {
     case "$var" in
         vbench)
             CMD=("$VBENCH" run --runs 1 --device blk --target "$FILE" --rw "$rw" --bs "$bs" --iodepth "$qd"
-                 --runtime "$RUNTIME" --ramp "$RAMP" --repeat 1 --json --out "$out") ;;
-        fio-default|fio-batched)
-            CMD=(fio --name=j --filename="$FILE" --direct=1 --ioengine=libaio --rw="$rw" --bs="$bs"
+                 --runtime "$RUNTIME" --ramp "$RAMP" --repeat 1 --json --out "$out" --engine "$ENGINE") ;;
+        fio-*)
+            local fio_engine=libaio
+            [[ $var == fio-uring* ]] && fio_engine=io_uring
+            CMD=(fio --name=j --filename="$FILE" --direct=1 --ioengine="$fio_engine" --rw="$rw" --bs="$bs"
                  --iodepth="$qd" --runtime="$RUNTIME" --ramp_time="$RAMP" --time_based --size="$FILE_BYTES"
                  --norandommap --randrepeat=0 --lat_percentiles=1 --output-format=json)
             if [[ $var == fio-batched ]]; then
                 CMD+=(--iodepth_batch_submit="$qd" --iodepth_batch_complete_min=1
                       --iodepth_batch_complete_max="$qd")
-            fi ;;
+            fi
+            if [[ $var == fio-uring-fixed ]]; then CMD+=(--fixedbufs --registerfiles); fi ;;
     esac
 }
 
@@ -322,7 +336,7 @@ CPU_MODEL=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/nu
 [[ -n $CPU_MODEL ]] || CPU_MODEL=$(uname -m)
 quote_cmd() { local s="" a; for a in "$@"; do s+="$(printf '%q' "$a") "; done; echo "${s% }"; }
 {
-    echo "## vbench vs fio — $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+    echo "## vbench vs fio ($ENGINE) — $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
     echo ""
     echo "- kernel: $(uname -r); CPU: $CPU_MODEL; nproc: $(nproc); load average at start: $LOAD_START"
     echo "- fio: $(fio --version 2>/dev/null); vbench: $("$VBENCH" --version 2>/dev/null || echo '?') ($VBENCH)"
@@ -384,7 +398,7 @@ done
 
 # ---- report ---------------------------------------------------------------------------------
 report_rc=0
-python3 "$TMP/report.py" "$TMP/results.tsv" "$REPS" >"$TMP/tables.md" || report_rc=$?
+python3 "$TMP/report.py" "$TMP/results.tsv" "$REPS" "$VARIANT_LABELS" >"$TMP/tables.md" || report_rc=$?
 (( report_rc == 0 || report_rc == 2 )) || die "could not build the report (python exit $report_rc)"
 cat "$TMP/tables.md"
 if [[ -n $OUT ]]; then
