@@ -2,8 +2,10 @@
 # net-compare.sh — vbench's network tests against iperf3 and sockperf on loopback, same work,
 # alternating which goes first, REPS repetitions:
 #   stream guest→peer, 1 connection and 4:  vbench stream-send-p1/p4-128k vs iperf3 -P 1/-P 4 (128 KiB writes)
+#   stream peer→guest, 1 connection and 4:  vbench stream-recv-p1/p4-128k vs iperf3 -R -P 1/-P 4
 #   request/response, 14-byte messages:     vbench rr-14b vs sockperf ping-pong -m 14 (its smallest message)
-# Prints medians and the ratios vbench / peer (goals: stream ≥ 1.00, RR transactions/s ≥ 0.95).
+# Prints medians and the ratios vbench / peer (goals: stream ≥ 1.00, RR transactions/s ≥ 0.95),
+# with the CPU model, then the ratios of every earlier Benchmarks/results-net-*.md (other machines).
 #
 # Usage: Benchmarks/net-compare.sh [--vbench PATH] [--seconds 3] [--reps 5] [--out FILE.md]
 # Only 127.0.0.1 is used; the three servers are started here and ended by their PIDs.
@@ -41,23 +43,24 @@ sleep 1
 
 run_vbench() {
     timeout 600 "$VBENCH" run --runs 1 --device net --peer 127.0.0.1:$VP --runtime "$SECONDS_PER" --repeat 1 --streams 4 \
-        --rr-size 14 --json --out "$work/vb" 2>/dev/null | python3 -c "
+        --test stream,rr --rr-size 14 --json --out "$work/vb" 2>/dev/null | python3 -c "
 import json, sys
 r = json.load(sys.stdin)
 m = {w['spec']['name']: w['repetitions'][0]['metrics'] for w in r['workloads']}
-print(json.dumps({'p1': m['stream-send-p1-128k']['throughputBitsPerSec'], 'p4': m['stream-send-p4-128k']['throughputBitsPerSec'],
-                  'rr': m['rr-14b']['transactionsPerSec']}))"
+t = lambda n: m[n]['throughputBitsPerSec']
+print(json.dumps({'p1': t('stream-send-p1-128k'), 'p4': t('stream-send-p4-128k'),
+                  'r1': t('stream-recv-p1-128k'), 'r4': t('stream-recv-p4-128k'), 'rr': m['rr-14b']['transactionsPerSec']}))"
 }
+iperf() { timeout 120 iperf3 -c 127.0.0.1 -p $IP -t "$SECONDS_PER" -l 128K -J "$@" | python3 -c "import json,sys; print(json.load(sys.stdin)['end']['sum_received']['bits_per_second'])"; }
 run_peers() {
-    local p1 p4 rr
-    p1=$(timeout 120 iperf3 -c 127.0.0.1 -p $IP -t "$SECONDS_PER" -P 1 -l 128K -J | python3 -c "import json,sys; print(json.load(sys.stdin)['end']['sum_received']['bits_per_second'])")
-    p4=$(timeout 120 iperf3 -c 127.0.0.1 -p $IP -t "$SECONDS_PER" -P 4 -l 128K -J | python3 -c "import json,sys; print(json.load(sys.stdin)['end']['sum_received']['bits_per_second'])")
+    local p1 p4 r1 r4 rr
+    p1=$(iperf -P 1); p4=$(iperf -P 4); r1=$(iperf -P 1 -R); r4=$(iperf -P 4 -R)
     rr=$(timeout 120 sockperf ping-pong --tcp -i 127.0.0.1 -p $SP -t "$SECONDS_PER" -m 14 2>&1 | python3 -c "
 import re, sys
 t = sys.stdin.read()
 m = re.search(r'RunTime=([0-9.]+) sec; SentMessages=([0-9]+); ReceivedMessages=([0-9]+)', t)
 print(int(m.group(3)) / float(m.group(1)))")
-    echo "{\"p1\": $p1, \"p4\": $p4, \"rr\": $rr}"
+    echo "{\"p1\": $p1, \"p4\": $p4, \"r1\": $r1, \"r4\": $r4, \"rr\": $rr}"
 }
 : >"$work/v.jsonl"; : >"$work/p.jsonl"
 for ((i = 0; i < REPS; i++)); do
@@ -70,12 +73,14 @@ import json, sys, statistics, platform, os
 v = [json.loads(l) for l in open(sys.argv[1])]
 p = [json.loads(l) for l in open(sys.argv[2])]
 secs, reps = sys.argv[3:5]
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.machine())
 print(f"net: vbench vs iperf3 3.12 / sockperf 3.7 on 127.0.0.1, {secs} s per test, {reps} alternating repetitions; "
-      f"kernel {platform.release()}, {os.cpu_count()} CPUs")
+      f"CPU {cpu}, kernel {platform.release()}, {os.cpu_count()} CPUs")
 print()
 print("| test | vbench (median) | peer (median) | ratio |")
 print("|---|---:|---:|---:|")
 rows = [("stream -P 1 (Gbit/s), vs iperf3", "p1", 1e9), ("stream -P 4 (Gbit/s), vs iperf3", "p4", 1e9),
+        ("stream -P 1 receiving (Gbit/s), vs iperf3 -R", "r1", 1e9), ("stream -P 4 receiving (Gbit/s), vs iperf3 -R", "r4", 1e9),
         ("request/response 14 B (transactions/s), vs sockperf ping-pong", "rr", 1)]
 for name, k, scale in rows:
     a = statistics.median(r[k] for r in v); b = statistics.median(r[k] for r in p)
@@ -85,3 +90,10 @@ PY
 )
 echo "$report"
 [[ -z "$OUT" ]] || echo "$report" >"$OUT"
+# Other machines' figures, as their result files recorded them.
+for f in "$SCRIPT_DIR"/results-net-*.md; do
+    [[ -f "$f" && "$(readlink -f "$f")" != "$(readlink -f "${OUT:-/nonexistent}")" ]] || continue
+    echo
+    echo "earlier: $(basename "$f"): $(grep -m1 '^net:' "$f" | sed 's/^net: //')"
+    grep '^| stream\|^| request' "$f" || true
+done

@@ -99,7 +99,8 @@ public enum IperfImport {
         guard transport == "tcp" || transport == "udp" else {
             throw ImportError(file: file, reason: "iperf3 protocol \(test.proto) is not modelled (tcp, udp)")
         }
-        let bidir = (test.bidir ?? 0) != 0
+        // iperf3 3.12 says --bidir only through the reverse sums (no test_start key).
+        let bidir = (test.bidir ?? 0) != 0 || end.sumReceivedReverse != nil
         var halves: [(NetDirection, received: Sum?, sent: Sum?)] = [((test.reverse ?? 0) != 0 ? .receive : .send,
                                                                     transport == "udp" ? (end.sum ?? end.sumReceived) : end.sumReceived,
                                                                     end.sumSent ?? end.sum)]
