@@ -32,7 +32,7 @@ if [[ -z "$VBENCH" ]]; then
 fi
 work=$(mktemp -d /var/tmp/net-compare.XXXXXX)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() { for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 base=$((20000 + RANDOM % 20000))
 VP=$base IP=$((base + 1)) SP=$((base + 2))

@@ -3,8 +3,8 @@ import Glibc
 import SystemPackage
 
 /// An io_uring instance (liburing, wrapped in CVBenchShims), torn down when the value goes
-/// away. Submissions are queued in the shared ring and handed to the kernel with the wait for
-/// completions: one `io_uring_enter` per batch, as fio's io_uring engine does by default.
+/// away: requests are queued in the shared ring, handed to the kernel by `submit`, and reaped
+/// from the completion ring.
 public struct IOURing: ~Copyable {
     @usableFromInline let ring: UnsafeMutableRawPointer
     /// The file registered (`io_uring_register_files`): requests name it by index 0.
@@ -47,6 +47,10 @@ public struct IOURing: ~Copyable {
     }
 
     deinit { vbench_uring_free(ring) }
+
+    /// Completions run when this thread waits for them (Linux 6.1's DEFER_TASKRUN), or at its
+    /// next kernel entry (COOP_TASKRUN), rather than by an interrupt each.
+    public var defersCompletionWork: Bool { vbench_uring_setup_flags(ring) & (1 << 13 | 1 << 8) != 0 }
 
     /// Registers `fd` (fio's `registerfiles`): the kernel skips a file-table lookup per request.
     /// False when the kernel refuses; requests then name the descriptor.

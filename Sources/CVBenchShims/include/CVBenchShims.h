@@ -69,6 +69,8 @@ int vbench_spawn_addchdir(void *actions, const char *path);
 /// vbench_uring_new: a ring with `entries` slots, or NULL with -errno in *error.
 void *vbench_uring_new(unsigned entries, int *error);
 void vbench_uring_free(void *ring);
+/// The setup flags the ring got (IORING_SETUP_*).
+unsigned vbench_uring_setup_flags(void *ring);
 /// io_uring_register_files with one descriptor / io_uring_register_buffers with one iovec: 0 or -errno.
 int vbench_uring_register_file(void *ring, int fd);
 int vbench_uring_register_buffer(void *ring, void *base, unsigned long count);
