@@ -83,6 +83,8 @@ public final class NetClient: @unchecked Sendable {
                 }
             } else {
                 s.setReceiveTimeout(ms: Int((seconds + 30) * 1000))
+                // Woken per message, not per segment (as the server's receiver).
+                s.setReceiveLowWater(bytes: min(size, 1 << 20))
                 while true {
                     let n = s.receive(buffer, capacity)
                     if n == 0 { break }

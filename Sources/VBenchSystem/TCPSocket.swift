@@ -79,6 +79,13 @@ public final class TCPSocket: @unchecked Sendable {
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
     }
 
+    /// Wakes a blocked `receive` only once `bytes` are queued (or at EOF or the timeout):
+    /// fewer wakeups of a bulk receiver (SO_RCVLOWAT; the kernel grows the buffer to match).
+    public func setReceiveLowWater(bytes: Int) {
+        var v = Int32(clamping: bytes)
+        setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &v, socklen_t(MemoryLayout<Int32>.size))
+    }
+
     /// A receive timeout: `receive` returns 0 bytes (as at EOF) after this long without data.
     public func setReceiveTimeout(ms: Int) {
         var tv = timeval(tv_sec: ms / 1000, tv_usec: (ms % 1000) * 1000)
