@@ -132,7 +132,7 @@ let package = Package(
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
-        .testTarget(name: "VBenchSystemTests", dependencies: ["VBenchSystem"]),
+        .testTarget(name: "VBenchSystemTests", dependencies: ["VBenchSystem", "VBenchTestSupport"]),
         .testTarget(name: "VBenchVhostUserTests", dependencies: ["VBenchVhostUser", "VBenchSystem", "CVBenchShims", "VBenchCollector", "VBenchStore", "VBenchStoreAPI",
                                                           "VBenchCore", "VBenchWire", "VBenchTestSupport", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(
@@ -155,7 +155,7 @@ let package = Package(
         ),
         .testTarget(name: "VBenchNetTests", dependencies: ["VBenchNet", "VBenchCore", "VBenchSystem"]),
         .testTarget(name: "VBenchMemoryTests", dependencies: ["VBenchMemory", "VBenchCore", "VBenchSystem", "VBenchProbe", "VBenchTestSupport"]),
-        .testTarget(name: "VBenchLabTests", dependencies: ["VBenchTestSupport", "VBenchLab", "VBenchSystem", "VBenchCore", "VBenchStore", "VBenchStoreAPI", "VBenchGuestCLI", "VBenchWire"]),
+        .testTarget(name: "VBenchLabTests", dependencies: ["VBenchTestSupport", "VBenchLab", "VBenchSystem", "VBenchCore", "VBenchStore", "VBenchStoreAPI", "VBenchGuestCLI", "VBenchWire", "VBenchCollector"]),
         .testTarget(name: "VBenchBlockTests", dependencies: ["VBenchTestSupport", "VBenchBlock", "VBenchCore", "VBenchSystem", "VBenchProbe",
                                                        .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(name: "VBenchReportTests", dependencies: ["VBenchReport", "VBenchCore", "VBenchTestSupport"], exclude: ["Golden"]),

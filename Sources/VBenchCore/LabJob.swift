@@ -183,6 +183,10 @@ public struct LabEvent: Codable, Sendable, Equatable {
     public enum Kind: Codable, Sendable, Equatable {
         /// A disk's run ended: `device` is nil when no disk had the serial (exit 127).
         case diskRun(slot: Int, model: String, device: String?, exitStatus: Int)
+        /// A disk's run outlived SIGKILL: the device never completed its I/O (the process
+        /// waits in uninterruptible sleep). The agent leaves it behind and skips the disk's later
+        /// passes.
+        case diskStalled(slot: Int, model: String, device: String)
         /// A NIC found by its MAC (interface and driver), or not (nil).
         case nic(model: String, interface: String?, driver: String?)
         /// The network run through every NIC found (exit 127: none).
@@ -203,6 +207,8 @@ public struct LabEvent: Codable, Sendable, Equatable {
         switch kind {
         case let .diskRun(slot, model, device, status):
             device.map { "run \(model) on \($0) exit \(status) slot \(slot)" } ?? "run \(model) exit \(status) slot \(slot) (no disk with its serial)"
+        case let .diskStalled(slot, model, device):
+            "run \(model) on \(device) stalled slot \(slot): it outlived SIGKILL (I/O the device never completed); later passes skipped"
         case let .nic(model, interface, driver):
             interface.map { "nic \(model) \($0) \(driver ?? "-")" } ?? "nic \(model) missing (no interface with its MAC)"
         case let .netRun(status): "run net exit \(status)"

@@ -70,6 +70,10 @@ public struct LabAgent {
     public private(set) var sendStatus: Int32 = 0
     /// The throttle limits by slot, once read from the control port.
     public private(set) var limits: [Int: Int]?
+    /// Seconds a run may outlive SIGKILL before it is left behind as stuck.
+    public var killGrace: Double = 15
+    /// Slots whose run outlived SIGKILL: its I/O never completed, so later passes are skipped.
+    public private(set) var stalled: Set<Int> = []
 
     public init(job: LabJob, executable: String, out: String, jobFolder: String, fs: RootedFileSystem = RootedFileSystem()) {
         self.job = job
@@ -132,6 +136,10 @@ public struct LabAgent {
 
     mutating func diskStep(_ step: LabJob.Step) {
         guard let disk = job.disks.first(where: { $0.slot == step.slot }) else { return }
+        guard !stalled.contains(disk.slot) else {
+            say("skip \(disk.model) slot \(disk.slot): an earlier run on it is stuck in device I/O")
+            return
+        }
         guard let device = self.disk(serial: disk.serial) else {
             emit(.diskRun(slot: disk.slot, model: disk.model, device: nil, exitStatus: 127))
             return
@@ -147,8 +155,12 @@ public struct LabAgent {
             iops = limits?[disk.slot]
         }
         say("run \(disk.model) on \(device)")
-        let status = runSelf(runArguments(step, device: device, throttleIOPS: iops), log: "run-\(disk.slot)", seconds: job.block.boundSeconds)
+        let (status, stuck) = runSelf(runArguments(step, device: device, throttleIOPS: iops), log: "run-\(disk.slot)", seconds: job.block.boundSeconds)
         emit(.diskRun(slot: disk.slot, model: disk.model, device: device, exitStatus: Int(status)))
+        if stuck {
+            stalled.insert(disk.slot)
+            emit(.diskStalled(slot: disk.slot, model: disk.model, device: device))
+        }
         sendRecords(after: disk.model)
     }
 
@@ -191,7 +203,7 @@ public struct LabAgent {
         var args = ["run", "--device", "net", "--runs", "1", "--peer", plan.peer, "--iface", "auto",
                     "--runtime", "\(plan.runtimeSeconds)", "--repeat", "\(plan.repetitions)", "--out", out]
         for (k, v) in job.tags.merging(plan.tags, uniquingKeysWith: { $1 }).sorted(by: { $0.key < $1.key }) { args += ["--tag", "\(k)=\(v)"] }
-        let status = runSelf(args, log: "run-net", seconds: plan.boundSeconds)
+        let status = runSelf(args, log: "run-net", seconds: plan.boundSeconds).status
         emit(.netRun(exitStatus: Int(status)))
         sendRecords(after: "net")
     }
@@ -211,12 +223,9 @@ public struct LabAgent {
     /// later loses nothing measured before it.
     mutating func sendRecords(after: String) {
         let folder = "\(out)/runs"
-        let files = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".json") }.sorted()
+        let files = jsonFiles(folder)
         guard !files.isEmpty else { return }
-        var records: [RunRecord] = []
-        for f in files {
-            if let data = FileManager.default.contents(atPath: "\(folder)/\(f)"), let r = try? RunRecord.decode(data) { records.append(r) }
-        }
+        let (records, _) = self.records(files, in: folder)
         let (status, report) = deliver(records, to: job.sendTo, spool: "\(out)/spool", seconds: 120)
         if status == 0 {
             try? AtomicFile.makeDirectories("\(out)/sent")
@@ -239,11 +248,18 @@ public struct LabAgent {
         }
     }
 
-    func records(_ files: [String]) -> (records: [RunRecord], bytes: Int) {
+    /// The `.json` files in `folder`, by name.
+    func jsonFiles(_ folder: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".json") }.sorted()
+    }
+
+    /// The records in `files` of `folder` (a file that is not a record is passed over), and
+    /// their bytes on disk.
+    func records(_ files: [String], in folder: String) -> (records: [RunRecord], bytes: Int) {
         var records: [RunRecord] = []
         var bytes = 0
         for f in files {
-            guard let data = FileManager.default.contents(atPath: "\(jobFolder)/\(f)") else { continue }
+            guard let data = FileManager.default.contents(atPath: "\(folder)/\(f)") else { continue }
             bytes += data.count
             if let r = try? RunRecord.decode(data) { records.append(r) }
         }
@@ -252,7 +268,7 @@ public struct LabAgent {
 
     mutating func benchSend(_ b: LabJob.BenchSend) {
         say("transport bench: \(b.files.count) \(b.size) records over \(b.transport)")
-        let (recs, bytes) = records(b.files)
+        let (recs, bytes) = records(b.files, in: jobFolder)
         let spool = "/tmp/bench-spool-\(b.transport)-\(b.size)"
         let t0 = uptime()
         let (status, report) = deliver(recs, to: b.to, spool: spool, seconds: 800)
@@ -264,7 +280,7 @@ public struct LabAgent {
 
     mutating func transportCheck(_ file: String) {
         say("transport check: sending \(file)")
-        let (recs, _) = records([file])
+        let (recs, _) = records([file], in: jobFolder)
         let (status, report) = recs.isEmpty ? (1, "\(jobFolder)/\(file) is not a readable record")
             : deliver(recs, to: job.sendTo, spool: "/tmp/transport-spool", seconds: 800)
         emit(.transportCheck(exitStatus: Int(status), report: report))
@@ -278,7 +294,7 @@ public struct LabAgent {
             emit(.vsockLoopback(exitStatus: 127, report: "collector none: this vbench has no collect (the guest binary); pass a full static vbench as --binary for vsockLoopback"))
             return
         }
-        let sent = ((try? FileManager.default.contentsOfDirectory(atPath: "\(out)/sent")) ?? []).filter { $0.hasSuffix(".json") }.sorted()
+        let sent = jsonFiles("\(out)/sent")
         guard !sent.isEmpty,
               (try? ChildProcess.run("/bin/busybox", ["modprobe", "vsock_loopback"], stdout: .null, stderr: .null, seconds: 30))?.ending.status == 0,
               let collector = try? ChildProcess.spawn(executable, ["collect", "--listen", "vsock://any:5000", "--store", "/tmp/vsock.sqlite"],
@@ -288,8 +304,7 @@ public struct LabAgent {
             return
         }
         Clock.sleep(nanoseconds: 1_000_000_000)
-        var recs: [RunRecord] = []
-        for f in sent { if let d = FileManager.default.contents(atPath: "\(out)/sent/\(f)"), let r = try? RunRecord.decode(d) { recs.append(r) } }
+        let recs = records(sent, in: "\(out)/sent").records
         let (status, report) = deliver(recs, to: "vsock://1:5000", spool: "/tmp/vsock-spool", seconds: 60)
         collector.terminate()
         _ = try? collector.wait(seconds: 30)
@@ -301,14 +316,16 @@ public struct LabAgent {
     // MARK: Runs, events, console
 
     /// Starts this vbench with `arguments`, output in /tmp/LOG.log, bounded; its exit status
-    /// (124 when the bound ended it). A failed run's last lines go to the console.
-    func runSelf(_ arguments: [String], log: String, seconds: Double) -> Int32 {
+    /// (124 when the bound ended it), and whether it outlived SIGKILL (stuck in device I/O,
+    /// left behind). A failed run's last lines go to the console.
+    func runSelf(_ arguments: [String], log: String, seconds: Double) -> (status: Int32, stuck: Bool) {
         let path = "/tmp/\(log).log"
-        let status = (try? ChildProcess.run(executable, arguments, stdout: .file(path), stderr: .file(path), seconds: seconds))?.ending.status ?? 127
+        let r = try? ChildProcess.run(executable, arguments, stdout: .file(path), stderr: .file(path), seconds: seconds, killGrace: killGrace)
+        let status = r?.ending.status ?? 127
         if status != 0, let text = FileManager.default.contents(atPath: path) {
             for line in String(decoding: text, as: UTF8.self).split(separator: "\n").suffix(15) { print(line) }
         }
-        return status
+        return (status, r?.stuck != nil)
     }
 
     func uptime() -> Double { fs.readString("/proc/uptime").flatMap { $0.split(separator: " ").first.flatMap { Double($0) } } ?? 0 }

@@ -108,7 +108,11 @@ public enum LabCampaign {
                 log("boot \(i): AF_VSOCK inside the guest (vsock_loopback): \(b.vsock?.text ?? "no report")")
                 if b.vsock?.exitStatus != 0 { failures.append("boot \(i): the vsock loopback check failed (\(b.vsock?.text ?? "no report"); console: \(b.console))") }
             }
-            for (slot, d) in devices.disks.enumerated() where b.slotStatus[slot] != 0 { failures.append("\(d.rawValue) (disk \(slot)): \(b.slotStatus[slot].map { "vbench run exited \($0)" } ?? "no result") (console: \(b.console))") }
+            for (slot, d) in devices.disks.enumerated() where b.slotStatus[slot] != 0 {
+                let why = b.stalledSlots[slot].map { "stalled: the run on \($0) outlived SIGKILL, waiting on I/O the device never completed; its later passes were skipped" }
+                    ?? b.slotStatus[slot].map { "vbench run exited \($0)" } ?? "no result"
+                failures.append("\(d.rawValue) (disk \(slot)): \(why) (console: \(b.console))")
+            }
             if !devices.nics.isEmpty {
                 if b.netStatus != 0 { failures.append("net (\(devices.nics.map(\.rawValue).joined(separator: ", "))): \(b.netStatus.map { "vbench run --device net exited \($0)" } ?? "no result") (console: \(b.console))") }
                 // Every NIC must have its own record, named by its driver.

@@ -46,6 +46,8 @@ public struct BootResult: Sendable {
     public var qemuStatus: Int32
     /// Per disk index, the first failing exit status of its runs, else 0 (nil: never reported).
     public var slotStatus: [Int: Int]
+    /// Disks (by slot) whose run the guest could not end, with the device: its I/O never completed.
+    public var stalledSlots: [Int: String] = [:]
     /// The exit status of the guest's `vbench run --device net` (nil: no NICs, or never reported).
     public var netStatus: Int?
     /// The guest interface of each NIC model (`nic virtio-net eth0` markers).
@@ -477,7 +479,7 @@ public final class LabRunner {
             log("boot \(index): QEMU \(o.timedOut ? "timed out after \(Int(options.bootTimeout)) s" : "exited with \(o.status)"): \(err.split(separator: "\n").suffix(3).joined(separator: " | ")) (console: \(console))")
         }
         return BootResult(index: index, disks: disks, nics: nics, seconds: o.seconds, timedOut: o.timedOut, qemuStatus: o.status,
-                          slotStatus: outcome.slotStatus, netStatus: outcome.netStatus, nicInterfaces: outcome.nicInterfaces,
+                          slotStatus: outcome.slotStatus, stalledSlots: outcome.stalledSlots, netStatus: outcome.netStatus, nicInterfaces: outcome.nicInterfaces,
                           serveReport: network?.serveReport, throttles: throttleControl?.applied ?? [:],
                           throttleReference: throttleControl?.referenceIOPS,
                           throttleFailure: m.throttle == nil ? nil : (throttleControl?.failure ?? (throttleControl?.state == .done ? nil : "the limits were never set (the reference record did not arrive)")),
@@ -512,6 +514,8 @@ final class LabEventLog: Sendable {
 public struct LabEvents: Sendable, Equatable {
     /// Per disk index (slot), the exit status of its runs: the first failure, else 0.
     public var slotStatus: [Int: Int] = [:]
+    /// Disks (by slot) whose run the guest could not end: the device never completed its I/O.
+    public var stalledSlots: [Int: String] = [:]
     /// The exit status of the guest's `vbench run --device net`.
     public var netStatus: Int?
     /// The interface each NIC model got.
@@ -535,6 +539,7 @@ public struct LabEvents: Sendable, Equatable {
             case let .diskRun(slot, _, _, status):
                 // A disk may run several times (passes): keep the first failure.
                 if slotStatus[slot] == nil || slotStatus[slot] == 0 { slotStatus[slot] = status }
+            case let .diskStalled(slot, _, device): stalledSlots[slot] = device
             case let .nic(model, interface, _):
                 if let m = NicModel(rawValue: model), let interface { nicInterfaces[m] = interface }
             case let .netRun(status): netStatus = status

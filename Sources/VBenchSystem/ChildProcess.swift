@@ -143,16 +143,19 @@ public struct ChildProcess: Sendable {
 
     /// Runs `path` to its end, at most `seconds`: then SIGTERM, and SIGKILL 5 s later. The
     /// ending, and whether the bound ended it (its status then 124, as `timeout` reports).
+    /// `stuck` is the child when it outlived SIGKILL by `killGrace` seconds: a process in
+    /// uninterruptible sleep (I/O a device never completes) cannot die until the I/O ends, so
+    /// it is left behind, not waited for without end; the caller may reap it later.
     public static func run(_ path: String, _ arguments: [String], stdin: Stream = .null, stdout: Stream, stderr: Stream,
-                           seconds: Double) throws(SystemError) -> (ending: Ending, timedOut: Bool) {
+                           seconds: Double, killGrace: Double = 15) throws(SystemError) -> (ending: Ending, timedOut: Bool, stuck: ChildProcess?) {
         let child = try spawn(path, arguments, stdin: stdin, stdout: stdout, stderr: stderr)
-        if let ending = try child.wait(seconds: seconds) { return (ending, false) }
+        if let ending = try child.wait(seconds: seconds) { return (ending, false, nil) }
         child.signal(SIGTERM)
         if try child.wait(seconds: 5) == nil {
             child.signal(SIGKILL)
-            _ = try child.wait()
+            if try child.wait(seconds: killGrace) == nil { return (.exited(124), true, child) }
         }
-        return (.exited(124), true)
+        return (.exited(124), true, nil)
     }
 
     /// The path of the running executable (`/proc/self/exe`), to start another copy of it.

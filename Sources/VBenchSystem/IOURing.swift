@@ -26,13 +26,7 @@ public struct IOURing: ~Copyable {
 
     /// /proc/sys/kernel/io_uring_disabled (0 allowed, 1 root or io_uring_group only, 2 off), when the kernel has it.
     public static func disabledSetting() -> String? {
-        let fd = open("/proc/sys/kernel/io_uring_disabled", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var b = [UInt8](repeating: 0, count: 8)
-        let n = b.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        guard n > 0 else { return nil }
-        return String(decoding: b[..<n], as: UTF8.self).filter { !$0.isWhitespace }
+        RootedFileSystem().readString("/proc/sys/kernel/io_uring_disabled", record: false)
     }
 
     /// A ring with `entries` submission slots (at least the queue depth).

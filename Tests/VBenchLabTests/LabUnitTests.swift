@@ -164,6 +164,9 @@ import VBenchWire
             .diskRun(slot: 2, model: "nvme", device: nil, exitStatus: 127),
             // Passes: a slot keeps its first failure.
             .diskRun(slot: 1, model: "ide", device: "/dev/sda", exitStatus: 0),
+            // A run the guest could not end: its I/O never completed.
+            .diskRun(slot: 3, model: "virtio-blk", device: "/dev/vdb", exitStatus: 124),
+            .diskStalled(slot: 3, model: "virtio-blk", device: "/dev/vdb"),
             .nic(model: "virtio-net", interface: "eth0", driver: "virtio_net"),
             .nic(model: "e1000", interface: "eth1", driver: "e1000"),
             .nic(model: "vmxnet3", interface: nil, driver: nil),
@@ -180,7 +183,8 @@ import VBenchWire
             return back
         }
         let r = LabEvents(events)
-        #expect(r.slotStatus == [0: 0, 1: 3, 2: 127])
+        #expect(r.slotStatus == [0: 0, 1: 3, 2: 127, 3: 124])
+        #expect(r.stalledSlots == [3: "/dev/vdb"])
         #expect(r.nicInterfaces == [.virtioNet: "eth0", .e1000: "eth1"])
         #expect(r.netStatus == 0 && r.sendStatus == 0)
         #expect(r.vsock == LabEvents.Outcome(exitStatus: 0, report: "stored 2; collector stopped: 1 connections"))

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Testing
 import VBenchSystem
+import VBenchTestSupport
 
 @Suite struct ProcessControlTests {
     /// A thread that starts with signals blocked (as libdispatch's workers do) ends with none.
@@ -50,5 +51,35 @@ import VBenchSystem
         let start = Clock.monotonicNs()
         #expect(try ControlFile.firstLine(of: fifo, seconds: 0.5) == nil)
         #expect(Double(Clock.monotonicNs() - start) / 1e9 >= 0.5)
+    }
+}
+
+@Suite struct StuckChildTests {
+    /// A child waiting on I/O that never completes outlives SIGKILL: the bounded run gives up on
+    /// it after the grace, says so (and hands it back), instead of waiting with it. Once the I/O
+    /// ends (the connection is aborted) the child dies and is reaped.
+    @Test func aChildStuckInIOIsLeftBehindNotWaitedFor() throws {
+        let (mounted, why) = StalledFuse.mount()
+        guard let fuse = mounted else {
+            print("STUCK-CHILD TEST SKIPPED: FUSE cannot be mounted here (\(why ?? "")); it needs /dev/fuse and root")
+            return
+        }
+        defer { fuse.remove() }
+        let start = Clock.monotonicNs()
+        let r = try ChildProcess.run("/bin/cat", [fuse.mountpoint + "/never"], stdout: .null, stderr: .null, seconds: 1, killGrace: 2)
+        let seconds = Double(Clock.monotonicNs() - start) / 1e9
+        #expect(fuse.unanswered >= 1, "the daemon read the child's request")
+        #expect(r.timedOut && r.ending.status == 124)
+        let stuck = try #require(r.stuck, "the child died at SIGKILL although its request was never answered")
+        #expect(seconds >= 1 + 5 + 2 && seconds < 30, "\(seconds) s: the bound, SIGTERM's 5 s and the 2 s grace")
+        #expect(try stuck.poll() == nil, "still there: uninterruptible")
+        fuse.remove()
+        let end = try stuck.wait(seconds: 10)
+        // A fatal SIGTERM already marked it for death (its status says 15); it dies as the I/O ends.
+        #expect(end == .signalled(SIGTERM) || end == .signalled(SIGKILL), "\(String(describing: end))")
+
+        // A child that dies at SIGTERM is not stuck.
+        let plain = try ChildProcess.run("/bin/sleep", ["30"], stdout: .null, stderr: .null, seconds: 0.2, killGrace: 2)
+        #expect(plain.timedOut && plain.stuck == nil)
     }
 }

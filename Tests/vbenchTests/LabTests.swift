@@ -148,12 +148,25 @@ enum LabPrerequisites {
         let matrix = out.path + "/throttle.json"
         try Data(#"{"name":"ci-throttle","disks":["virtio-blk","virtio-blk","virtio-blk"],"diskSizeMiB":32,"aio":"threads","rw":"randread","bs":"4k","iodepth":32,"runtimeSeconds":1,"repetitions":1,"passes":8,"vsockLoopback":false,"throttle":{"reference":0,"disks":{"1":0.5}}}"#.utf8)
             .write(to: URL(fileURLWithPath: matrix))
-        let store = out.path + "/vbench.sqlite"
-        let r = try Binary.run(["lab", "run", "--matrix", matrix, "--binary", LabPrerequisites.staticBinary!, "--accel", "tcg", "--no-native",
+        var store = out.path + "/vbench.sqlite"
+        var r = try Binary.run(["lab", "run", "--matrix", matrix, "--binary", LabPrerequisites.staticBinary!, "--accel", "tcg", "--no-native",
                                 "--store", store, "--out", out.path, "--boot-timeout", "600", "--timeout", "900", "--tag", "suite=ci-throttle"],
                                timeout: 1000)
         print(r.stdout)
         print(r.stderr)
+        // QEMU 7.2's throttled virtio-blk under TCG (aio=threads) now and then never completes a
+        // request (seen once in three CI runs: "task vbench blocked for more than 120 seconds").
+        // The lab names such a disk as stalled and measures the rest; this test needs every pass,
+        // so it boots once more into a new store. Anything else fails at once.
+        if r.status != 0 && r.stderr.contains("stalled: the run on") {
+            print("LAB THROTTLE TEST: QEMU stalled a throttled request (above); booting once more")
+            store = out.path + "/vbench-2.sqlite"
+            r = try Binary.run(["lab", "run", "--matrix", matrix, "--binary", LabPrerequisites.staticBinary!, "--accel", "tcg", "--no-native",
+                                "--store", store, "--out", out.path, "--boot-timeout", "600", "--timeout", "900", "--tag", "suite=ci-throttle"],
+                               timeout: 1000)
+            print(r.stdout)
+            print(r.stderr)
+        }
         #expect(r.status == 0, "vbench lab run exited \(r.status)")
         #expect(r.stderr.contains("throttled disk 1 to "), "the host set the limit through QMP")
         let s = try SQLiteRunStore(path: store)
