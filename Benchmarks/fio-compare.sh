@@ -196,7 +196,7 @@ PY
 
 cat >"$TMP/report.py" <<'PY'
 # report.py RESULTS.tsv REPS -> the Markdown tables and the verdict
-import math, statistics, sys
+import math, random, statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 reps = int(sys.argv[2])
 # variants: "key:label,key:label,…", vbench first
@@ -214,6 +214,16 @@ def med(xs): return statistics.median(xs) if xs else math.nan
 def fmt_int(x): return "–" if math.isnan(x) else f"{x:,.0f}"
 def fmt(x, d=2): return "–" if math.isnan(x) else f"{x:.{d}f}"
 def rng(xs, f): return f"{f(min(xs))}–{f(max(xs))}" if xs else "–"
+
+def paired(ratios):
+    """Geometric mean of per-repetition ratios and its 95 % bootstrap interval (repetitions are
+    the unit: each ran back to back with its peer; seeded, so a report reads the same twice)."""
+    if len(ratios) < 3:
+        return math.nan, math.nan, math.nan
+    logs = [math.log(r) for r in ratios]
+    rnd = random.Random(20261207)
+    boot = sorted(statistics.fmean(rnd.choices(logs, k=len(logs))) for _ in range(10000))
+    return math.exp(statistics.fmean(logs)), math.exp(boot[249]), math.exp(boot[9749])
 
 out = []
 verdict = []
@@ -257,6 +267,8 @@ for job, title in JOBS:
     out.append("|---|---:|---:|")
     out.append(f"| IOPS (≥ 1.00 wanted) | {iops_ratio:.3f} | {rng(pr_iops, lambda v: f'{v:.3f}')} |")
     out.append(f"| CPU s per IO (≤ 1.00 wanted) | {cpu_ratio:.3f} | {rng(pr_cpu, lambda v: f'{v:.3f}')} |")
+    g, lo, hi = paired(pr_iops)
+    out.append(f"| IOPS, paired: geometric mean of the per-repetition ratios [95 % bootstrap CI] | {fmt(g, 3)} [{fmt(lo, 3)}, {fmt(hi, 3)}] | |")
     if job == "B":
         names = " / ".join(label for _, label in VARS)
         out.append(f"| p50 latency µs: {names} | " + " / ".join(fmt(meds[v][2], 1) for v, _ in VARS) + " | |")
@@ -264,7 +276,10 @@ for job, title in JOBS:
     out.append("")
     ok_i = iops_ratio >= 1.0
     ok_c = cpu_ratio <= 1.0
-    verdict.append(f"{job}: IOPS {iops_ratio:.3f} {'ok' if ok_i else 'FAIL'}, CPU/IO {cpu_ratio:.3f} {'ok' if ok_c else 'FAIL'}")
+    # A ratio under 1 whose paired interval holds 1 is level within the noise, not behind.
+    level = "" if ok_i or math.isnan(lo) else (f" (level: paired CI [{lo:.3f}, {hi:.3f}] holds 1.00)" if lo <= 1.0 <= hi
+                                               else f" (behind: paired CI [{lo:.3f}, {hi:.3f}])")
+    verdict.append(f"{job}: IOPS {iops_ratio:.3f} {'ok' if ok_i else 'FAIL'}{level}, CPU/IO {cpu_ratio:.3f} {'ok' if ok_c else 'FAIL'}")
     if not (ok_i and ok_c):
         verdict.append("!")
 

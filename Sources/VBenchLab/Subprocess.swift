@@ -13,6 +13,8 @@ public struct ProcessOutcome: Sendable {
     public var seconds: Double
     /// True when `killWhen` said so and the child got SIGKILL.
     public var killed: Bool = false
+    /// True when the child outlived SIGKILL by `killGrace` (uninterruptible I/O) and was left behind.
+    public var stuck: Bool = false
 }
 
 /// Why a child process could not do its job.
@@ -25,7 +27,8 @@ public struct LabError: CausedError, Sendable {
 
 /// Runs programs the lab needs (qemu, apt-get, dpkg, cpio, busybox), each bounded by a time
 /// limit, through `ChildProcess` (posix_spawn, a clean signal mask). On timeout the child gets
-/// SIGTERM, then SIGKILL 5 s later, by its own PID only.
+/// SIGTERM, then SIGKILL 5 s later, by its own PID only; a child that outlives SIGKILL by
+/// `killGrace` seconds (waiting on I/O that never completes) is left behind.
 public enum Subprocess {
     /// Runs `executable` with `arguments` and waits at most `timeout` seconds. Output goes to the
     /// given files when set (for long logs), else it is captured (through a temporary file, so
@@ -33,7 +36,7 @@ public enum Subprocess {
     /// runs; when it answers true the child gets SIGKILL.
     public static func run(_ executable: String, _ arguments: [String], timeout: Double,
                            stdoutPath: String? = nil, stderrPath: String? = nil, currentDirectory: String? = nil,
-                           onTick: ((Double) -> Void)? = nil, killWhen: (() -> Bool)? = nil) throws -> ProcessOutcome {
+                           onTick: ((Double) -> Void)? = nil, killWhen: (() -> Bool)? = nil, killGrace: Double = 30) throws -> ProcessOutcome {
         let path = try resolve(executable)
         let scratch = NSTemporaryDirectory() + "vbench-sub-\(ProcessInfo.processInfo.processIdentifier)-\(UInt64.random(in: 0...UInt64.max))"
         let outPath = stdoutPath ?? scratch + ".out", errPath = stderrPath ?? scratch + ".err"
@@ -49,7 +52,7 @@ public enum Subprocess {
         } catch {
             throw LabError("cannot start \(path): \(error)")
         }
-        var timedOut = false, killed = false
+        var timedOut = false, killed = false, stuck = false
         let deadline = start + UInt64(timeout * 1e9)
         var nextTick = start + 1_000_000_000
         var ending: ChildProcess.Ending?
@@ -71,7 +74,9 @@ public enum Subprocess {
                 ending = try child.wait(seconds: 5)
                 if ending == nil {
                     child.signal(ProcessControl.kill)
-                    ending = try child.wait()
+                    // A child in uninterruptible I/O outlives SIGKILL: left behind, not waited for.
+                    ending = try child.wait(seconds: killGrace)
+                    if ending == nil { stuck = true }
                 }
                 break
             }
@@ -80,8 +85,9 @@ public enum Subprocess {
         func text(_ p: String) -> String { FileManager.default.contents(atPath: p).map { String(decoding: $0, as: UTF8.self) } ?? "" }
         return ProcessOutcome(status: ending?.status ?? -1,
                               stdout: stdoutPath == nil ? text(outPath) : "",
-                              stderr: stderrPath == nil ? text(errPath) : "",
-                              timedOut: timedOut, seconds: Double(Clock.monotonicNs() - start) / 1e9, killed: killed)
+                              stderr: (stderrPath == nil ? text(errPath) : "")
+                                  + (stuck ? "vbench: \(path) (PID \(child.pid)) outlived SIGKILL by \(Int(killGrace)) s (uninterruptible I/O); left behind\n" : ""),
+                              timedOut: timedOut, seconds: Double(Clock.monotonicNs() - start) / 1e9, killed: killed, stuck: stuck)
     }
 
     /// Runs and requires exit status 0, else throws with the command and its error output.

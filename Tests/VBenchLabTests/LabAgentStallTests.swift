@@ -72,3 +72,22 @@ import VBenchWire
         #expect(r.slotStatus == [0: 0, 1: 124] && r.stalledSlots == [1: "/dev/vdb"])
     }
 }
+
+/// The lab's own children (QEMU, apt-get, cpio) get the same bound: one stuck in I/O on the
+/// host is left behind after the grace and said to be, and the lab goes on.
+@Suite struct SubprocessStallTests {
+    @Test func aHostChildStuckInIOIsLeftBehindAndNamed() throws {
+        let (mounted, why) = StalledFuse.mount()
+        guard let fuse = mounted else {
+            print("SUBPROCESS STALL TEST SKIPPED: FUSE cannot be mounted here (\(why ?? "")); it needs /dev/fuse and root")
+            return
+        }
+        defer { fuse.remove() }
+        let o = try Subprocess.run("/bin/cat", [fuse.mountpoint + "/never"], timeout: 1, killGrace: 2)
+        #expect(o.timedOut && o.stuck && o.status == -1)
+        #expect(o.stderr.contains("/bin/cat (PID ") && o.stderr.contains("outlived SIGKILL by 2 s"), "\(o.stderr)")
+        #expect(o.seconds >= 1 + 5 + 2 && o.seconds < 30, "\(o.seconds) s")
+        let plain = try Subprocess.run("/bin/sleep", ["30"], timeout: 0.2, killGrace: 2)
+        #expect(plain.timedOut && !plain.stuck && plain.status == 128 + SIGTERM)
+    }
+}
