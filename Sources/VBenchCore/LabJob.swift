@@ -22,10 +22,15 @@ public struct LabJob: Codable, Sendable, Equatable {
     public var transportBench: [BenchSend]
     /// AF_VSOCK inside the guest (vsock_loopback): a collector of its own on CID 1.
     public var vsockLoopback: Bool
+    /// A boot of the spool's crash test: this replaces every other step.
+    public var spoolCrash: SpoolCrash?
+    /// A seeded boot of `vbench lab seeds`: probe, and ship the output on a serial port; this
+    /// replaces every other step.
+    public var probe: ProbeShip?
 
     public init(runId: String, sendTo: String, tags: [String: String], block: BlockPlan, disks: [Disk], steps: [Step],
                 network: NetworkPlan? = nil, controlPort: String? = nil, transportCheck: String? = nil,
-                transportBench: [BenchSend] = [], vsockLoopback: Bool = false) {
+                transportBench: [BenchSend] = [], vsockLoopback: Bool = false, spoolCrash: SpoolCrash? = nil, probe: ProbeShip? = nil) {
         self.runId = runId
         self.sendTo = sendTo
         self.tags = tags
@@ -37,6 +42,53 @@ public struct LabJob: Codable, Sendable, Equatable {
         self.transportCheck = transportCheck
         self.transportBench = transportBench
         self.vsockLoopback = vsockLoopback
+        self.spoolCrash = spoolCrash
+        self.probe = probe
+    }
+
+    /// `vbench probe --json` (and `probe --record tree` when `record`), the output folder packed
+    /// as tar.gz and written base64 between `VBENCH-BEGIN` and `VBENCH-END` lines on `port`,
+    /// a serial port the host logs to a file (seeded boots have no uplink). Console lines only.
+    public struct ProbeShip: Codable, Sendable, Equatable {
+        public var record: Bool
+        public var port: String
+        /// Bound of each probe.
+        public var seconds: Double
+
+        public init(record: Bool, port: String = "/dev/ttyS1", seconds: Double = 300) {
+            self.record = record
+            self.port = port
+            self.seconds = seconds
+        }
+    }
+
+    /// One boot of `vbench lab crash`: mount the ext4 spool disk found by `serial`, resend what
+    /// earlier boots spooled, then spool `records` (files of the job) one by one, saying
+    /// `spooled ID` on the console after each, and wait for the lab's SIGKILL. The last boot
+    /// only resends and unmounts. `control`: the records are copied in by busybox `cp` (no
+    /// fsync, no rename), to show that the test catches a spool that is not durable.
+    /// These boots speak on the console only: the lab kills QEMU on a console line, and an event
+    /// in flight at that moment would die with it.
+    public struct SpoolCrash: Codable, Sendable, Equatable {
+        public var serial: String
+        public var mountpoint: String
+        public var records: [String]
+        public var last: Bool
+        public var control: Bool
+        public var resendSeconds: Double
+
+        public init(serial: String, mountpoint: String = "/spooldisk", records: [String], last: Bool, control: Bool = false,
+                    resendSeconds: Double = 120) {
+            self.serial = serial
+            self.mountpoint = mountpoint
+            self.records = records
+            self.last = last
+            self.control = control
+            self.resendSeconds = resendSeconds
+        }
+
+        /// The spool folder on the mounted disk.
+        public var spool: String { mountpoint + "/spool" }
     }
 
     /// The `vbench run --device blk` settings every disk's run shares.

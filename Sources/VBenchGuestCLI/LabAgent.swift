@@ -84,6 +84,14 @@ public struct LabAgent {
     }
 
     public mutating func run() throws {
+        if let crash = job.spoolCrash {
+            spoolCrash(crash)
+            return
+        }
+        if let probe = job.probe {
+            probeAndShip(probe)
+            return
+        }
         try AtomicFile.makeDirectories("\(out)/runs")
         for step in job.steps { diskStep(step) }
         if let net = job.network { netStep(net) }
@@ -311,6 +319,82 @@ public struct LabAgent {
         let log = (FileManager.default.contents(atPath: "/tmp/vsock-collect.err").map { String(decoding: $0, as: UTF8.self) } ?? "")
         let stopped = log.split(separator: "\n").last { $0.contains("stopped: ") }.map { String($0[$0.firstRange(of: "stopped: ")!.lowerBound...]) }
         emit(.vsockLoopback(exitStatus: Int(status), report: "\(report); collector \(stopped ?? "said nothing")"))
+    }
+
+    // MARK: The spool's crash test
+
+    /// One crash boot (see `LabJob.SpoolCrash`); console lines only.
+    func spoolCrash(_ c: LabJob.SpoolCrash) {
+        for module in ["crc32c_generic", "ext4"] { _ = busybox(["modprobe", module]) }
+        guard let device = disk(serial: c.serial) else {
+            say("spool disk not mounted (no disk with serial \(c.serial))")
+            return
+        }
+        try? AtomicFile.makeDirectories(c.mountpoint)
+        guard busybox(["mount", "-t", "ext4", device, c.mountpoint]) == 0 else {
+            say("spool disk not mounted (\(device): mount -t ext4 failed)")
+            return
+        }
+        let (status, report) = deliver([], to: job.sendTo, spool: c.spool, seconds: c.resendSeconds)
+        say("resend exit \(status): \(report)")
+        if c.last {
+            _ = busybox(["umount", c.mountpoint])
+            return
+        }
+        if c.control { try? AtomicFile.makeDirectories(c.spool) }
+        for file in c.records {
+            var name = Substring(file.split(separator: "/").last ?? Substring(file))
+            if name.hasSuffix(".json") { name = name.dropLast(5) }
+            if c.control {
+                // The control: a plain copy, left to the guest's page cache.
+                _ = busybox(["cp", "\(jobFolder)/\(file)", "\(c.spool)/\(name).json"])
+            } else {
+                // Through the spool's own write: temporary file, fsync, rename, folder fsync.
+                let (records, _) = records([file], in: jobFolder)
+                do { try Spool(directory: c.spool).add(records) } catch {
+                    say("spool failed: \(error)")
+                    return
+                }
+            }
+            print("VBENCH-LAB: spooled \(name)")
+            flushStandardOutput()
+        }
+        // The lab SIGKILLs QEMU on one of the lines above; this bound only matters if it does not.
+        Clock.sleep(nanoseconds: 600_000_000_000)
+    }
+
+    /// busybox with `arguments` (the appliance's modprobe, mount, umount, cp), bounded; its exit status.
+    func busybox(_ arguments: [String]) -> Int32 {
+        (try? ChildProcess.run("/bin/busybox", arguments, stdout: .null, stderr: .file("/tmp/busybox.err"), seconds: 60))?.ending.status ?? 127
+    }
+
+    // MARK: Seeded boots
+
+    /// One seeded boot (see `LabJob.ProbeShip`); console lines only.
+    func probeAndShip(_ p: LabJob.ProbeShip) {
+        let ship = "/tmp/ship"
+        try? AtomicFile.makeDirectories(ship)
+        let probe = (try? ChildProcess.run(executable, ["probe", "--json"], stdout: .file("\(ship)/probe.json"),
+                                           stderr: .file("\(ship)/probe.err"), seconds: p.seconds))?.ending.status ?? 127
+        say("probe exit \(probe)")
+        if p.record {
+            let record = (try? ChildProcess.run(executable, ["probe", "--record", "\(ship)/tree"], stdout: .file("\(ship)/record.log"),
+                                                stderr: .file("\(ship)/record.log"), seconds: p.seconds))?.ending.status ?? 127
+            say("record exit \(record)")
+        }
+        let archive = "/tmp/ship.tgz"
+        guard busybox(["tar", "-c", "-z", "-f", archive, "-C", ship, "."]) == 0, let data = FileManager.default.contents(atPath: archive) else {
+            say("not shipped: busybox tar -czf failed (/tmp/busybox.err)")
+            return
+        }
+        // Raw, no echo: the port carries the bytes as written.
+        _ = busybox(["stty", "-F", p.port, "raw", "-echo"])
+        do {
+            try ControlFile.write("VBENCH-BEGIN\n" + data.base64EncodedString(options: .lineLength76Characters) + "\nVBENCH-END\n", to: p.port)
+            say("shipped \(data.count) bytes")
+        } catch {
+            say("not shipped: \(error)")
+        }
     }
 
     // MARK: Runs, events, console

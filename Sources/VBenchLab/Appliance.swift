@@ -107,7 +107,7 @@ public struct Appliance: Sendable {
     ]
 
     /// Bump when the layout or the init changes in a way the hash of the inputs cannot see.
-    static let formatVersion = "3"
+    static let formatVersion = "4"
 
     /// Builds the appliance (or returns the cached one) for `kernel` with the static vbench at `binary`.
     public static func build(kernel: GuestKernel, binary: String, cache: LabCache, log: (String) -> Void) throws -> Appliance {
@@ -221,8 +221,7 @@ public struct Appliance: Sendable {
     }
 
     /// The guest's /init: mount, load the drivers of the devices present, name the virtio
-    /// ports, run the job the lab appended (/job/job.json through `vbench lab agent`, or a
-    /// script /job/run.sh), power off. Markers on the console
+    /// ports, run the job the lab appended (/job/job.json, through `vbench lab agent`), power off. Markers on the console
     /// (`VBENCH-LAB: …`) tell the host where the guest is.
     public static let initScript = #"""
         #!/bin/sh
@@ -255,9 +254,6 @@ public struct Appliance: Sendable {
         say "ready"
         if [ -f /job/job.json ]; then
             /vbench lab agent --job /job/job.json
-            say "job exit $?"
-        elif [ -f /job/run.sh ]; then
-            sh /job/run.sh
             say "job exit $?"
         fi
         sync

@@ -78,27 +78,8 @@ extension LabRunner {
     public func seedBoot(_ seed: HypervisorSeed, record: Bool) throws -> SeedResult {
         let dir = try options.cache.makeDirectory("runs/\(options.runId)/seed-\(seed.name)")
         let console = "\(dir)/console.log", shipped = "\(dir)/out.b64"
-        var job = """
-            #!/bin/sh
-            say() { echo "VBENCH-LAB: $* at $(cut -d' ' -f1 /proc/uptime) s"; }
-            mkdir -p /tmp/ship
-            /vbench probe --json >/tmp/ship/probe.json 2>/tmp/ship/probe.err
-            say "probe exit $?"
-
-            """
-        if record {
-            job += """
-                /vbench probe --record /tmp/ship/tree >/tmp/ship/record.log 2>&1
-                say "record exit $?"
-
-                """
-        }
-        job += """
-            stty -F /dev/ttyS1 raw -echo 2>/dev/null
-            { echo VBENCH-BEGIN; tar -c -C /tmp/ship . | gzip | base64; echo VBENCH-END; } >/dev/ttyS1
-            say "shipped"
-
-            """
+        let job = LabJob(runId: options.runId, sendTo: "", tags: [:], block: LabJob.BlockPlan(profile: "quick", boundSeconds: 0),
+                         disks: [], steps: [], probe: LabJob.ProbeShip(record: record))
         let initrd = try bootInitrd(job: job, dir: dir)
         defer { try? FileManager.default.removeItem(atPath: initrd) }
         let image = "\(dir)/disk.img"

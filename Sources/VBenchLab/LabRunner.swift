@@ -226,12 +226,8 @@ public final class LabRunner {
     }
 
     /// The base appliance plus a job archive: the kernel unpacks concatenated archives in order.
-    /// `job` is a shell script (/job/run.sh, the seeds' and the crash test's) or a typed job
-    /// (/job/job.json, for the agent).
-    func bootInitrd(job: String, dir: String, files: [String: Data] = [:]) throws -> String {
-        try bootInitrd(files: files.merging(["run.sh": Data(job.utf8)]) { a, _ in a }, dir: dir)
-    }
-
+    /// The job (/job/job.json) is what the guest's `vbench lab agent` runs: a measuring boot's
+    /// steps, a seeded boot's probe, or a crash boot's spool.
     func bootInitrd(job: LabJob, dir: String, files: [String: Data] = [:]) throws -> String {
         try bootInitrd(files: files.merging(["job.json": try job.jsonData()]) { a, _ in a }, dir: dir)
     }

@@ -77,7 +77,7 @@ extension LabRunner {
             }
             // The kill comes after the k-th `spooled` line of this boot.
             let killAfter = boot % recordsPerBoot + 1
-            let job = Self.spoolCrashJob(sendTo: channel.sendTo, records: names, last: last, control: control)
+            let job = Self.spoolCrashJob(runId: options.runId, sendTo: channel.sendTo, records: names, last: last, control: control)
             let initrd = try bootInitrd(job: job, dir: bootDir, files: files)
             defer { try? FileManager.default.removeItem(atPath: initrd) }
             try? FileManager.default.removeItem(atPath: socket)
@@ -130,39 +130,10 @@ extension LabRunner {
         return result
     }
 
-    /// The guest's side of one crash boot (busybox sh). The spool disk is found by its serial.
-    static func spoolCrashJob(sendTo: String, records: [String], last: Bool, control: Bool = false) -> String {
-        var s = """
-            #!/bin/sh
-            say() { echo "VBENCH-LAB: $* at $(cut -d' ' -f1 /proc/uptime) s"; }
-            modprobe crc32c_generic 2>/dev/null; modprobe ext4 2>/dev/null
-            dev=""
-            for b in /sys/block/vd*; do grep -qs vbspool "$b/serial" && dev="/dev/${b##*/}"; done
-            mkdir -p /spooldisk
-            if [ -z "$dev" ] || ! mount -t ext4 "$dev" /spooldisk; then say "spool disk not mounted (${dev:-no disk with serial vbspool})"; exit 0; fi
-            timeout 300 /vbench send --to \(sendTo) --spool /spooldisk/spool --timeout 120 >/tmp/resend.log 2>&1
-            say "resend exit $?: $(tail -n 1 /tmp/resend.log)"
-
-            """
-        if last {
-            s += "umount /spooldisk\n"
-            return s
-        }
-        if control { s += "mkdir -p /spooldisk/spool\n" }
-        for name in records {
-            if control {
-                // The control: a plain copy, left to the guest's page cache.
-                s += "cp /job/crash/\(name).json /spooldisk/spool/\(name).json\necho \"VBENCH-LAB: spooled \(name)\"\n"
-                continue
-            }
-            // Nobody listens on this socket: the record is spooled (durably) and stays.
-            s += """
-                /vbench send --to unix:/nonexistent.sock --spool /spooldisk/spool --timeout 1 /job/crash/\(name).json >/dev/null 2>&1
-                echo "VBENCH-LAB: spooled \(name)"
-
-                """
-        }
-        s += "sleep 600\n"
-        return s
+    /// The guest's side of one crash boot: the agent's `spoolCrash` step (the spool disk found
+    /// by its serial, `vbspool`). `records` are the job's files (`crash/ID.json`).
+    static func spoolCrashJob(runId: String, sendTo: String, records: [String], last: Bool, control: Bool = false) -> LabJob {
+        LabJob(runId: runId, sendTo: sendTo, tags: [:], block: LabJob.BlockPlan(profile: "quick", boundSeconds: 0), disks: [], steps: [],
+               spoolCrash: LabJob.SpoolCrash(serial: "vbspool", records: records.map { "crash/\($0).json" }, last: last, control: control))
     }
 }

@@ -61,6 +61,10 @@ public struct ChildProcess: Sendable {
             switch stream {
             case .inherit: rc = 0
             case .null: rc = posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0)
+            case .file where fd == 2 && stderr == stdout:
+                // One file for both: one open file description, so the two streams append to
+                // each other instead of overwriting each other from offset 0.
+                rc = posix_spawn_file_actions_adddup2(&actions, 1, 2)
             case .file(let file):
                 rc = posix_spawn_file_actions_addopen(&actions, fd, file, fd == 0 ? O_RDONLY : O_WRONLY | O_CREAT | O_TRUNC, 0o644)
             case .descriptor(let d): rc = posix_spawn_file_actions_adddup2(&actions, d, fd)

@@ -11,8 +11,14 @@ public enum ControlFile {
         guard fd >= 0 else { throw SystemError("open", path, errno: Errno(rawValue: errno)) }
         defer { close(fd) }
         let bytes = Array(text.utf8)
-        let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-        guard n == bytes.count else { throw SystemError("write", path, errno: Errno(rawValue: n < 0 ? errno : EIO)) }
+        var done = 0
+        // A tty or a pipe may take a long text in parts.
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw SystemError("write", path, errno: Errno(rawValue: n < 0 ? errno : EIO)) }
+            done += n
+        }
     }
 
     /// The first line `path` yields within `seconds` (without its newline), or nil when none

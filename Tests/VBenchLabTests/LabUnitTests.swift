@@ -218,21 +218,25 @@ import VBenchWire
         #expect(LabUplink(transport: "tcp") == nil)
     }
 
-    /// The crash test's guest side: mount the spool disk by serial, resend, then spool each
-    /// record with vbench (durable) and say so after each; the last boot only resends; the
-    /// control copies without fsync.
-    @Test func spoolCrashJobSpoolsOneRecordAtATimeAndSaysSo() {
-        let job = LabRunner.spoolCrashJob(sendTo: "vsock://2:5000", records: ["a", "b"], last: false)
-        #expect(job.contains("grep -qs vbspool") && job.contains("mount -t ext4"))
-        #expect(job.contains("/vbench send --to vsock://2:5000 --spool /spooldisk/spool"))
-        let a = job.range(of: "--spool /spooldisk/spool --timeout 1 /job/crash/a.json"), said = job.range(of: "spooled a\""),
-            b = job.range(of: "/job/crash/b.json")
-        #expect(a != nil && said != nil && b != nil && a!.upperBound < said!.lowerBound && said!.upperBound < b!.lowerBound)
-        #expect(job.contains("unix:/nonexistent.sock") && job.hasSuffix("sleep 600\n"))
-        let last = LabRunner.spoolCrashJob(sendTo: "vsock://2:5000", records: [], last: true)
-        #expect(last.contains("resend exit") && !last.contains("spooled ") && !last.contains("sleep"))
-        let control = LabRunner.spoolCrashJob(sendTo: "vsock://2:5000", records: ["a"], last: false, control: true)
-        #expect(control.contains("cp /job/crash/a.json /spooldisk/spool/a.json") && !control.contains("unix:/nonexistent.sock"))
+    /// The crash test's guest side, as a job for the agent: the spool disk by serial, the
+    /// records of the job in order, the last boot only resending, the control copying.
+    @Test func spoolCrashJobSpoolsOneRecordAtATimeAndSaysSo() throws {
+        let job = LabRunner.spoolCrashJob(runId: "r", sendTo: "vsock://2:5000", records: ["a", "b"], last: false)
+        #expect(job.spoolCrash == LabJob.SpoolCrash(serial: "vbspool", mountpoint: "/spooldisk", records: ["crash/a.json", "crash/b.json"],
+                                                    last: false, control: false, resendSeconds: 120))
+        #expect(job.spoolCrash?.spool == "/spooldisk/spool" && job.sendTo == "vsock://2:5000")
+        #expect(job.steps.isEmpty && job.disks.isEmpty && job.network == nil && !job.vsockLoopback && job.transportCheck == nil)
+        #expect(try LabJob.decode(job.jsonData()) == job)
+        let last = LabRunner.spoolCrashJob(runId: "r", sendTo: "vsock://2:5000", records: [], last: true)
+        #expect(last.spoolCrash?.last == true && last.spoolCrash?.records == [])
+        let control = LabRunner.spoolCrashJob(runId: "r", sendTo: "vsock://2:5000", records: ["a"], last: false, control: true)
+        #expect(control.spoolCrash?.control == true)
+        // A job file from before the crash plan existed still reads, without one.
+        var plain = job
+        plain.spoolCrash = nil
+        let old = String(decoding: try plain.jsonData(), as: UTF8.self)
+        let back = try LabJob.decode(Data(old.utf8))
+        #expect(!old.contains("spoolCrash") && back.spoolCrash == nil && back.probe == nil)
     }
 
     @Test func jobMeasuresEveryDiskBySerialAndSendsAfterEach() throws {

@@ -36,6 +36,18 @@ import VBenchTestSupport
         #expect(!done.timedOut && done.ending == .exited(7))
     }
 
+    /// Output and errors into one file keep both, in the order written.
+    @Test func oneFileForBothStreamsKeepsBoth() throws {
+        let dir = NSTemporaryDirectory() + "vbench-streams-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let log = dir + "/run.log"
+        let r = try ChildProcess.run("/bin/sh", ["-c", "echo first output; echo an error >&2; echo last output"],
+                                     stdout: .file(log), stderr: .file(log), seconds: 10)
+        #expect(r.ending == .exited(0))
+        #expect(try String(contentsOfFile: log, encoding: .utf8) == "first output\nan error\nlast output\n")
+    }
+
     /// The control port's first line: what a writer sends within the bound, nil when nothing
     /// comes (a FIFO stands in for the virtio-serial port).
     @Test func firstLineOfAPortOrNothingWithinTheBound() throws {
