@@ -4,7 +4,8 @@
 #   stream guest→peer, 1 connection and 4:  vbench stream-send-p1/p4-128k vs iperf3 -P 1/-P 4 (128 KiB writes)
 #   stream peer→guest, 1 connection and 4:  vbench stream-recv-p1/p4-128k vs iperf3 -R -P 1/-P 4
 #   request/response, 14-byte messages:     vbench rr-14b vs sockperf ping-pong -m 14 (its smallest message)
-# Prints medians and the ratios vbench / peer (goals: stream ≥ 1.00, RR transactions/s ≥ 0.95),
+# Prints medians and the ratios vbench / peer (goals: stream ≥ 1.00, RR transactions/s ≥ 0.95), and
+# the paired ratio (geometric mean of the per-repetition ratios) with a 95 % bootstrap interval,
 # with the CPU model, then the ratios of every earlier Benchmarks/results-net-*.md (other machines).
 #
 # Usage: Benchmarks/net-compare.sh [--vbench PATH] [--seconds 3] [--reps 5] [--out FILE.md]
@@ -69,7 +70,7 @@ for ((i = 0; i < REPS; i++)); do
     echo "net-compare: repetition $((i + 1))/$REPS done" >&2
 done
 report=$(python3 - "$work/v.jsonl" "$work/p.jsonl" "$SECONDS_PER" "$REPS" <<'PY'
-import json, sys, statistics, platform, os
+import json, math, random, sys, statistics, platform, os
 v = [json.loads(l) for l in open(sys.argv[1])]
 p = [json.loads(l) for l in open(sys.argv[2])]
 secs, reps = sys.argv[3:5]
@@ -77,15 +78,25 @@ cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.start
 print(f"net: vbench vs iperf3 3.12 / sockperf 3.7 on 127.0.0.1, {secs} s per test, {reps} alternating repetitions; "
       f"CPU {cpu}, kernel {platform.release()}, {os.cpu_count()} CPUs")
 print()
-print("| test | vbench (median) | peer (median) | ratio |")
-print("|---|---:|---:|---:|")
+print("| test | vbench (median) | peer (median) | ratio | paired ratio [95 % CI] |")
+print("|---|---:|---:|---:|---:|")
+
+def paired(ratios):
+    # Geometric mean of the per-repetition ratios (vbench and its peer ran back to back in each)
+    # and a seeded 95 % bootstrap interval: repetitions are the unit, not the seconds inside one.
+    logs = [math.log(x) for x in ratios]
+    rnd = random.Random(20261207)
+    boot = sorted(statistics.fmean(rnd.choices(logs, k=len(logs))) for _ in range(10000))
+    return math.exp(statistics.fmean(logs)), math.exp(boot[249]), math.exp(boot[9749])
+
 rows = [("stream -P 1 (Gbit/s), vs iperf3", "p1", 1e9), ("stream -P 4 (Gbit/s), vs iperf3", "p4", 1e9),
         ("stream -P 1 receiving (Gbit/s), vs iperf3 -R", "r1", 1e9), ("stream -P 4 receiving (Gbit/s), vs iperf3 -R", "r4", 1e9),
         ("request/response 14 B (transactions/s), vs sockperf ping-pong", "rr", 1)]
 for name, k, scale in rows:
     a = statistics.median(r[k] for r in v); b = statistics.median(r[k] for r in p)
     fmt = (lambda x: f"{x/scale:.2f}") if scale != 1 else (lambda x: f"{x:.0f}")
-    print(f"| {name} | {fmt(a)} | {fmt(b)} | {a/b:.3f} |")
+    g, lo, hi = paired([x[k] / y[k] for x, y in zip(v, p)])
+    print(f"| {name} | {fmt(a)} | {fmt(b)} | {a/b:.3f} | {g:.3f} [{lo:.3f}, {hi:.3f}] |")
 PY
 )
 echo "$report"
