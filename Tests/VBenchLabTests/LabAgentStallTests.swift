@@ -17,11 +17,7 @@ import VBenchWire
 /// sysfs tree is a recorded one and the events go to a real collector on a Unix socket.
 @Suite struct LabAgentStallTests {
     @Test func aStalledDiskIsReportedAndSkippedWhileTheOthersRunOn() throws {
-        let (mounted, why) = StalledFuse.mount()
-        guard let fuse = mounted else {
-            print("AGENT STALL TEST SKIPPED: FUSE cannot be mounted here (\(why ?? "")); it needs /dev/fuse and root")
-            return
-        }
+        guard let fuse = StalledFuse.mountForTest("AGENT STALL TEST") else { return }
         defer { fuse.remove() }
         let dir = try ScratchFolder(under: "/tmp")
         for (name, serial) in [("vda", "vbd0virtioblk"), ("vdb", "vbd1virtioblk")] {
@@ -77,11 +73,7 @@ import VBenchWire
 /// host is left behind after the grace and said to be, and the lab goes on.
 @Suite struct SubprocessStallTests {
     @Test func aHostChildStuckInIOIsLeftBehindAndNamed() throws {
-        let (mounted, why) = StalledFuse.mount()
-        guard let fuse = mounted else {
-            print("SUBPROCESS STALL TEST SKIPPED: FUSE cannot be mounted here (\(why ?? "")); it needs /dev/fuse and root")
-            return
-        }
+        guard let fuse = StalledFuse.mountForTest("SUBPROCESS STALL TEST") else { return }
         defer { fuse.remove() }
         let o = try Subprocess.run("/bin/cat", [fuse.mountpoint + "/never"], timeout: 1, killGrace: 2)
         #expect(o.timedOut && o.stuck && o.status == -1)

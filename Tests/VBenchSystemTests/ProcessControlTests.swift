@@ -71,11 +71,7 @@ import VBenchTestSupport
     /// it after the grace, says so (and hands it back), instead of waiting with it. Once the I/O
     /// ends (the connection is aborted) the child dies and is reaped.
     @Test func aChildStuckInIOIsLeftBehindNotWaitedFor() throws {
-        let (mounted, why) = StalledFuse.mount()
-        guard let fuse = mounted else {
-            print("STUCK-CHILD TEST SKIPPED: FUSE cannot be mounted here (\(why ?? "")); it needs /dev/fuse and root")
-            return
-        }
+        guard let fuse = StalledFuse.mountForTest("STUCK-CHILD TEST") else { return }
         defer { fuse.remove() }
         let start = Clock.monotonicNs()
         let r = try ChildProcess.run("/bin/cat", [fuse.mountpoint + "/never"], stdout: .null, stderr: .null, seconds: 1, killGrace: 2)

@@ -15,6 +15,13 @@ public final class StalledFuse: @unchecked Sendable {
     private final class Count: Sendable { let value = Mutex<Int>(0) }
     private let read = Count()
 
+    /// Mounted, or nil after printing `TEST SKIPPED` and why (no /dev/fuse, not root).
+    public static func mountForTest(_ test: String) -> StalledFuse? {
+        let (fuse, why) = mount()
+        if fuse == nil { print("\(test) SKIPPED: FUSE cannot be mounted here (\(why ?? "")); it needs /dev/fuse and root") }
+        return fuse
+    }
+
     /// nil and why, when FUSE cannot be mounted here.
     public static func mount() -> (StalledFuse?, String?) {
         let dir = NSTemporaryDirectory() + "vbench-fuse-\(UInt32.random(in: 0...UInt32.max))"
