@@ -34,8 +34,9 @@ public enum ImportSupport {
 /// Maps `fio --output-format=json` (or `json+`) output to RunRecords: one record, one
 /// workload per fio job (the entries of one job's `numjobs` clones, reported one by one or as a
 /// group with `group_reporting`, are one workload with a job result each), one repetition per
-/// workload (fio reports one). IOPS and bandwidth are fio's: operations over the group's
-/// runtime (the longest direction's, in ms, as fio divides). Latency percentiles are fio's
+/// workload (fio reports one). IOPS and bandwidth are fio's: each direction's operations over
+/// its runtime (in ms, as fio divides; for clones reported one by one the longest clone's, as
+/// fio's group line divides), a mixed job's IOPS the sum of both directions'. Latency percentiles are fio's
 /// (submission + completion `lat_ns` when fio ran with `--lat_percentiles=1`, else completion
 /// `clat_ns`, as the tag `fio.latency` says), of the job's main direction (reads, for mixed
 /// jobs); with `json+` they are computed from fio's bins as fio computes them, so clones
@@ -148,6 +149,21 @@ public enum FioImport {
                                  submitCalls: 0, reapCalls: 0)
             }
             var rep = RepetitionResult(index: 0, elapsedNs: elapsed, jobs: jobs, latency: nil, readLatency: nil, writeLatency: nil)
+            // Rates as fio gives them: each direction's operations over that direction's runtime,
+            // the longest of the entries' for clones reported one by one (fio's group rule:
+            // bytes over max_run, its "Run status group" line). A mixed job's IOPS is the sum of
+            // its two directions', as fio prints read and write IOPS apiece.
+            func rate(_ amount: UInt64, _ pick: (Job) -> Direction?) -> Double? {
+                let ms = entries.compactMap { pick($0)?.runtime }.max() ?? 0
+                return amount > 0 && ms > 0 ? Double(amount) / (Double(ms) / 1000) : nil
+            }
+            let readRate = rate(rep.readOps, \.read), writeRate = rate(rep.writeOps, \.write)
+            if readRate != nil || writeRate != nil {
+                rep.metrics[Metric.iops.key] = (readRate ?? 0) + (writeRate ?? 0)
+                rep.metrics[Metric.bandwidth.key] = (rate(rep.readBytes, \.read) ?? 0) + (rate(rep.writeBytes, \.write) ?? 0)
+                rep.metrics[Metric.readIops.key] = readRate
+                rep.metrics[Metric.writeIops.key] = writeRate
+            }
             func latency(_ d: Direction?) -> Latency? { useLat ? d?.latNs : d?.clatNs }
             func bins(_ pick: (Job) -> Direction?) -> [(value: UInt64, count: UInt64)]? {
                 var merged: [UInt64: UInt64] = [:]
